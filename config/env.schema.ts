@@ -1,0 +1,134 @@
+import { z } from 'zod';
+
+/**
+ * The one place that reads process.env. Every variable has a default for local
+ * use (MariaDB/MySQL and Redis on their default ports) and a one-line doc,
+ * which the README's config table mirrors.
+ */
+
+const csv = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
+
+/** 32 bytes, given as 64 hex characters or as base64. */
+function parseEncryptionKey(value: string): Buffer | undefined {
+  const trimmed = value.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=?$/.test(trimmed)) {
+    const bytes = Buffer.from(trimmed, 'base64');
+    if (bytes.length === 32) return bytes;
+  }
+  return undefined;
+}
+
+const urlWithProtocol = (protocols: string[], example: string) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL like ${example}` },
+  );
+
+const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+export const envSchema = z
+  .object({
+    /** development | test | production; production makes ENCRYPTION_KEY mandatory. */
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    /** all: API and workers in one process; api or worker: one side only. */
+    ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+    /** HTTP port of the API. */
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    /** MySQL/MariaDB connection; the database is created at start if missing. */
+    DATABASE_URL: urlWithProtocol(['mysql:'], 'mysql://root@127.0.0.1:3306/billed').default(
+      'mysql://root@127.0.0.1:3306/billed',
+    ),
+    /** Redis for the BullMQ queues. */
+    REDIS_URL: urlWithProtocol(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
+    /** Key prefix of the BullMQ queues in Redis (use a hash tag such as {billed} on Redis Cluster). */
+    QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only')
+      .default('billed'),
+    /** The default account's webhook signing secrets (whsec_...), comma-separated while a secret is rolled. */
+    STRIPE_WEBHOOK_SECRET: z
+      .string()
+      .optional()
+      .transform(csv)
+      .refine((secrets) => secrets.every((s) => s.startsWith('whsec_')), {
+        message: 'each comma-separated value must be a webhook signing secret starting with whsec_',
+      }),
+    /** The default account's Stripe API key (sk_ or rk_). */
+    STRIPE_SECRET_KEY: z
+      .string()
+      .trim()
+      .optional()
+      .refine((key) => !key || /^(sk|rk)_(live|test)_/.test(key), {
+        message: 'must be a secret (sk_live_/sk_test_) or restricted (rk_) key, not a pk_ or whsec_ value',
+      }),
+    /** Another Stripe API host, e.g. http://127.0.0.1:12111 for a local fake or stripe-mock. */
+    STRIPE_API_BASE: urlWithProtocol(['http:', 'https:'], 'http://127.0.0.1:12111').optional(),
+    /** 32 bytes (64 hex characters or base64) that encrypt keys at rest; required in production. */
+    ENCRYPTION_KEY: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined || value.trim() === '') return undefined;
+        const key = parseEncryptionKey(value);
+        if (!key) {
+          ctx.addIssue({ code: 'custom', message: 'must be 32 bytes: 64 hex characters or 44 base64 characters' });
+          return z.NEVER;
+        }
+        return key;
+      }),
+    /** Bootstrap admin bearer token. */
+    ADMIN_TOKEN: z
+      .string()
+      .optional()
+      .refine((token) => !token || token.length >= 16, { message: 'must be at least 16 characters' }),
+    /** Where Stripe can reach this service; used to create webhook endpoints. */
+    PUBLIC_BASE_URL: urlWithProtocol(['http:', 'https:'], 'https://billing.example.com').optional(),
+    /** error | warn | info | http | debug */
+    LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('info'),
+    /** Jobs a worker process runs at once. */
+    WORKER_CONCURRENCY: positiveInt(16),
+    /** Tries per event before it is marked failed (exponential backoff between them). */
+    JOB_ATTEMPTS: positiveInt(8),
+    /** First retry delay in ms; doubles each try. */
+    JOB_BACKOFF_MS: positiveInt(2000),
+    /** How often the relay looks for stored events that never reached the queue. */
+    RELAY_INTERVAL_MS: positiveInt(10_000),
+    /** An event still `received` after this long is re-enqueued by the relay. */
+    RELAY_AFTER_MS: positiveInt(60_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && !env.ENCRYPTION_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['ENCRYPTION_KEY'], message: 'is required when NODE_ENV=production' });
+    }
+  });
+
+export type Config = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once; fails naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable means "use the default", as in most .env tooling.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = envSchema.safeParse(present);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'} ${issue.message}`));
+  }
+  return result.data;
+}

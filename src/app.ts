@@ -1,0 +1,44 @@
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import type { Ingestor } from './events/ingest';
+import type { WebhookSecretResolver } from './stripe/webhook-secrets';
+import type { TokenVerifier } from './http/auth.middleware';
+import type { Logger } from './shared/logger';
+import type { Metrics } from './shared/metrics';
+import { requestContext } from './http/request-context.middleware';
+import { webhookRouter } from './http/webhook.route';
+import { healthRouter } from './http/health.route';
+import { opsEventsRouter } from './http/ops-events.route';
+import { errorHandler, notFound } from './http/error.middleware';
+
+export interface AppDeps {
+  dataSource: DataSource;
+  redis: Redis;
+  ingestor: Ingestor;
+  resolveSecrets: WebhookSecretResolver;
+  verifyToken: TokenVerifier;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The Express app, without listen(): main.ts serves it, tests run it in-process. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(helmet());
+  app.use(requestContext);
+
+  app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry }));
+  // Raw body: must come before any JSON parser or every signature fails.
+  app.use(webhookRouter(deps));
+
+  app.use('/api', express.json({ limit: '100kb' }));
+  app.use(opsEventsRouter(deps));
+
+  app.use(notFound);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

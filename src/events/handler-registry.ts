@@ -1,0 +1,34 @@
+import type { EntityManager } from 'typeorm';
+import type Stripe from 'stripe';
+import type { Logger } from '../shared/logger';
+
+export interface HandlerContext {
+  event: Stripe.Event;
+  /** The merchant account the event was delivered for; null for the default account. */
+  accountId: string | null;
+  /** The transaction's own manager: the effect and the event's status commit together. */
+  manager: EntityManager;
+  logger: Logger;
+}
+
+/** What a handler reports when it applied nothing on purpose (e.g. `no_invoice`, `stale`). */
+export interface HandlerOutcome {
+  ignored?: string;
+}
+
+export type EventHandler = (context: HandlerContext) => Promise<HandlerOutcome | void>;
+
+export type HandlerRegistry = Readonly<Record<string, EventHandler>>;
+
+/**
+ * Start-up check: every subscribed type has a handler, and no handler exists for
+ * a type nobody subscribes to (a typo would otherwise never run).
+ */
+export function assertRegistryMatches(registry: HandlerRegistry, subscribed: readonly string[]): void {
+  const missing = subscribed.filter((type) => !registry[type]);
+  const extra = Object.keys(registry).filter((type) => !subscribed.includes(type));
+  const problems: string[] = [];
+  if (missing.length) problems.push(`no handler for ${missing.join(', ')}: add one to the registry`);
+  if (extra.length) problems.push(`handlers for types not subscribed: ${extra.join(', ')}: add them to SUBSCRIBED_EVENT_TYPES or remove them`);
+  if (problems.length) throw new Error(`Event handler registry: ${problems.join('; ')}`);
+}

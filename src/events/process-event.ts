@@ -1,0 +1,90 @@
+import type { DataSource } from 'typeorm';
+import type Stripe from 'stripe';
+import { StripeEventEntity, type EventStatus } from './stripe-event.entity';
+import type { HandlerRegistry } from './handler-registry';
+import { describeError } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+
+export interface Attempt {
+  /** 1-based number of this try. */
+  number: number;
+  /** Tries allowed in all; the last failing one marks the event `failed`. */
+  max: number;
+}
+
+export interface ProcessResult {
+  status: EventStatus;
+  reason?: string | null;
+  /** True when the event was already settled and nothing ran. */
+  alreadySettled?: boolean;
+}
+
+/** Thrown when a job names an event that is not in the inbox: retrying cannot help. */
+export class EventNotStoredError extends Error {
+  constructor(eventId: string) {
+    super(`event ${eventId} is not in the inbox`);
+    this.name = 'EventNotStoredError';
+  }
+}
+
+/**
+ * Runs one stored event through its handler. The handler's effects and the
+ * event's new status commit in one transaction. Errors are recorded and
+ * rethrown so BullMQ retries; only the last try marks the event `failed`.
+ */
+export function createEventProcessor(deps: { dataSource: DataSource; registry: HandlerRegistry; logger: Logger }) {
+  const events = deps.dataSource.getRepository(StripeEventEntity);
+
+  return async function processEvent(eventId: string, attempt: Attempt): Promise<ProcessResult> {
+    const record = await events.findOneBy({ id: eventId });
+    if (!record) throw new EventNotStoredError(eventId);
+    // Redelivered jobs (stalled, relayed twice) must not run a settled event again.
+    if (record.status === 'processed' || record.status === 'ignored') {
+      return { status: record.status, reason: record.reason, alreadySettled: true };
+    }
+
+    const handler = deps.registry[record.type];
+    if (!handler) {
+      // Stripe retries non-2xx for days, and a queue retry cannot grow a handler: record and move on.
+      await settle(eventId, 'ignored', 'unhandled_type');
+      return { status: 'ignored', reason: 'unhandled_type' };
+    }
+
+    try {
+      return await deps.dataSource.transaction(async (manager) => {
+        const event = JSON.parse(record.payload) as Stripe.Event;
+        const outcome = await handler({ event, accountId: record.accountId, manager, logger: deps.logger });
+        const status: EventStatus = outcome?.ignored ? 'ignored' : 'processed';
+        const reason = outcome?.ignored ?? null;
+        await manager.getRepository(StripeEventEntity).update(eventId, {
+          status,
+          reason,
+          attempts: () => 'attempts + 1',
+          lastError: null,
+          processedAt: new Date(),
+        });
+        return { status, reason };
+      });
+    } catch (error) {
+      const final = attempt.number >= attempt.max;
+      await events.update(eventId, {
+        status: final ? 'failed' : 'received',
+        attempts: () => 'attempts + 1',
+        lastError: describeError(error).slice(0, 4000),
+      });
+      deps.logger.warn(final ? 'event failed; retries exhausted' : 'event handler failed; will retry', {
+        type: record.type,
+        attempt: attempt.number,
+        maxAttempts: attempt.max,
+        error: describeError(error),
+      });
+      throw error;
+    }
+  };
+
+  async function settle(eventId: string, status: EventStatus, reason: string | null): Promise<void> {
+    await events.update(eventId, { status, reason, attempts: () => 'attempts + 1', lastError: null, processedAt: new Date() });
+  }
+}
+
+export type EventProcessor = ReturnType<typeof createEventProcessor>;

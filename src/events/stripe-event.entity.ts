@@ -1,0 +1,46 @@
+import { EntitySchema } from 'typeorm';
+
+export type EventStatus = 'received' | 'processed' | 'ignored' | 'failed';
+
+/** A row of the inbox (`stripe_events`): the raw event and its processing record. */
+export interface StripeEventRecord {
+  id: string;
+  accountId: string | null;
+  type: string;
+  livemode: boolean;
+  stripeCreated: number;
+  apiVersion: string | null;
+  objectId: string | null;
+  payload: string;
+  status: EventStatus;
+  reason: string | null;
+  attempts: number;
+  lastError: string | null;
+  ingestBatch: string;
+  receivedAt: Date;
+  processedAt: Date | null;
+  updatedAt: Date;
+}
+
+export const StripeEventEntity = new EntitySchema<StripeEventRecord>({
+  name: 'StripeEvent',
+  tableName: 'stripe_events',
+  columns: {
+    id: { type: 'varchar', length: 255, primary: true },
+    accountId: { name: 'account_id', type: 'varchar', length: 64, nullable: true },
+    type: { type: 'varchar', length: 255 },
+    livemode: { type: 'boolean' },
+    stripeCreated: { name: 'stripe_created', type: 'bigint', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } },
+    apiVersion: { name: 'api_version', type: 'varchar', length: 32, nullable: true },
+    objectId: { name: 'object_id', type: 'varchar', length: 255, nullable: true },
+    payload: { type: 'longtext' },
+    status: { type: 'varchar', length: 16 },
+    reason: { type: 'varchar', length: 64, nullable: true },
+    attempts: { type: 'int' },
+    lastError: { name: 'last_error', type: 'text', nullable: true },
+    ingestBatch: { name: 'ingest_batch', type: 'char', length: 16 },
+    receivedAt: { name: 'received_at', type: 'datetime', precision: 3 },
+    processedAt: { name: 'processed_at', type: 'datetime', precision: 3, nullable: true },
+    updatedAt: { name: 'updated_at', type: 'datetime', precision: 3 },
+  },
+});

@@ -1,0 +1,34 @@
+import { Router } from 'express';
+import type { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import type { Registry } from 'prom-client';
+import { withTimeout } from '../shared/with-timeout';
+
+/** /healthz: the process answers. /readyz: MySQL and Redis answer too. /metrics: Prometheus text. */
+export function healthRouter(deps: { dataSource: DataSource; redis: Redis; registry: Registry }): Router {
+  const router = Router();
+
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    const check = (probe: () => Promise<unknown>) =>
+      withTimeout(probe(), 1500, () => new Error('timed out')).then(
+        () => 'ok' as const,
+        () => 'unreachable' as const,
+      );
+    const [mysql, redis] = await Promise.all([
+      check(() => deps.dataSource.query('SELECT 1')),
+      check(() => deps.redis.ping()),
+    ]);
+    const ready = mysql === 'ok' && redis === 'ok';
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', mysql, redis });
+  });
+
+  router.get('/metrics', async (_req, res) => {
+    res.type(deps.registry.contentType).send(await deps.registry.metrics());
+  });
+
+  return router;
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+// What a user relies on when running `docker compose up`: the file is read
+// the way Compose reads it (YAML merge keys `<<:` enabled).
+
+type Service = {
+  image?: string;
+  build?: string | { context?: string; dockerfile?: string };
+  command?: string | string[];
+  environment?: Record<string, unknown> | string[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  ports?: (string | number | { target?: number; published?: number | string })[];
+  healthcheck?: { test?: string | string[] };
+};
+
+type Compose = { services?: Record<string, Service> };
+
+const root = new URL('../', import.meta.url);
+const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8'), {
+  merge: true,
+}) as Compose;
+const dockerfile = readFileSync(new URL('Dockerfile', root), 'utf8');
+
+function service(name: string): Service {
+  const s = compose.services?.[name];
+  assert.ok(s, `docker-compose.yml has no "${name}" service`);
+  return s;
+}
+
+function env(name: string): Record<string, string> {
+  const e = service(name).environment ?? {};
+  if (Array.isArray(e)) {
+    return Object.fromEntries(
+      e.map((kv) => {
+        const i = kv.indexOf('=');
+        return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+    );
+  }
+  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, String(v ?? '')]));
+}
+
+function words(cmd: string | string[] | undefined): string {
+  return (Array.isArray(cmd) ? cmd.join(' ') : (cmd ?? '')).replace(/\s+/g, ' ');
+}
+
+describe('docker-compose.yml', () => {
+  it('defines the mysql, redis, api and worker services', () => {
+    for (const name of ['mysql', 'redis', 'api', 'worker']) service(name);
+  });
+
+  it('runs redis with AOF persistence and noeviction, as BullMQ requires', () => {
+    const cmd = words(service('redis').command);
+    assert.match(cmd, /--appendonly yes\b/);
+    assert.match(cmd, /--maxmemory-policy noeviction\b/);
+  });
+
+  it('gives mysql and redis healthchecks, so the apps can wait for them', () => {
+    assert.match(words(service('mysql').healthcheck?.test), /mysqladmin ping/);
+    assert.match(words(service('redis').healthcheck?.test), /redis-cli ping/);
+  });
+
+  for (const role of ['api', 'worker']) {
+    it(`builds ${role} from the repo's Dockerfile and runs it with ROLE=${role}`, () => {
+      const build = service(role).build;
+      const context = typeof build === 'string' ? build : build?.context;
+      const file = (typeof build === 'object' && build.dockerfile) || 'Dockerfile';
+      assert.ok(context === '.' || context === './', `${role} is not built from the repo root`);
+      assert.equal(file, 'Dockerfile');
+      assert.equal(env(role).ROLE, role);
+    });
+
+    it(`starts ${role} only once mysql and redis are healthy`, () => {
+      const deps = service(role).depends_on;
+      assert.ok(deps && !Array.isArray(deps), `${role} must use depends_on with conditions`);
+      assert.equal(deps.mysql?.condition, 'service_healthy');
+      assert.equal(deps.redis?.condition, 'service_healthy');
+    });
+
+    it(`points ${role} at the mysql and redis services`, () => {
+      const db = new URL(env(role).DATABASE_URL ?? '');
+      assert.equal(db.protocol, 'mysql:');
+      assert.equal(db.hostname, 'mysql');
+      assert.equal(db.pathname, '/billed');
+      const redis = new URL(env(role).REDIS_URL ?? '');
+      assert.equal(redis.protocol, 'redis:');
+      assert.equal(redis.hostname, 'redis');
+    });
+  }
+
+  it('publishes the api on port 3000', () => {
+    const ports = (service('api').ports ?? []).map((p) =>
+      typeof p === 'object' ? `${p.published}:${p.target}` : String(p),
+    );
+    assert.ok(
+      ports.some((p) => /^(?:[\d.]+:)?3000:3000(?:\/tcp)?$/.test(p)),
+      `api ports are ${JSON.stringify(ports)}`,
+    );
+    assert.equal(env('api').PORT ?? '3000', '3000');
+  });
+});
+
+describe('Dockerfile', () => {
+  it('exists next to docker-compose.yml', () => {
+    assert.ok(existsSync(new URL('Dockerfile', root)));
+  });
+
+  it('starts the service with npm start', () => {
+    const cmds = dockerfile.split('\n').filter((l) => /^\s*CMD\s/i.test(l));
+    assert.ok(cmds.length > 0, 'Dockerfile has no CMD');
+    const last = cmds[cmds.length - 1]!.replace(/^\s*CMD\s+/i, '').trim();
+    const argv = last.startsWith('[') ? (JSON.parse(last) as string[]) : last.split(/\s+/);
+    assert.deepEqual(argv, ['npm', 'start']);
+  });
+
+  it('keeps tsx in dependencies, since npm start runs through it and the image omits dev dependencies', () => {
+    const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+      scripts?: Record<string, string>;
+      dependencies?: Record<string, string>;
+    };
+    assert.match(dockerfile, /npm ci\b.*--omit=dev/);
+    if (/\btsx\b/.test(pkg.scripts?.start ?? '')) {
+      assert.ok(pkg.dependencies?.tsx, 'tsx must be in "dependencies", not "devDependencies"');
+    }
+  });
+});

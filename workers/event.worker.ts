@@ -1,0 +1,48 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { EVENT_QUEUE_NAME, type EventJobData } from '../src/events/event-queue';
+import { EventNotStoredError, type EventProcessor } from '../src/events/process-event';
+import { runWithContext } from '../src/shared/context';
+import type { Logger } from '../src/shared/logger';
+import type { Metrics } from '../src/shared/metrics';
+
+export interface EventWorkerOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  processEvent: EventProcessor;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The stripe-events queue's worker: context, timing and retry bookkeeping around processEvent. */
+export function createEventWorker(options: EventWorkerOptions): Worker<EventJobData> {
+  const { processEvent, logger, metrics } = options;
+  const worker = new Worker<EventJobData>(
+    EVENT_QUEUE_NAME,
+    (job) =>
+      runWithContext({ jobId: job.id, eventId: job.data.eventId }, async () => {
+        const stopTimer = metrics.jobDuration.startTimer({ type: job.name });
+        try {
+          const result = await processEvent(job.data.eventId, {
+            number: job.attemptsMade + 1,
+            max: job.opts.attempts ?? 1,
+          });
+          stopTimer({ outcome: result.status });
+          return result;
+        } catch (error) {
+          stopTimer({ outcome: 'error' });
+          if (error instanceof EventNotStoredError) throw new UnrecoverableError(error.message);
+          throw error;
+        }
+      }),
+    {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      autorun: true,
+    },
+  );
+  worker.on('error', (error) => logger.warn('worker error', { error: error.message }));
+  return worker;
+}
