@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import mysql from 'mysql2/promise';
+import supertest from 'supertest';
+import { loadConfig, type Config } from '../../config/env.schema';
+import { start, type Service, type StartOptions } from '../../src/main';
+import { EVENT_QUEUE_NAME } from '../../src/events/event-queue';
+import { createMemoryLogger } from './memory-logger';
+import { REDIS_URL, TEST_DATABASE_URL, trackDatabase } from './test-database';
+import { TEST_WEBHOOK_SECRET } from './stripe-events';
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestService {
+  service: Service;
+  config: Config;
+  http: ReturnType<typeof supertest>;
+  baseUrl: string;
+  /** Every JSON log line the service wrote. */
+  logs: string[];
+  /** Reads the inbox directly, as a DBA would. */
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** The event queue, for counting jobs. */
+  queue: Queue;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real service, in-process on a free port, against real MySQL and Redis:
+ * its own Redis key prefix, and the run's database unless one is given.
+ */
+export async function startTestService(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestService> {
+  const prefix = `billed-test-${randomBytes(4).toString('hex')}`;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    DATABASE_URL: TEST_DATABASE_URL,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    JOB_BACKOFF_MS: '20',
+    JOB_ATTEMPTS: '3',
+    WORKER_CONCURRENCY: '8',
+    RELAY_INTERVAL_MS: '200',
+    RELAY_AFTER_MS: '300',
+    LOG_LEVEL: 'debug',
+    ...env,
+  });
+  trackDatabase(config.DATABASE_URL);
+  const { logger, lines } = createMemoryLogger();
+  const service = await start(config, { logger, ...options });
+  const baseUrl = `http://127.0.0.1:${service.port ?? 0}`;
+  const db = await mysql.createConnection(config.DATABASE_URL);
+  const queueConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
+  const queue = new Queue(EVENT_QUEUE_NAME, { connection: queueConnection, prefix: config.QUEUE_PREFIX });
+
+  return {
+    service,
+    config,
+    http: supertest(baseUrl),
+    baseUrl,
+    logs: lines,
+    async query(sql, params) {
+      const [rows] = await db.query(sql, params);
+      return rows as never;
+    },
+    queue,
+    async stop() {
+      await service.stop();
+      await queue.close();
+      await deleteKeys(config.REDIS_URL, `${prefix}:*`);
+      await db.end();
+    },
+  };
+}
+
+/** Tests share the machine's Redis: leave nothing behind. */
+export async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
