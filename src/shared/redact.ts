@@ -3,18 +3,12 @@
  * webhook signing secrets, and bearer tokens. Applied to the final serialized
  * line, so it holds whatever a caller passes as message or metadata.
  */
-const SECRET_PATTERNS: RegExp[] = [
-  /\b(sk|rk)_(live|test)_[0-9A-Za-z]+/g,
-  /\bwhsec_[0-9A-Za-z+/=]+/g,
-  /\b(Bearer)\s+[A-Za-z0-9._~+/=-]+/gi,
+const REPLACEMENTS: [RegExp, string][] = [
+  [/\b(sk|rk)_(live|test)_[0-9A-Za-z]+/g, '$1_$2_[redacted]'],
+  [/\bwhsec_[0-9A-Za-z+/=_]+/g, 'whsec_[redacted]'],
+  [/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer [redacted]'],
 ];
 
 export function redactSecrets(text: string): string {
-  let out = text;
-  for (const pattern of SECRET_PATTERNS) {
-    out = out.replace(pattern, (match, first: string) =>
-      first.toLowerCase() === 'bearer' ? `${first} [redacted]` : `${match.slice(0, match.indexOf('_') + 1)}[redacted]`,
-    );
-  }
-  return out;
+  return REPLACEMENTS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
 }

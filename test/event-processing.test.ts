@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { startTestService, type TestService } from './helpers/test-service';
+import { signedDelivery, stripeEvent } from './helpers/stripe-events';
+import { waitFor } from './helpers/wait-for';
+import type { HandlerRegistry } from '../src/events/handler-registry';
+
+interface EventRow {
+  status: string;
+  reason: string | null;
+  attempts: number;
+  last_error: string | null;
+}
+
+const deliver = async (t: TestService, type: string, resource: string) => {
+  const event = stripeEvent({ type, resource });
+  const payload = JSON.stringify(event);
+  const res = await t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload);
+  assert.equal(res.status, 200);
+  return event.id;
+};
+
+const settled = (t: TestService, id: string, statuses: string[]) =>
+  waitFor(`event ${id} to reach ${statuses.join('/')}`, async () => {
+    const [row] = await t.query<EventRow>('SELECT status, reason, attempts, last_error FROM stripe_events WHERE id = ?', [id]);
+    return row && statuses.includes(row.status) ? row : undefined;
+  });
+
+describe('event processing', () => {
+  let t: TestService;
+  let calls: Record<string, number>;
+  const registry: HandlerRegistry = {
+    // Fails every time: retries are exhausted.
+    'charge.dispute.created': async () => {
+      calls['charge.dispute.created'] = (calls['charge.dispute.created'] ?? 0) + 1;
+      throw new Error('ledger unavailable');
+    },
+    // Fails once, then succeeds.
+    'charge.refunded': async () => {
+      calls['charge.refunded'] = (calls['charge.refunded'] ?? 0) + 1;
+      if (calls['charge.refunded'] === 1) throw new Error('deadlock, try again');
+    },
+    'payout.paid': async () => ({ ignored: 'no_invoice' }),
+    // Writes, then throws: the write must roll back with the failure.
+    'charge.succeeded': async ({ manager, event }) => {
+      await manager.query('UPDATE stripe_events SET reason = ? WHERE id = ?', ['half-done', event.id]);
+      throw new Error('boom after a write');
+    },
+  };
+
+  before(async () => {
+    t = await startTestService({ JOB_ATTEMPTS: '3' }, { registry });
+  });
+  beforeEach(() => {
+    calls = {};
+  });
+  after(() => t.stop());
+
+  it('marks an event of a type nobody handles ignored with reason unhandled_type, and does not retry it', async () => {
+    const id = await deliver(t, 'customer.created', 'customer');
+    const row = await settled(t, id, ['ignored']);
+    assert.deepEqual({ ...row }, { status: 'ignored', reason: 'unhandled_type', attempts: 1, last_error: null });
+  });
+
+  it('records a handler that applied nothing on purpose as ignored with its reason', async () => {
+    const id = await deliver(t, 'payout.paid', 'payout');
+    const row = await settled(t, id, ['ignored']);
+    assert.equal(row.reason, 'no_invoice');
+  });
+
+  it('retries a handler that throws, and marks the event failed with its error only when retries are exhausted', async () => {
+    const id = await deliver(t, 'charge.dispute.created', 'dispute');
+    const row = await settled(t, id, ['failed']);
+    assert.equal(row.attempts, 3);
+    assert.equal(calls['charge.dispute.created'], 3, 'tried JOB_ATTEMPTS times');
+    assert.match(row.last_error ?? '', /ledger unavailable/);
+    const job = await t.queue.getJob(id);
+    assert.equal(await job?.getState(), 'failed', 'the job stays in the failed set for on-call');
+  });
+
+  it('keeps the event received while retries remain, then processes it on a later try', async () => {
+    const id = await deliver(t, 'charge.refunded', 'charge');
+    const row = await settled(t, id, ['processed']);
+    assert.equal(row.attempts, 2);
+    assert.equal(row.last_error, null, 'the error of the earlier try is cleared');
+  });
+
+  it('rolls back what a failing handler wrote: effects and status commit together or not at all', async () => {
+    const id = await deliver(t, 'charge.succeeded', 'charge');
+    const row = await settled(t, id, ['failed']);
+    assert.equal(row.reason, null);
+  });
+});
+
+describe('stopping the service', () => {
+  it('lets an active job finish before the worker closes', async () => {
+    let release!: () => void;
+    let started!: () => void;
+    const jobStarted = new Promise<void>((resolve) => (started = resolve));
+    const t = await startTestService(
+      {},
+      {
+        registry: {
+          'charge.succeeded': async () => {
+            started();
+            await new Promise<void>((resolve) => (release = resolve));
+          },
+        },
+      },
+    );
+    const id = await deliver(t, 'charge.succeeded', 'charge');
+    await jobStarted;
+    const stopping = t.service.stop();
+    setTimeout(() => release(), 300);
+    await stopping;
+    const [row] = await t.query<EventRow>('SELECT status FROM stripe_events WHERE id = ?', [id]);
+    assert.equal(row!.status, 'processed');
+    await t.stop();
+  });
+});

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { startTestService, type TestService } from './helpers/test-service';
+import { signedDelivery, stripeEvent } from './helpers/stripe-events';
+import { waitFor } from './helpers/wait-for';
+
+describe('health and metrics', () => {
+  let t: TestService;
+  before(async () => {
+    t = await startTestService();
+  });
+  after(() => t.stop());
+
+  it('GET /healthz answers 200 while the process is up', async () => {
+    const res = await t.http.get('/healthz');
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { status: 'ok' });
+  });
+
+  it('GET /readyz answers 200 when MySQL and Redis both answer', async () => {
+    const res = await t.http.get('/readyz');
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.body, { status: 'ready', mysql: 'ok', redis: 'ok' });
+  });
+
+  it('GET /metrics counts webhooks by outcome and shows the queue depth in Prometheus text', async () => {
+    const event = stripeEvent({ type: 'charge.succeeded', resource: 'charge' });
+    const payload = JSON.stringify(event);
+    await t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload).expect(200);
+    await t.http.post('/webhooks/stripe').set({ 'content-type': 'application/json' }).send(payload).expect(400);
+    await waitFor('the event to be processed', async () => {
+      const [row] = await t.query<{ status: string }>('SELECT status FROM stripe_events WHERE id = ?', [event.id]);
+      return row?.status === 'ignored';
+    });
+    const res = await t.http.get('/metrics');
+    assert.equal(res.status, 200);
+    assert.match(res.headers['content-type'] ?? '', /text\/plain/);
+    assert.match(res.text, /billed_webhooks_received_total\{outcome="stored"\} 1/);
+    assert.match(res.text, /billed_webhooks_received_total\{outcome="signature_invalid"\} 1/);
+    assert.match(res.text, /billed_queue_jobs\{state="waiting"\} \d+/);
+    assert.match(res.text, /billed_job_duration_seconds_count\{type="charge.succeeded",outcome="ignored"\} 1/);
+  });
+
+  it('answers an unknown route with 404 not_found in the error format', async () => {
+    const res = await t.http.get('/nope');
+    assert.equal(res.status, 404);
+    assert.equal(res.body.error.code, 'not_found');
+  });
+
+  it('echoes a request id on every answer', async () => {
+    const res = await t.http.get('/healthz').set('X-Request-Id', 'abc-123');
+    assert.equal(res.headers['x-request-id'], 'abc-123');
+  });
+});

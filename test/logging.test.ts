@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { createMemoryLogger } from './helpers/memory-logger';
+import { runWithContext } from '../src/shared/context';
+import { startTestService, TEST_ADMIN_TOKEN } from './helpers/test-service';
+import { signedDelivery, stripeEvent, TEST_WEBHOOK_SECRET } from './helpers/stripe-events';
+import { waitFor } from './helpers/wait-for';
+
+describe('logs', () => {
+  it('are JSON lines carrying the request or event id of their context', () => {
+    const { logger, lines } = createMemoryLogger();
+    runWithContext({ eventId: 'evt_123', jobId: 'evt_123' }, () => logger.info('invoice paid', { invoiceId: 'inv_1' }));
+    const line = JSON.parse(lines[0]!);
+    assert.equal(line.message, 'invoice paid');
+    assert.equal(line.eventId, 'evt_123');
+    assert.equal(line.invoiceId, 'inv_1');
+  });
+
+  it('never contain a Stripe key, signing secret or bearer token, wherever it is passed', () => {
+    const { logger, lines } = createMemoryLogger();
+    const secrets = ['sk_live_51Habcdefghijklmnop', 'rk_test_51Hqrstuvwxyz012345', 'whsec_0123456789abcdef', 'sk_test_abcdef0123456789'];
+    logger.info(`pasted ${secrets[0]}`, { key: secrets[1], nested: { secret: secrets[2] } });
+    logger.warn('header', { authorization: 'Bearer my-very-secret-token', error: new Error(`bad key ${secrets[3]}`).message });
+    const text = lines.join('\n');
+    for (const secret of [...secrets, 'my-very-secret-token']) assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
+    assert.match(text, /sk_live_\[redacted\]/);
+  });
+
+  it('written while the service handles webhooks and ops calls contain none of its secrets', async () => {
+    const t = await startTestService({ STRIPE_SECRET_KEY: 'sk_test_billedsecretkey0123456789' });
+    try {
+      const event = stripeEvent({ type: 'charge.succeeded', resource: 'charge' });
+      const payload = JSON.stringify(event);
+      await t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload).expect(200);
+      await t.http.post('/webhooks/stripe').set(signedDelivery(payload, 'whsec_wrong_secret_123').headers).send(payload).expect(400);
+      await waitFor('the event to be settled', async () => {
+        const r = await t.http.get(`/api/ops/events/${event.id}`).set('Authorization', `Bearer ${TEST_ADMIN_TOKEN}`);
+        return r.body.status === 'ignored';
+      });
+      const text = t.logs.join('\n');
+      assert.ok(t.logs.length > 0);
+      for (const secret of [TEST_WEBHOOK_SECRET, 'whsec_wrong_secret_123', TEST_ADMIN_TOKEN, 'sk_test_billedsecretkey0123456789']) {
+        assert.ok(!text.includes(secret), `${secret} appears in the logs`);
+      }
+    } finally {
+      await t.stop();
+    }
+  });
+});

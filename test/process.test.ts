@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database';
+import { deleteKeys } from './helpers/test-service';
+import { waitFor } from './helpers/wait-for';
+
+describe('npm start', () => {
+  it('creates a missing database, migrates it, serves, and exits 0 within 15 s of SIGTERM', async function () {
+    this.timeout(60_000);
+    const databaseUrl = uniqueDatabaseUrl('process');
+    trackDatabase(databaseUrl);
+    const prefix = `billed-test-${randomBytes(4).toString('hex')}`;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: { ...process.env, PORT: '0', DATABASE_URL: databaseUrl, REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const port = await waitFor('the api to listen', () => /"message":"api listening","port":(\d+)/.exec(output)?.[1], 30_000);
+      await waitFor('the worker to start', () => output.includes('worker started'), 10_000);
+      const health = await fetch(`http://127.0.0.1:${port}/readyz`);
+      assert.equal(health.status, 200);
+      const started = Date.now();
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, output);
+      assert.ok(Date.now() - started < 15_000);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await deleteKeys(REDIS_URL, `${prefix}:*`);
+    }
+  });
+});
