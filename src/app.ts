@@ -11,6 +11,8 @@ import { requestContext } from './http/request-context.middleware';
 import { webhookRouter } from './http/webhook.route';
 import { healthRouter } from './http/health.route';
 import { opsEventsRouter } from './http/ops-events.route';
+import { invoicesRouter } from './http/invoices.route';
+import type { InvoiceService } from './billing/invoice.service';
 import { errorHandler, notFound } from './http/error.middleware';
 
 export interface AppDeps {
@@ -19,6 +21,7 @@ export interface AppDeps {
   ingestor: Ingestor;
   resolveSecrets: WebhookSecretResolver;
   verifyToken: TokenVerifier;
+  invoices: InvoiceService;
   logger: Logger;
   metrics: Metrics;
 }
@@ -37,6 +40,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/api', express.json({ limit: '100kb' }));
   app.use(opsEventsRouter(deps));
+  app.use(invoicesRouter(deps));
 
   app.use(notFound);
   app.use(errorHandler(deps.logger));

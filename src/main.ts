@@ -14,6 +14,7 @@ import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-event
 import { defaultAccountSecrets } from './stripe/webhook-secrets';
 import { adminTokenVerifier } from './http/auth.middleware';
 import { createEventWorker } from '../workers/event.worker';
+import { createInvoiceService } from './billing/invoice.service';
 import { createLogger, type Logger } from './shared/logger';
 import { createMetrics } from './shared/metrics';
 
@@ -70,6 +71,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       ingestor,
       resolveSecrets: defaultAccountSecrets(config.STRIPE_WEBHOOK_SECRET),
       verifyToken: adminTokenVerifier(config.ADMIN_TOKEN),
+      // Merchant accounts arrive with the Stripe connection; until then only the default account exists.
+      invoices: createInvoiceService({ dataSource, accountExists: async () => false }),
       logger,
       metrics,
     });

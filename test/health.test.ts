@@ -23,7 +23,7 @@ describe('health and metrics', () => {
   });
 
   it('GET /metrics counts webhooks by outcome and shows the queue depth in Prometheus text', async () => {
-    const event = stripeEvent({ type: 'charge.succeeded', resource: 'charge' });
+    const event = stripeEvent({ type: 'customer.created', resource: 'customer' });
     const payload = JSON.stringify(event);
     await t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload).expect(200);
     await t.http.post('/webhooks/stripe').set({ 'content-type': 'application/json' }).send(payload).expect(400);
@@ -37,7 +37,7 @@ describe('health and metrics', () => {
     assert.match(res.text, /billed_webhooks_received_total\{outcome="stored"\} 1/);
     assert.match(res.text, /billed_webhooks_received_total\{outcome="signature_invalid"\} 1/);
     assert.match(res.text, /billed_queue_jobs\{state="waiting"\} \d+/);
-    assert.match(res.text, /billed_job_duration_seconds_count\{type="charge.succeeded",outcome="ignored"\} 1/);
+    assert.match(res.text, /billed_job_duration_seconds_count\{type="customer.created",outcome="ignored"\} 1/);
   });
 
   it('answers an unknown route with 404 not_found in the error format', async () => {

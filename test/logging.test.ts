@@ -28,7 +28,7 @@ describe('logs', () => {
   it('written while the service handles webhooks and ops calls contain none of its secrets', async () => {
     const t = await startTestService({ STRIPE_SECRET_KEY: 'sk_test_billedsecretkey0123456789' });
     try {
-      const event = stripeEvent({ type: 'charge.succeeded', resource: 'charge' });
+      const event = stripeEvent({ type: 'customer.created', resource: 'customer' });
       const payload = JSON.stringify(event);
       await t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload).expect(200);
       await t.http.post('/webhooks/stripe').set(signedDelivery(payload, 'whsec_wrong_secret_123').headers).send(payload).expect(400);

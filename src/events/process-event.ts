@@ -51,7 +51,9 @@ export function createEventProcessor(deps: { dataSource: DataSource; registry: H
     }
 
     try {
-      return await deps.dataSource.transaction(async (manager) => {
+      // READ COMMITTED: once a handler holds its payment and invoice locks, its reads must see
+      // every fact committed before it got them, not a snapshot from before it waited.
+      return await deps.dataSource.transaction('READ COMMITTED', async (manager) => {
         const event = JSON.parse(record.payload) as Stripe.Event;
         const outcome = await handler({ event, accountId: record.accountId, manager, logger: deps.logger });
         const status: EventStatus = outcome?.ignored ? 'ignored' : 'processed';

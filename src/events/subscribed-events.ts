@@ -1,9 +1,27 @@
 import type { HandlerRegistry } from './handler-registry';
+import { onPaymentIntent } from '../billing/payment-intent.handlers';
+import { onCharge } from '../billing/charge.handlers';
+import { onRefund } from '../billing/refund.handlers';
+import { onDispute } from '../billing/dispute.handlers';
+import { onCheckoutSessionCompleted } from '../billing/checkout.handlers';
 
 /**
  * The event types this service subscribes to (and creates webhook endpoints
  * for), each with its handler. Find where a type is handled here, in one step.
  */
-export const eventHandlers: HandlerRegistry = {};
+export const eventHandlers: HandlerRegistry = {
+  'payment_intent.succeeded': onPaymentIntent,
+  'payment_intent.payment_failed': onPaymentIntent,
+  'payment_intent.processing': onPaymentIntent,
+  'payment_intent.canceled': onPaymentIntent,
+  'charge.succeeded': onCharge,
+  'charge.refunded': onCharge,
+  'refund.created': onRefund,
+  'refund.updated': onRefund,
+  'refund.failed': onRefund,
+  'charge.dispute.created': onDispute,
+  'charge.dispute.closed': onDispute,
+  'checkout.session.completed': onCheckoutSessionCompleted,
+};
 
 export const SUBSCRIBED_EVENT_TYPES: readonly string[] = Object.keys(eventHandlers);

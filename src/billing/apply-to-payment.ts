@@ -1,0 +1,37 @@
+import type { HandlerContext, HandlerOutcome } from '../events/handler-registry';
+import { linkInvoice, lockPayment, recomputeInvoice, type PaymentRow } from './payment-ledger';
+
+/** What writing an event's facts did: `stale` when the stored facts were already newer. */
+export type WriteResult = 'applied' | 'stale';
+
+/**
+ * The frame every payment-related handler runs in: lock the payment, find (and
+ * lock) its invoice, write the event's facts, re-derive the invoice. A payment
+ * that matches no invoice is still recorded, as an unmatched payment.
+ */
+export async function applyToPayment(
+  context: HandlerContext,
+  paymentId: string,
+  referencedInvoiceId: string | null | undefined,
+  write: (payment: PaymentRow) => Promise<WriteResult>,
+): Promise<HandlerOutcome | void> {
+  const { manager, accountId, event } = context;
+  const payment = await lockPayment(manager, paymentId, { accountId, livemode: event.livemode });
+  const wasLinked = payment.invoice_id !== null;
+  const link = await linkInvoice(manager, payment, referencedInvoiceId, accountId);
+  const result = await write(payment);
+  const newlyLinked = !wasLinked && link.invoiceId !== null;
+  if (result === 'stale' && !newlyLinked) return { ignored: 'stale' };
+  if (link.invoiceId) {
+    const state = await recomputeInvoice(manager, link.invoiceId);
+    context.logger.info('invoice updated', { invoiceId: link.invoiceId, paymentId, status: state.status, amountPaid: state.amountPaid });
+  } else {
+    context.logger.info('payment matches no invoice', { paymentId, reason: 'unmatchedReason' in link ? link.unmatchedReason : null });
+  }
+}
+
+/** Stripe's expandable fields hold an id or the expanded object. */
+export function idOf(value: string | { id: string } | null | undefined): string | null {
+  if (!value) return null;
+  return typeof value === 'string' ? value : value.id;
+}

@@ -1,0 +1,45 @@
+import type Stripe from 'stripe';
+import type { EventHandler } from '../events/handler-registry';
+import { applyToPayment, idOf } from './apply-to-payment';
+
+/**
+ * charge.succeeded / charge.refunded. Since API 2022-11-15 `charge.refunds` is
+ * not expanded: `amount_refunded` is the cumulative total, kept here as the
+ * largest value seen, whatever order the events came in.
+ */
+export const onCharge: EventHandler = async (context) => {
+  const { manager } = context;
+  const charge = context.event.data.object as Stripe.Charge;
+  const paymentId = idOf(charge.payment_intent) ?? charge.id;
+
+  return applyToPayment(context, paymentId, charge.metadata?.invoice_id, async () => {
+    const captured = charge.captured ? charge.amount_captured : 0;
+    await manager.query(
+      `INSERT INTO charges (id, payment_id, currency, amount, amount_captured, amount_refunded, succeeded, balance_transaction_id, stripe_created)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON DUPLICATE KEY UPDATE
+         amount_captured = GREATEST(amount_captured, VALUES(amount_captured)),
+         amount_refunded = GREATEST(amount_refunded, VALUES(amount_refunded)),
+         succeeded = succeeded OR VALUES(succeeded),
+         balance_transaction_id = COALESCE(balance_transaction_id, VALUES(balance_transaction_id))`,
+      [
+        charge.id,
+        paymentId,
+        charge.currency,
+        charge.amount,
+        captured,
+        charge.amount_refunded,
+        charge.status === 'succeeded',
+        idOf(charge.balance_transaction),
+        charge.created,
+      ],
+    );
+    // A charge made without a PaymentIntent is its own payment: it sets the currency and amount.
+    await manager.query('UPDATE payments SET currency = COALESCE(currency, ?), amount = COALESCE(amount, ?) WHERE id = ?', [
+      charge.currency,
+      charge.amount,
+      paymentId,
+    ]);
+    return 'applied';
+  });
+};

@@ -1,0 +1,34 @@
+import type Stripe from 'stripe';
+import type { EventHandler } from '../events/handler-registry';
+import { applyToPayment, idOf } from './apply-to-payment';
+import { disputeStatusMoves } from './status-order';
+
+/** charge.dispute.created / .closed: one row per dispute id; `won` releases the invoice, `lost` keeps it disputed. */
+export const onDispute: EventHandler = async (context) => {
+  const { manager, event } = context;
+  const dispute = event.data.object as Stripe.Dispute;
+  const chargeId = idOf(dispute.charge)!;
+  const paymentId = idOf(dispute.payment_intent) ?? chargeId;
+
+  return applyToPayment(context, paymentId, null, async () => {
+    const [current] = (await manager.query('SELECT status, status_event_created FROM disputes WHERE id = ? FOR UPDATE', [dispute.id])) as {
+      status: string;
+      status_event_created: string;
+    }[];
+    if (!current) {
+      await manager.query(
+        `INSERT INTO disputes (id, payment_id, charge_id, currency, amount, status, status_event_created, reason, stripe_created)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [dispute.id, paymentId, chargeId, dispute.currency, dispute.amount, dispute.status, event.created, dispute.reason, dispute.created],
+      );
+      return 'applied';
+    }
+    const moves = disputeStatusMoves(
+      { status: current.status, eventCreated: Number(current.status_event_created) },
+      { status: dispute.status, eventCreated: event.created },
+    );
+    if (!moves || (current.status === dispute.status && Number(current.status_event_created) === event.created)) return 'stale';
+    await manager.query('UPDATE disputes SET status = ?, status_event_created = ? WHERE id = ?', [dispute.status, event.created, dispute.id]);
+    return 'applied';
+  });
+};

@@ -1,0 +1,105 @@
+import { disputeHoldsFunds, refundCounts } from './status-order';
+
+export type InvoiceStatus = 'open' | 'partially_paid' | 'paid' | 'partially_refunded' | 'refunded' | 'disputed' | 'void';
+
+export interface PaymentFacts {
+  id: string;
+  currency: string | null;
+  amountReceived: number;
+}
+export interface ChargeFacts {
+  id: string;
+  paymentId: string;
+  currency: string;
+  amountCaptured: number;
+  amountRefunded: number;
+  succeeded: boolean;
+}
+export interface RefundFacts {
+  id: string;
+  paymentId: string;
+  chargeId: string | null;
+  currency: string;
+  amount: number;
+  status: string;
+}
+export interface DisputeFacts {
+  id: string;
+  paymentId: string;
+  currency: string;
+  amount: number;
+  status: string;
+}
+
+export interface InvoiceFacts {
+  currency: string;
+  amountDue: number;
+  voided: boolean;
+  payments: PaymentFacts[];
+  charges: ChargeFacts[];
+  refunds: RefundFacts[];
+  disputes: DisputeFacts[];
+}
+
+export interface InvoiceState {
+  amountPaid: number;
+  amountRefunded: number;
+  amountDisputed: number;
+  status: InvoiceStatus;
+  reviewReason: string | null;
+}
+
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+
+/**
+ * The invoice as its facts say it is. Every input only grows or moves forward,
+ * so whatever order the events came in, the same facts give the same state.
+ */
+export function deriveInvoiceState(facts: InvoiceFacts): InvoiceState {
+  const reviews: string[] = [];
+  const inCurrency = (currency: string | null) => currency === facts.currency;
+
+  // Received per payment: the PaymentIntent's amount_received, or its captured charges if those tell more.
+  let amountPaid = 0;
+  for (const payment of facts.payments) {
+    const charges = facts.charges.filter((c) => c.paymentId === payment.id && c.succeeded);
+    const received = Math.max(payment.amountReceived, sum(charges.map((c) => c.amountCaptured)));
+    if (received === 0) continue;
+    const currency = payment.currency ?? charges[0]?.currency ?? null;
+    if (!inCurrency(currency)) {
+      reviews.push(`payment ${payment.id} of ${received} ${currency} does not match the invoice currency ${facts.currency}; not counted`);
+      continue;
+    }
+    amountPaid += received;
+  }
+
+  // Refunded per charge: refunds known as objects count by their own status; the charge's cumulative
+  // amount_refunded covers refunds whose objects have not arrived yet.
+  const chargeIds = new Set([...facts.charges.map((c) => c.id), ...facts.refunds.map((r) => r.chargeId ?? r.paymentId)]);
+  let amountRefunded = 0;
+  for (const chargeId of chargeIds) {
+    const charge = facts.charges.find((c) => c.id === chargeId);
+    const refunds = facts.refunds.filter((r) => (r.chargeId ?? r.paymentId) === chargeId);
+    const currency = charge?.currency ?? refunds[0]?.currency ?? null;
+    if (!inCurrency(currency)) continue;
+    const counted = sum(refunds.filter((r) => refundCounts(r.status)).map((r) => r.amount));
+    const known = sum(refunds.map((r) => r.amount));
+    amountRefunded += counted + Math.max(0, (charge?.amountRefunded ?? 0) - known);
+  }
+
+  const holding = facts.disputes.filter((d) => disputeHoldsFunds(d.status) && inCurrency(d.currency));
+  const amountDisputed = sum(holding.map((d) => d.amount));
+
+  if (amountPaid > facts.amountDue) reviews.push(`overpaid by ${amountPaid - facts.amountDue} ${facts.currency}`);
+
+  let status: InvoiceStatus;
+  if (facts.voided) status = 'void';
+  else if (holding.length > 0) status = 'disputed';
+  else if (amountPaid > 0 && amountRefunded >= amountPaid) status = 'refunded';
+  else if (amountRefunded > 0) status = 'partially_refunded';
+  else if (amountPaid >= facts.amountDue && amountPaid > 0) status = 'paid';
+  else if (amountPaid > 0) status = 'partially_paid';
+  else status = 'open';
+
+  return { amountPaid, amountRefunded, amountDisputed, status, reviewReason: reviews.length ? reviews.join('; ') : null };
+}

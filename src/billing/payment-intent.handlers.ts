@@ -1,0 +1,44 @@
+import type Stripe from 'stripe';
+import type { EventHandler } from '../events/handler-registry';
+import { applyToPayment } from './apply-to-payment';
+import { paymentIntentStatusMoves } from './status-order';
+
+/**
+ * payment_intent.succeeded / .processing / .payment_failed / .canceled.
+ * The invoice is the PaymentIntent's metadata.invoice_id (set by Pay Now).
+ */
+export const onPaymentIntent: EventHandler = async (context) => {
+  const { event, manager } = context;
+  const intent = event.data.object as Stripe.PaymentIntent;
+
+  return applyToPayment(context, intent.id, intent.metadata?.invoice_id, async (payment) => {
+    let changed = false;
+    if (event.type === 'payment_intent.payment_failed') {
+      // A declined attempt is a fact of its own, kept even when a later attempt succeeded.
+      const error = intent.last_payment_error;
+      const result = (await manager.query(
+        'INSERT IGNORE INTO payment_failures (event_id, payment_id, code, decline_code, message, stripe_created) VALUES (?, ?, ?, ?, ?, ?)',
+        [event.id, intent.id, error?.code ?? null, error?.decline_code ?? null, error?.message?.slice(0, 1024) ?? null, event.created],
+      )) as { affectedRows: number };
+      changed = result.affectedRows > 0;
+    }
+
+    const received = Math.max(payment.amount_received, intent.amount_received ?? 0);
+    const moves = paymentIntentStatusMoves(
+      { status: payment.status, eventCreated: payment.status_event_created },
+      { status: intent.status, eventCreated: event.created },
+    );
+    if (moves) {
+      await manager.query(
+        `UPDATE payments SET status = ?, status_event_created = ?, currency = ?, amount = ?, amount_received = ? WHERE id = ?`,
+        [intent.status, event.created, intent.currency, intent.amount, received, intent.id],
+      );
+      return 'applied';
+    }
+    if (received > payment.amount_received) {
+      await manager.query('UPDATE payments SET amount_received = ? WHERE id = ?', [received, intent.id]);
+      return 'applied';
+    }
+    return changed ? 'applied' : 'stale';
+  });
+};

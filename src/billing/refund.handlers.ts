@@ -1,0 +1,42 @@
+import type Stripe from 'stripe';
+import type { EventHandler } from '../events/handler-registry';
+import { applyToPayment, idOf } from './apply-to-payment';
+import { refundStatusMoves } from './status-order';
+
+/** refund.created / .updated / .failed: one row per refund id, its status moving forward only. */
+export const onRefund: EventHandler = async (context) => {
+  const { manager, event } = context;
+  const refund = event.data.object as Stripe.Refund;
+  const chargeId = idOf(refund.charge);
+  const paymentId = idOf(refund.payment_intent) ?? chargeId;
+  // A refund of a customer balance or a bank transfer has no card payment to attach to.
+  if (!paymentId) return { ignored: 'no_payment' };
+  const status = refund.status ?? 'pending';
+
+  return applyToPayment(context, paymentId, null, async () => {
+    const [current] = (await manager.query('SELECT status, status_event_created FROM refunds WHERE id = ? FOR UPDATE', [refund.id])) as {
+      status: string;
+      status_event_created: string;
+    }[];
+    if (!current) {
+      await manager.query(
+        `INSERT INTO refunds (id, payment_id, charge_id, currency, amount, status, status_event_created, reason, failure_reason, stripe_created)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [refund.id, paymentId, chargeId, refund.currency, refund.amount, status, event.created, refund.reason ?? null, refund.failure_reason ?? null, refund.created],
+      );
+      return 'applied';
+    }
+    const moves = refundStatusMoves(
+      { status: current.status, eventCreated: Number(current.status_event_created) },
+      { status, eventCreated: event.created },
+    );
+    if (!moves || (current.status === status && Number(current.status_event_created) === event.created)) return 'stale';
+    await manager.query('UPDATE refunds SET status = ?, status_event_created = ?, failure_reason = ? WHERE id = ?', [
+      status,
+      event.created,
+      refund.failure_reason ?? null,
+      refund.id,
+    ]);
+    return 'applied';
+  });
+};

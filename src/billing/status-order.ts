@@ -1,0 +1,61 @@
+/**
+ * Stripe delivers events in any order. Each object's status moves forward
+ * only: a status applies when it ranks higher than the stored one, or ranks the
+ * same and comes from an event at least as new. Anything else is stale.
+ */
+
+const PAYMENT_INTENT_RANK: Record<string, number> = {
+  requires_payment_method: 0,
+  requires_confirmation: 0,
+  requires_action: 0,
+  processing: 1,
+  requires_capture: 1,
+  // Terminal: a PaymentIntent never leaves these.
+  succeeded: 2,
+  canceled: 2,
+};
+
+const REFUND_RANK: Record<string, number> = {
+  pending: 0,
+  requires_action: 0,
+  succeeded: 1,
+  // A succeeded refund can still fail later (Stripe sends refund.failed); same rank, newer event wins.
+  failed: 1,
+  canceled: 1,
+};
+
+const DISPUTE_RANK: Record<string, number> = {
+  warning_needs_response: 0,
+  warning_under_review: 0,
+  needs_response: 0,
+  under_review: 0,
+  won: 1,
+  lost: 1,
+  warning_closed: 1,
+  prevented: 1,
+};
+
+export interface StatusFact {
+  status: string | null;
+  eventCreated: number;
+}
+
+function moves(ranks: Record<string, number>, terminalRank: number | undefined, current: StatusFact, next: StatusFact): boolean {
+  if (current.status === null) return true;
+  const from = ranks[current.status] ?? 0;
+  const to = ranks[next.status ?? ''] ?? 0;
+  if (terminalRank !== undefined && from === terminalRank) return next.status === current.status;
+  if (to !== from) return to > from;
+  return next.eventCreated >= current.eventCreated;
+}
+
+export const paymentIntentStatusMoves = (current: StatusFact, next: StatusFact) =>
+  moves(PAYMENT_INTENT_RANK, 2, current, next);
+export const refundStatusMoves = (current: StatusFact, next: StatusFact) => moves(REFUND_RANK, undefined, current, next);
+export const disputeStatusMoves = (current: StatusFact, next: StatusFact) => moves(DISPUTE_RANK, undefined, current, next);
+
+/** Refunds that take (or will take) money back: not failed, not canceled. */
+export const refundCounts = (status: string) => status !== 'failed' && status !== 'canceled';
+
+/** The dispute is still open, or was lost: either way the money is not the merchant's. */
+export const disputeHoldsFunds = (status: string) => (DISPUTE_RANK[status] ?? 0) === 0 || status === 'lost';

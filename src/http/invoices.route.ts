@@ -1,0 +1,22 @@
+import { Router } from 'express';
+import type { InvoiceService } from '../billing/invoice.service';
+import { parseCreateInvoice, parseListInvoices } from '../billing/invoice.schema';
+import { requireRole, type TokenVerifier } from './auth.middleware';
+
+/** Invoices: the merchant app creates them (admin); accountants read them. */
+export function invoicesRouter(deps: { invoices: InvoiceService; verifyToken: TokenVerifier }): Router {
+  const router = Router();
+  const read = requireRole(deps.verifyToken, 'accountant');
+  const write = requireRole(deps.verifyToken, 'admin');
+
+  router.post('/api/invoices', write, async (req, res) => {
+    res.status(201).json(await deps.invoices.create(parseCreateInvoice(req.body)));
+  });
+  router.get('/api/invoices', read, async (req, res) => {
+    res.json(await deps.invoices.list(parseListInvoices(req.query)));
+  });
+  router.get('/api/invoices/:id', read, async (req, res) => {
+    res.json(await deps.invoices.get(String(req.params.id)));
+  });
+  return router;
+}
