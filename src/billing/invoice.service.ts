@@ -95,7 +95,7 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
       'SELECT id, payment_id, amount, amount_captured, amount_refunded, balance_transaction_id FROM charges WHERE payment_id IN (?) ORDER BY stripe_created, id',
     );
     const failures = await rowsFor<{ event_id: string; payment_id: string; code: string | null; decline_code: string | null; message: string | null; stripe_created: string }>(
-      'SELECT * FROM payment_failures WHERE payment_id IN (?) ORDER BY stripe_created, event_id',
+      'SELECT * FROM payment_failures WHERE payment_id IN (?) ORDER BY stripe_created, attempt_key',
     );
     const refunds = await rowsFor<{ id: string; payment_id: string; charge_id: string | null; currency: string; amount: string; status: string; reason: string | null; failure_reason: string | null; stripe_created: string }>(
       'SELECT * FROM refunds WHERE payment_id IN (?) ORDER BY stripe_created, id',

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment } from './apply-to-payment';
+import { applyToPayment, idOf } from './apply-to-payment';
 import { paymentIntentStatusMoves } from './status-order';
 
 /**
@@ -15,10 +15,13 @@ export const onPaymentIntent: EventHandler = async (context) => {
     let changed = false;
     if (event.type === 'payment_intent.payment_failed') {
       // A declined attempt is a fact of its own, kept even when a later attempt succeeded.
+      // Keyed by the declined charge, so the same attempt reported by two events is one failure.
       const error = intent.last_payment_error;
+      const attemptKey = idOf(intent.latest_charge) ?? idOf(error?.charge as string | undefined) ?? `${event.created}:${error?.code ?? 'unknown'}`;
       const result = (await manager.query(
-        'INSERT IGNORE INTO payment_failures (event_id, payment_id, code, decline_code, message, stripe_created) VALUES (?, ?, ?, ?, ?, ?)',
-        [event.id, intent.id, error?.code ?? null, error?.decline_code ?? null, error?.message?.slice(0, 1024) ?? null, event.created],
+        `INSERT IGNORE INTO payment_failures (payment_id, attempt_key, event_id, code, decline_code, message, stripe_created)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        [intent.id, attemptKey, event.id, error?.code ?? null, error?.decline_code ?? null, error?.message?.slice(0, 1024) ?? null, event.created],
       )) as { affectedRows: number };
       changed = result.affectedRows > 0;
     }

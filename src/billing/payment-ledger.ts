@@ -59,7 +59,11 @@ export async function linkInvoice(
     await lockInvoice(manager, payment.invoice_id);
     return { invoiceId: payment.invoice_id };
   }
-  if (!referencedInvoiceId) return { invoiceId: null, unmatchedReason: payment.unmatched_reason ?? 'no_invoice_reference' };
+  if (!referencedInvoiceId) {
+    if (payment.unmatched_reason) return { invoiceId: null, unmatchedReason: payment.unmatched_reason };
+    await manager.query('UPDATE payments SET unmatched_reason = ? WHERE id = ?', ['no_invoice_reference', payment.id]);
+    return { invoiceId: null, unmatchedReason: 'no_invoice_reference' };
+  }
   const invoice = await lockInvoice(manager, referencedInvoiceId);
   const reason = !invoice ? 'invoice_not_found' : invoice.account_id !== accountId ? 'account_mismatch' : null;
   if (reason) {

@@ -45,7 +45,7 @@ export function paymentEvents(scenario: PaymentScenario) {
           currency,
           status,
           metadata,
-          latest_charge: status === 'succeeded' ? ch : null,
+          latest_charge: status === 'succeeded' ? ch : type === 'payment_intent.payment_failed' ? `${ch}_declined` : null,
           canceled_at: null,
           last_payment_error:
             type === 'payment_intent.payment_failed'

@@ -101,14 +101,14 @@ export class CreateBilling1764230100000 implements MigrationInterface {
     `);
     await queryRunner.query(`
       CREATE TABLE payment_failures (
-        event_id VARCHAR(255) NOT NULL COMMENT 'one row per payment_intent.payment_failed event',
         payment_id VARCHAR(255) NOT NULL,
+        attempt_key VARCHAR(255) NOT NULL COMMENT 'the declined charge id; two events about one attempt share it',
+        event_id VARCHAR(255) NOT NULL COMMENT 'the payment_intent.payment_failed event that reported it first',
         code VARCHAR(64) NULL,
         decline_code VARCHAR(64) NULL,
         message VARCHAR(1024) NULL,
         stripe_created BIGINT NOT NULL,
-        PRIMARY KEY (event_id),
-        KEY idx_payment_failures_payment (payment_id)
+        PRIMARY KEY (payment_id, attempt_key)
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
     `);
   }
