@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type Stripe from 'stripe';
-import { StripeEventEntity, type EventStatus } from './stripe-event.entity';
-import type { HandlerRegistry } from './handler-registry';
+import { StripeEventEntity, type EventStatus, type StripeEventRecord } from './stripe-event.entity';
+import type { EventHandler, HandlerRegistry } from './handler-registry';
 import { describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 
@@ -27,6 +27,10 @@ export class EventNotStoredError extends Error {
   }
 }
 
+const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
+const isDeadlock = (error: unknown) =>
+  DEADLOCK_CODES.has((error as { driverError?: { code?: string } })?.driverError?.code ?? '');
+
 /**
  * Runs one stored event through its handler. The handler's effects and the
  * event's new status commit in one transaction. Errors are recorded and
@@ -34,6 +38,37 @@ export class EventNotStoredError extends Error {
  */
 export function createEventProcessor(deps: { dataSource: DataSource; registry: HandlerRegistry; logger: Logger }) {
   const events = deps.dataSource.getRepository(StripeEventEntity);
+
+  /**
+   * READ COMMITTED: once a handler holds its payment and invoice locks, its reads
+   * must see every fact committed before it got them, not a snapshot from before it waited.
+   */
+  const runHandler = (record: StripeEventRecord, handler: EventHandler) =>
+    deps.dataSource.transaction('READ COMMITTED', async (manager) => {
+      const event = JSON.parse(record.payload) as Stripe.Event;
+      const outcome = await handler({ event, accountId: record.accountId, manager, logger: deps.logger });
+      const status: EventStatus = outcome?.ignored ? 'ignored' : 'processed';
+      const reason = outcome?.ignored ?? null;
+      await manager.getRepository(StripeEventEntity).update(record.id, {
+        status,
+        reason,
+        attempts: () => 'attempts + 1',
+        lastError: null,
+        processedAt: new Date(),
+      });
+      return { status, reason };
+    });
+
+  /** A deadlock is two workers on one invoice, not a fault: run again at once instead of waiting a backoff. */
+  async function runWithDeadlockRetry(record: StripeEventRecord, handler: EventHandler): Promise<ProcessResult> {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await runHandler(record, handler);
+      } catch (error) {
+        if (!isDeadlock(error) || tries >= 5) throw error;
+      }
+    }
+  }
 
   return async function processEvent(eventId: string, attempt: Attempt): Promise<ProcessResult> {
     const record = await events.findOneBy({ id: eventId });
@@ -46,27 +81,18 @@ export function createEventProcessor(deps: { dataSource: DataSource; registry: H
     const handler = deps.registry[record.type];
     if (!handler) {
       // Stripe retries non-2xx for days, and a queue retry cannot grow a handler: record and move on.
-      await settle(eventId, 'ignored', 'unhandled_type');
+      await events.update(eventId, {
+        status: 'ignored',
+        reason: 'unhandled_type',
+        attempts: () => 'attempts + 1',
+        lastError: null,
+        processedAt: new Date(),
+      });
       return { status: 'ignored', reason: 'unhandled_type' };
     }
 
     try {
-      // READ COMMITTED: once a handler holds its payment and invoice locks, its reads must see
-      // every fact committed before it got them, not a snapshot from before it waited.
-      return await deps.dataSource.transaction('READ COMMITTED', async (manager) => {
-        const event = JSON.parse(record.payload) as Stripe.Event;
-        const outcome = await handler({ event, accountId: record.accountId, manager, logger: deps.logger });
-        const status: EventStatus = outcome?.ignored ? 'ignored' : 'processed';
-        const reason = outcome?.ignored ?? null;
-        await manager.getRepository(StripeEventEntity).update(eventId, {
-          status,
-          reason,
-          attempts: () => 'attempts + 1',
-          lastError: null,
-          processedAt: new Date(),
-        });
-        return { status, reason };
-      });
+      return await runWithDeadlockRetry(record, handler);
     } catch (error) {
       const final = attempt.number >= attempt.max;
       await events.update(eventId, {
@@ -83,10 +109,6 @@ export function createEventProcessor(deps: { dataSource: DataSource; registry: H
       throw error;
     }
   };
-
-  async function settle(eventId: string, status: EventStatus, reason: string | null): Promise<void> {
-    await events.update(eventId, { status, reason, attempts: () => 'attempts + 1', lastError: null, processedAt: new Date() });
-  }
 }
 
 export type EventProcessor = ReturnType<typeof createEventProcessor>;

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { deriveInvoiceState, type InvoiceFacts } from '../../src/billing/invoice-state';
+import { paymentIntentStatusMoves, refundStatusMoves, disputeStatusMoves } from '../../src/billing/status-order';
+import { formatMinor } from '../../src/billing/currencies';
+
+const base = (over: Partial<InvoiceFacts> = {}): InvoiceFacts => ({
+  currency: 'usd',
+  amountDue: 1000,
+  voided: false,
+  payments: [],
+  charges: [],
+  refunds: [],
+  disputes: [],
+  ...over,
+});
+const paid = (amount = 1000) => ({ payments: [{ id: 'pi_1', currency: 'usd', amountReceived: amount }] });
+const charge = (amountRefunded: number) => ({ id: 'ch_1', paymentId: 'pi_1', currency: 'usd', amountCaptured: 1000, amountRefunded, succeeded: true });
+const refund = (id: string, amount: number, status: string) => ({ id, paymentId: 'pi_1', chargeId: 'ch_1', currency: 'usd', amount, status });
+
+describe('invoice state, derived from facts', () => {
+  it('is open with nothing received, partially_paid below the amount due, paid at it', () => {
+    assert.equal(deriveInvoiceState(base()).status, 'open');
+    assert.equal(deriveInvoiceState(base(paid(400))).status, 'partially_paid');
+    assert.equal(deriveInvoiceState(base(paid(1000))).status, 'paid');
+  });
+
+  it('counts a charge refund the refund objects have not explained yet, and no more than once', () => {
+    assert.equal(deriveInvoiceState(base({ ...paid(), charges: [charge(300)] })).amountRefunded, 300);
+    assert.equal(deriveInvoiceState(base({ ...paid(), charges: [charge(300)], refunds: [refund('re_1', 300, 'succeeded')] })).amountRefunded, 300);
+    assert.equal(deriveInvoiceState(base({ ...paid(), charges: [charge(500)], refunds: [refund('re_1', 300, 'succeeded')] })).amountRefunded, 500);
+  });
+
+  it('does not count a failed refund even when the charge still reports it', () => {
+    const state = deriveInvoiceState(base({ ...paid(), charges: [charge(500)], refunds: [refund('re_1', 500, 'failed')] }));
+    assert.deepEqual([state.amountRefunded, state.status], [0, 'paid']);
+  });
+
+  it('is refunded when everything received went back, partially_refunded before that', () => {
+    assert.equal(deriveInvoiceState(base({ ...paid(), refunds: [refund('re_1', 1000, 'succeeded')] })).status, 'refunded');
+    assert.equal(deriveInvoiceState(base({ ...paid(), refunds: [refund('re_1', 1, 'pending')] })).status, 'partially_refunded');
+  });
+
+  it('is disputed while a dispute is open or after it was lost, and not after it was won', () => {
+    const dispute = (status: string) => ({ ...paid(), disputes: [{ id: 'dp_1', paymentId: 'pi_1', currency: 'usd', amount: 1000, status }] });
+    assert.equal(deriveInvoiceState(base(dispute('needs_response'))).status, 'disputed');
+    assert.equal(deriveInvoiceState(base(dispute('lost'))).status, 'disputed');
+    assert.equal(deriveInvoiceState(base(dispute('won'))).status, 'paid');
+  });
+
+  it('flags an overpayment for review', () => {
+    assert.match(deriveInvoiceState(base(paid(1500))).reviewReason ?? '', /overpaid by 500 usd/);
+  });
+});
+
+describe('status order', () => {
+  it('never moves a PaymentIntent back from succeeded or canceled', () => {
+    assert.equal(paymentIntentStatusMoves({ status: 'succeeded', eventCreated: 1 }, { status: 'processing', eventCreated: 9 }), false);
+    assert.equal(paymentIntentStatusMoves({ status: 'canceled', eventCreated: 1 }, { status: 'succeeded', eventCreated: 9 }), false);
+    assert.equal(paymentIntentStatusMoves({ status: 'processing', eventCreated: 9 }, { status: 'succeeded', eventCreated: 1 }), true);
+    assert.equal(paymentIntentStatusMoves({ status: null, eventCreated: 0 }, { status: 'requires_payment_method', eventCreated: 1 }), true);
+  });
+
+  it('lets a refund fail after it succeeded only from a newer event', () => {
+    assert.equal(refundStatusMoves({ status: 'succeeded', eventCreated: 10 }, { status: 'failed', eventCreated: 20 }), true);
+    assert.equal(refundStatusMoves({ status: 'failed', eventCreated: 20 }, { status: 'succeeded', eventCreated: 10 }), false);
+    assert.equal(refundStatusMoves({ status: 'succeeded', eventCreated: 10 }, { status: 'pending', eventCreated: 30 }), false);
+  });
+
+  it('closes a dispute for good', () => {
+    assert.equal(disputeStatusMoves({ status: 'won', eventCreated: 10 }, { status: 'needs_response', eventCreated: 30 }), false);
+  });
+});
+
+describe('money formatting', () => {
+  it('writes minor units as exact decimals per currency', () => {
+    assert.equal(formatMinor(123456, 'usd'), '1234.56');
+    assert.equal(formatMinor(5, 'usd'), '0.05');
+    assert.equal(formatMinor(-250, 'eur'), '-2.50');
+    assert.equal(formatMinor(5000, 'jpy'), '5000');
+    assert.equal(formatMinor(1234, 'kwd'), '1.234');
+  });
+});
