@@ -1,0 +1,112 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * A small local stand-in for Stripe's API that stripe-node is pointed at
+ * (STRIPE_API_BASE). It knows a set of keys, answers 401 for any other, can
+ * pretend to be unreachable, and records every request. Tests add routes with
+ * `route()`; form bodies are parsed into flat `a[b][c]` keys as Stripe sends them.
+ */
+export interface FakeRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  form: Record<string, string>;
+  apiKey: string | null;
+  idempotencyKey: string | null;
+}
+
+export type FakeHandler = (req: FakeRequest) => { status?: number; body: unknown } | undefined;
+
+export interface FakeAccount {
+  id: string;
+  charges_enabled: boolean;
+  /** Keys Stripe accepts for this account. */
+  keys: string[];
+}
+
+export class FakeStripe {
+  readonly requests: FakeRequest[] = [];
+  private readonly routes: { method: string; pattern: RegExp; handler: FakeHandler }[] = [];
+  private readonly accounts: FakeAccount[] = [];
+  private readonly sockets = new Set<Socket>();
+  private server?: http.Server;
+  /** While true, every connection is cut at once (Stripe unreachable). */
+  unreachable = false;
+  url = '';
+
+  addAccount(account: Partial<FakeAccount> & { keys: string[] }): FakeAccount {
+    const full = { id: `acct_${randomBytes(8).toString('hex')}`, charges_enabled: true, ...account };
+    this.accounts.push(full);
+    return full;
+  }
+
+  accountForKey(key: string | null): FakeAccount | undefined {
+    return this.accounts.find((a) => key !== null && a.keys.includes(key));
+  }
+
+  /** Adds a route; the latest added wins. A handler returning undefined passes to the next route. */
+  route(method: string, pattern: RegExp, handler: FakeHandler): void {
+    this.routes.unshift({ method, pattern, handler });
+  }
+
+  async start(): Promise<void> {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', (socket) => {
+      if (this.unreachable) return socket.destroy();
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.unreachable) return void req.socket.destroy();
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const auth = req.headers.authorization ?? '';
+    const request: FakeRequest = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      form: Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))),
+      apiKey: auth.startsWith('Bearer ') ? auth.slice(7) : null,
+      idempotencyKey: (req.headers['idempotency-key'] as string | undefined) ?? null,
+    };
+    this.requests.push(request);
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${randomBytes(6).toString('hex')}` });
+      res.end(JSON.stringify(body));
+    };
+    if (!this.accountForKey(request.apiKey)) {
+      return send(401, {
+        error: { type: 'invalid_request_error', code: 'api_key_invalid', message: `Invalid API Key provided: ${(request.apiKey ?? '').slice(0, 8)}****` },
+      });
+    }
+    for (const route of this.routes) {
+      if (route.method !== request.method || !route.pattern.test(request.path)) continue;
+      const answer = route.handler(request);
+      if (answer) return send(answer.status ?? 200, answer.body);
+    }
+    send(404, { error: { type: 'invalid_request_error', message: `Unrecognized request URL (${request.method}: ${request.path})` } });
+  }
+}
+
+/** A fake with GET /v1/account answering for the key's account. */
+export async function startFakeStripe(): Promise<FakeStripe> {
+  const fake = new FakeStripe();
+  fake.route('GET', /^\/v1\/account$/, (req) => {
+    const account = fake.accountForKey(req.apiKey)!;
+    return { body: { id: account.id, object: 'account', charges_enabled: account.charges_enabled, payouts_enabled: true, country: 'US' } };
+  });
+  await fake.start();
+  return fake;
+}
