@@ -1,0 +1,37 @@
+import type Stripe from 'stripe';
+import { AppError } from '../shared/errors';
+import { createStripeClient, type StripeClientOptions } from './stripe-client';
+
+/**
+ * The Stripe API client of an account: `null` is the default account
+ * (STRIPE_SECRET_KEY); a merchant account uses the key it connected.
+ */
+export interface StripeClients {
+  forAccount(accountId: string | null): Promise<Stripe>;
+}
+
+export type AccountKeyLookup = (accountId: string) => Promise<string | null>;
+
+export function createStripeClients(options: StripeClientOptions & { defaultKey?: string; accountKey: AccountKeyLookup }): StripeClients {
+  const cache = new Map<string, Stripe>();
+  const clientFor = (key: string) => {
+    let client = cache.get(key);
+    if (!client) cache.set(key, (client = createStripeClient(key, options)));
+    return client;
+  };
+  return {
+    async forAccount(accountId) {
+      const key = accountId === null ? options.defaultKey : await options.accountKey(accountId);
+      if (!key) {
+        throw new AppError(
+          409,
+          'stripe_not_connected',
+          accountId === null
+            ? 'The default account has no Stripe key: set STRIPE_SECRET_KEY.'
+            : `Account ${accountId} has not connected Stripe: PUT /api/accounts/${accountId}/stripe with its secret key.`,
+        );
+      }
+      return clientFor(key);
+    },
+  };
+}
