@@ -13,6 +13,10 @@ import { healthRouter } from './http/health.route';
 import { opsEventsRouter } from './http/ops-events.route';
 import { invoicesRouter } from './http/invoices.route';
 import type { InvoiceService } from './billing/invoice.service';
+import type { PayNowService } from './billing/pay-now.service';
+import type { AccountService } from './accounts/account.service';
+import type { ConnectionService } from './stripe/connection.service';
+import { accountsRouter } from './http/accounts.route';
 import { errorHandler, notFound } from './http/error.middleware';
 
 export interface AppDeps {
@@ -22,6 +26,9 @@ export interface AppDeps {
   resolveSecrets: WebhookSecretResolver;
   verifyToken: TokenVerifier;
   invoices: InvoiceService;
+  payNow: PayNowService;
+  accounts: AccountService;
+  connections: ConnectionService;
   logger: Logger;
   metrics: Metrics;
 }
@@ -41,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api', express.json({ limit: '100kb' }));
   app.use(opsEventsRouter(deps));
   app.use(invoicesRouter(deps));
+  app.use(accountsRouter(deps));
 
   app.use(notFound);
   app.use(errorHandler(deps.logger));

@@ -11,7 +11,12 @@ import { createRelay } from './events/relay';
 import { createEventProcessor } from './events/process-event';
 import { assertRegistryMatches, type HandlerRegistry } from './events/handler-registry';
 import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-events';
-import { defaultAccountSecrets } from './stripe/webhook-secrets';
+import { createSecretResolver } from './stripe/webhook-secrets';
+import { createConnectionService } from './stripe/connection.service';
+import { createStripeClients } from './stripe/stripe-clients';
+import { createAccountService } from './accounts/account.service';
+import { createPayNowService } from './billing/pay-now.service';
+import { createSecretBox } from './shared/secret-box';
 import { adminTokenVerifier } from './http/auth.middleware';
 import { createEventWorker } from '../workers/event.worker';
 import { createInvoiceService } from './billing/invoice.service';
@@ -22,6 +27,8 @@ export interface StartOptions {
   /** Tests swap in handlers (e.g. one that always throws). */
   registry?: HandlerRegistry;
   logger?: Logger;
+  /** Tests move time forward (e.g. past a rolled secret's 24 h). */
+  now?: () => Date;
 }
 
 export interface Service {
@@ -44,6 +51,22 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   await dataSource.initialize();
   await dataSource.runMigrations({ transaction: 'each' });
   const metrics = createMetrics();
+  const accounts = createAccountService(dataSource);
+  const connections = createConnectionService({
+    dataSource,
+    accounts,
+    secretBox: createSecretBox(config.ENCRYPTION_KEY),
+    logger,
+    stripe: { apiBase: config.STRIPE_API_BASE },
+    publicBaseUrl: config.PUBLIC_BASE_URL,
+    subscribedEventTypes: SUBSCRIBED_EVENT_TYPES,
+    now: options.now,
+  });
+  const stripeClients = createStripeClients({
+    apiBase: config.STRIPE_API_BASE,
+    defaultKey: config.STRIPE_SECRET_KEY,
+    accountKey: (accountId) => connections.secretKey(accountId),
+  });
   const closers: (() => Promise<unknown>)[] = [];
   const service: Service = { config, stop: async () => {} };
 
@@ -69,10 +92,16 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       dataSource,
       redis,
       ingestor,
-      resolveSecrets: defaultAccountSecrets(config.STRIPE_WEBHOOK_SECRET),
+      resolveSecrets: createSecretResolver({
+        envSecrets: config.STRIPE_WEBHOOK_SECRET,
+        accountSecrets: (id) => connections.webhookSecrets(id),
+        now: options.now,
+      }),
       verifyToken: adminTokenVerifier(config.ADMIN_TOKEN),
-      // Merchant accounts arrive with the Stripe connection; until then only the default account exists.
-      invoices: createInvoiceService({ dataSource, accountExists: async () => false }),
+      invoices: createInvoiceService({ dataSource, accountExists: (id) => accounts.exists(id) }),
+      payNow: createPayNowService({ dataSource, stripeClients }),
+      accounts,
+      connections,
       logger,
       metrics,
     });
@@ -94,7 +123,17 @@ export async function start(config: Config, options: StartOptions = {}): Promise
 
   if (config.ROLE !== 'api') {
     const connection = createWorkerConnection(config.REDIS_URL, logger);
-    const processEvent = createEventProcessor({ dataSource, registry, logger });
+    const defaultLivemode = config.STRIPE_SECRET_KEY ? config.STRIPE_SECRET_KEY.includes('_live_') : null;
+    const processEvent = createEventProcessor({
+      dataSource,
+      registry,
+      logger,
+      expectedLivemode: async (accountId) => (accountId === null ? defaultLivemode : connections.livemode(accountId)),
+      recordLivemodeMismatch: async (accountId) => {
+        if (accountId !== null) await connections.recordLivemodeMismatch(accountId);
+        else logger.warn('event mode differs from STRIPE_SECRET_KEY mode: check the key and the endpoint');
+      },
+    });
     const worker = createEventWorker({
       connection,
       prefix: config.QUEUE_PREFIX,

@@ -36,7 +36,17 @@ const isDeadlock = (error: unknown) =>
  * event's new status commit in one transaction. Errors are recorded and
  * rethrown so BullMQ retries; only the last try marks the event `failed`.
  */
-export function createEventProcessor(deps: { dataSource: DataSource; registry: HandlerRegistry; logger: Logger }) {
+export interface ProcessorDeps {
+  dataSource: DataSource;
+  registry: HandlerRegistry;
+  logger: Logger;
+  /** The mode the account's key is in (true = live); null when no key fixes one. */
+  expectedLivemode?: (accountId: string | null) => Promise<boolean | null>;
+  /** Counts a test event sent to a live connection (or the reverse) where the merchant will see it. */
+  recordLivemodeMismatch?: (accountId: string | null) => Promise<void>;
+}
+
+export function createEventProcessor(deps: ProcessorDeps) {
   const events = deps.dataSource.getRepository(StripeEventEntity);
 
   /**
@@ -76,6 +86,21 @@ export function createEventProcessor(deps: { dataSource: DataSource; registry: H
     // Redelivered jobs (stalled, relayed twice) must not run a settled event again.
     if (record.status === 'processed' || record.status === 'ignored') {
       return { status: record.status, reason: record.reason, alreadySettled: true };
+    }
+
+    // A test-mode event on a live connection (or the reverse) must not touch real invoices:
+    // stored, ignored, and counted on the connection so the merchant sees why payments don't appear.
+    const expected = await deps.expectedLivemode?.(record.accountId);
+    if (expected !== undefined && expected !== null && expected !== record.livemode) {
+      await events.update(eventId, {
+        status: 'ignored',
+        reason: 'livemode_mismatch',
+        attempts: () => 'attempts + 1',
+        lastError: null,
+        processedAt: new Date(),
+      });
+      await deps.recordLivemodeMismatch?.(record.accountId);
+      return { status: 'ignored', reason: 'livemode_mismatch' };
     }
 
     const handler = deps.registry[record.type];

@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import type { InvoiceService } from '../billing/invoice.service';
+import type { PayNowService } from '../billing/pay-now.service';
 import { parseCreateInvoice, parseListInvoices } from '../billing/invoice.schema';
 import { requireRole, type TokenVerifier } from './auth.middleware';
 
 /** Invoices: the merchant app creates them (admin); accountants read them. */
-export function invoicesRouter(deps: { invoices: InvoiceService; verifyToken: TokenVerifier }): Router {
+export function invoicesRouter(deps: { invoices: InvoiceService; payNow: PayNowService; verifyToken: TokenVerifier }): Router {
   const router = Router();
   const read = requireRole(deps.verifyToken, 'accountant');
   const write = requireRole(deps.verifyToken, 'admin');
@@ -14,6 +15,10 @@ export function invoicesRouter(deps: { invoices: InvoiceService; verifyToken: To
   });
   router.get('/api/invoices', read, async (req, res) => {
     res.json(await deps.invoices.list(parseListInvoices(req.query)));
+  });
+  // Pay Now: called by the merchant app's backend (admin token), which hands clientSecret to the payer's browser.
+  router.post('/api/invoices/:id/payment-intent', write, async (req, res) => {
+    res.json(await deps.payNow.createPaymentIntent(String(req.params.id)));
   });
   router.get('/api/invoices/:id', read, async (req, res) => {
     res.json(await deps.invoices.get(String(req.params.id)));

@@ -7,15 +7,45 @@ import { AppError } from '../shared/errors';
  */
 export type WebhookSecretResolver = (accountId: string | null) => Promise<readonly string[]>;
 
-export function defaultAccountSecrets(envSecrets: readonly string[]): WebhookSecretResolver {
+export interface AccountSecretsLookup {
+  /** null: no such account; []: the account exists but has no signing secret. */
+  (accountId: string): Promise<string[] | null>;
+}
+
+const notConfigured = (what: string) =>
+  // Not stored, so not 2xx: Stripe keeps retrying (for up to 3 days) until the secret is configured.
+  new AppError(503, 'webhook_not_configured', what);
+
+/**
+ * Account secrets are looked up on the request path, so they are cached for a
+ * couple of seconds: a rolled secret takes effect within `cacheMs`.
+ */
+export function createSecretResolver(options: {
+  envSecrets: readonly string[];
+  accountSecrets?: AccountSecretsLookup;
+  cacheMs?: number;
+  now?: () => Date;
+}): WebhookSecretResolver {
+  const cacheMs = options.cacheMs ?? 2000;
+  const nowMs = () => (options.now ? options.now().getTime() : Date.now());
+  const cache = new Map<string, { at: number; secrets: string[] | null }>();
   return async (accountId) => {
-    if (accountId !== null) {
+    if (accountId === null) {
+      if (options.envSecrets.length === 0) throw notConfigured('Set STRIPE_WEBHOOK_SECRET to the endpoint\'s whsec_ signing secret and restart.');
+      return options.envSecrets;
+    }
+    let entry = cache.get(accountId);
+    if (!entry || nowMs() - entry.at > cacheMs) {
+      entry = { at: nowMs(), secrets: options.accountSecrets ? await options.accountSecrets(accountId) : null };
+      cache.set(accountId, entry);
+      if (cache.size > 10_000) cache.clear();
+    }
+    if (entry.secrets === null) {
       throw new AppError(404, 'account_not_found', `No merchant account "${accountId}": check the webhook endpoint URL in the Stripe Dashboard.`);
     }
-    if (envSecrets.length === 0) {
-      // Not stored, so not 2xx: Stripe keeps retrying until the secret is configured.
-      throw new AppError(503, 'webhook_not_configured', 'Set STRIPE_WEBHOOK_SECRET to the endpoint\'s whsec_ signing secret and restart.');
+    if (entry.secrets.length === 0) {
+      throw notConfigured(`Account ${accountId} has no webhook signing secret: reconnect Stripe with PUBLIC_BASE_URL set, or with webhookSecret.`);
     }
-    return envSecrets;
+    return entry.secrets;
   };
 }

@@ -100,12 +100,51 @@ export class FakeStripe {
   }
 }
 
-/** A fake with GET /v1/account answering for the key's account. */
-export async function startFakeStripe(): Promise<FakeStripe> {
-  const fake = new FakeStripe();
+/**
+ * A fake answering GET /v1/account for the key's account, webhook endpoint
+ * create/delete (recorded in `endpoints`), and PaymentIntent create honouring
+ * Idempotency-Key as Stripe does (same key → same PaymentIntent).
+ */
+export async function startFakeStripe(): Promise<FakeStripe & { endpoints: Map<string, { url: string; events: string[]; secret: string; deleted: boolean }> }> {
+  const fake = Object.assign(new FakeStripe(), { endpoints: new Map<string, { url: string; events: string[]; secret: string; deleted: boolean }>() });
   fake.route('GET', /^\/v1\/account$/, (req) => {
     const account = fake.accountForKey(req.apiKey)!;
     return { body: { id: account.id, object: 'account', charges_enabled: account.charges_enabled, payouts_enabled: true, country: 'US' } };
+  });
+  fake.route('POST', /^\/v1\/webhook_endpoints$/, (req) => {
+    const id = `we_${randomBytes(8).toString('hex')}`;
+    const secret = `whsec_${randomBytes(16).toString('hex')}`;
+    const events = Object.entries(req.form).filter(([k]) => k.startsWith('enabled_events[')).map(([, v]) => v);
+    fake.endpoints.set(id, { url: req.form.url ?? '', events, secret, deleted: false });
+    return { body: { id, object: 'webhook_endpoint', url: req.form.url, enabled_events: events, secret, status: 'enabled' } };
+  });
+  fake.route('DELETE', /^\/v1\/webhook_endpoints\/we_\w+$/, (req) => {
+    const id = req.path.split('/').pop()!;
+    const endpoint = fake.endpoints.get(id);
+    if (!endpoint) return { status: 404, body: { error: { type: 'invalid_request_error', message: `No such webhook endpoint: '${id}'` } } };
+    endpoint.deleted = true;
+    return { body: { id, object: 'webhook_endpoint', deleted: true } };
+  });
+  const intents = new Map<string, unknown>();
+  fake.route('POST', /^\/v1\/payment_intents$/, (req) => {
+    const cached = req.idempotencyKey ? intents.get(req.idempotencyKey) : undefined;
+    if (cached) return { body: cached };
+    const id = `pi_${randomBytes(12).toString('hex')}`;
+    const metadata = Object.fromEntries(
+      Object.entries(req.form).filter(([k]) => k.startsWith('metadata[')).map(([k, v]) => [k.slice(9, -1), v]),
+    );
+    const intent = {
+      id,
+      object: 'payment_intent',
+      amount: Number(req.form.amount),
+      currency: req.form.currency,
+      metadata,
+      status: 'requires_payment_method',
+      client_secret: `${id}_secret_${randomBytes(8).toString('hex')}`,
+      livemode: (req.apiKey ?? '').includes('_live_'),
+    };
+    if (req.idempotencyKey) intents.set(req.idempotencyKey, intent);
+    return { body: intent };
   });
   await fake.start();
   return fake;

@@ -1,0 +1,41 @@
+import { randomBytes } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { z } from 'zod';
+import { AppError } from '../shared/errors';
+
+interface AccountRow {
+  id: string;
+  name: string;
+  created_at: Date;
+}
+
+const createSchema = z.object({ name: z.string().trim().min(1).max(255) });
+
+const view = (row: AccountRow) => ({ id: row.id, name: row.name, createdAt: row.created_at.toISOString() });
+
+/** Merchant accounts: the businesses that connect their own Stripe account. */
+export function createAccountService(dataSource: DataSource) {
+  return {
+    async create(body: unknown) {
+      const parsed = createSchema.safeParse(body);
+      if (!parsed.success) throw new AppError(400, 'invalid_name', 'name is required: the business name, up to 255 characters.', { field: 'name' });
+      // Ids are safe in a URL path and a BullMQ job id; "ma_" keeps them apart from Stripe's acct_ ids.
+      const id = `ma_${randomBytes(10).toString('hex')}`;
+      await dataSource.query('INSERT INTO accounts (id, name) VALUES (?, ?)', [id, parsed.data.name]);
+      return this.get(id);
+    },
+
+    async get(id: string) {
+      const [row] = (await dataSource.query('SELECT * FROM accounts WHERE id = ?', [id])) as AccountRow[];
+      if (!row) throw new AppError(404, 'account_not_found', `No merchant account "${id}": create one with POST /api/accounts.`);
+      return view(row);
+    },
+
+    async exists(id: string): Promise<boolean> {
+      const rows = (await dataSource.query('SELECT 1 FROM accounts WHERE id = ?', [id])) as unknown[];
+      return rows.length > 0;
+    },
+  };
+}
+
+export type AccountService = ReturnType<typeof createAccountService>;

@@ -1,0 +1,236 @@
+import type { DataSource } from 'typeorm';
+import Stripe from 'stripe';
+import { AppError, describeError } from '../shared/errors';
+import type { SecretBox } from '../shared/secret-box';
+import type { Logger } from '../shared/logger';
+import type { AccountService } from '../accounts/account.service';
+import { checkSecretKey, checkWebhookSecret, RESTRICTED_KEY_PERMISSIONS, type CheckedKey } from './key-check';
+import { createStripeClient, type StripeClientOptions } from './stripe-client';
+
+/** While a connection is rolled, the previous signing secret keeps verifying this long. */
+export const PREVIOUS_SECRET_GRACE_MS = 24 * 3600 * 1000;
+
+interface StoredSecret {
+  secret: string;
+  /** ISO time after which it no longer verifies; null for the current secret. */
+  expiresAt: string | null;
+}
+
+interface ConnectionRow {
+  account_id: string;
+  mode: 'live' | 'test';
+  key_last4: string;
+  restricted: number;
+  secret_key_enc: string;
+  stripe_account_id: string | null;
+  charges_enabled: number | null;
+  webhook_endpoint_id: string | null;
+  webhook_secrets_enc: string | null;
+  warnings: string | null;
+  livemode_mismatches: number;
+  last_mismatch_at: Date | null;
+  connected_at: Date;
+}
+
+export interface ConnectionDeps {
+  dataSource: DataSource;
+  accounts: AccountService;
+  secretBox: SecretBox;
+  logger: Logger;
+  stripe: StripeClientOptions;
+  publicBaseUrl?: string;
+  /** The event types the endpoint is created for. */
+  subscribedEventTypes: readonly string[];
+  now?: () => Date;
+}
+
+/**
+ * Settings > Payment Gateways > Stripe: connect a merchant account's key, check it
+ * with Stripe, create the webhook endpoint, and hand out its key and secrets
+ * (decrypted) to the parts that need them. Keys and secrets never leave in an answer.
+ */
+export function createConnectionService(deps: ConnectionDeps) {
+  const { dataSource, secretBox } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  const load = async (accountId: string) =>
+    ((await dataSource.query('SELECT * FROM stripe_connections WHERE account_id = ?', [accountId])) as ConnectionRow[])[0];
+
+  const secretsOf = (row: ConnectionRow): StoredSecret[] =>
+    row.webhook_secrets_enc ? (JSON.parse(secretBox.open(row.webhook_secrets_enc)) as StoredSecret[]) : [];
+
+  const view = (row: ConnectionRow) => {
+    const live = secretsOf(row).filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime());
+    return {
+      mode: row.mode,
+      keyLast4: row.key_last4,
+      restricted: Boolean(row.restricted),
+      stripeAccountId: row.stripe_account_id,
+      chargesEnabled: row.charges_enabled === null ? null : Boolean(row.charges_enabled),
+      webhookEndpointId: row.webhook_endpoint_id,
+      webhookSecretConfigured: live.some((s) => s.expiresAt === null),
+      previousSecretExpiresAt: live.find((s) => s.expiresAt !== null)?.expiresAt ?? null,
+      connectedAt: row.connected_at.toISOString(),
+      warnings: row.warnings ? (JSON.parse(row.warnings) as string[]) : [],
+      // The help page's "payments not appearing: you are using a test key" case, counted.
+      livemodeMismatches: row.livemode_mismatches,
+      lastMismatchAt: row.last_mismatch_at?.toISOString() ?? null,
+    };
+  };
+
+  /** GET /v1/account with the pasted key: 401 → invalid_api_key, no answer → stripe_unreachable. */
+  async function askStripe(checked: CheckedKey, warnings: string[]): Promise<{ id: string | null; chargesEnabled: boolean | null }> {
+    const stripe = createStripeClient(checked.key, { ...deps.stripe, maxNetworkRetries: 1 });
+    try {
+      const account = await stripe.accounts.retrieveCurrent();
+      if (account.charges_enabled === false) {
+        warnings.push('Stripe reports this account cannot take charges yet: finish activating it in the Stripe Dashboard (Settings > Account details) before sending invoices.');
+      }
+      return { id: account.id, chargesEnabled: account.charges_enabled ?? null };
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeAuthenticationError) {
+        throw new AppError(400, 'invalid_api_key', 'Stripe rejected this key (revoked, rolled or mistyped). Copy the current secret key from Developers > API keys and paste it again.');
+      }
+      if (error instanceof Stripe.errors.StripePermissionError && checked.restricted) {
+        warnings.push(`This restricted key cannot read the account, so it could not be fully checked. Give it: ${RESTRICTED_KEY_PERMISSIONS}.`);
+        return { id: null, chargesEnabled: null };
+      }
+      if (error instanceof Stripe.errors.StripeConnectionError) {
+        throw new AppError(502, 'stripe_unreachable', 'Stripe could not be reached to check the key; nothing was saved. Try again in a minute.');
+      }
+      throw error;
+    }
+  }
+
+  async function createEndpoint(checked: CheckedKey, accountId: string): Promise<{ id: string; secret: string }> {
+    const stripe = createStripeClient(checked.key, deps.stripe);
+    try {
+      const endpoint = await stripe.webhookEndpoints.create({
+        url: `${deps.publicBaseUrl!.replace(/\/$/, '')}/webhooks/stripe/${accountId}`,
+        enabled_events: [...deps.subscribedEventTypes] as Stripe.WebhookEndpointCreateParams.EnabledEvent[],
+        description: 'Billed payments backend',
+      });
+      if (!endpoint.secret) throw new Error('Stripe returned no signing secret');
+      return { id: endpoint.id, secret: endpoint.secret };
+    } catch (error) {
+      if (error instanceof Stripe.errors.StripeConnectionError) {
+        throw new AppError(502, 'stripe_unreachable', 'Stripe could not be reached to create the webhook endpoint; nothing was saved. Try again in a minute.');
+      }
+      if (error instanceof Stripe.errors.StripePermissionError) {
+        throw new AppError(400, 'key_missing_permissions', `This key may not create webhook endpoints. Give it: ${RESTRICTED_KEY_PERMISSIONS}; or pass webhookSecret for an endpoint you created yourself.`);
+      }
+      throw error;
+    }
+  }
+
+  return {
+    async connect(accountId: string, body: { secretKey?: unknown; webhookSecret?: unknown }) {
+      await deps.accounts.get(accountId);
+      const checked = checkSecretKey(body.secretKey);
+      const givenSecret = checkWebhookSecret(body.webhookSecret);
+      secretBox.seal(''); // fail now, before calling Stripe, if ENCRYPTION_KEY is missing
+      const warnings: string[] = [];
+      if (checked.restricted) warnings.push(`Restricted key: it needs ${RESTRICTED_KEY_PERMISSIONS}.`);
+      const account = await askStripe(checked, warnings);
+
+      let endpointId: string | null = null;
+      let secret = givenSecret;
+      if (!secret && deps.publicBaseUrl) {
+        const endpoint = await createEndpoint(checked, accountId);
+        endpointId = endpoint.id;
+        secret = endpoint.secret;
+      } else if (!secret) {
+        warnings.push('No webhook signing secret: set PUBLIC_BASE_URL so the endpoint is created for you, or pass webhookSecret. Until then this account\'s events cannot be verified.');
+      }
+
+      // Rolling: the previous current secret keeps verifying for 24 h, so deliveries in flight still land.
+      const previous = await load(accountId);
+      const kept = previous
+        ? secretsOf(previous)
+            .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime())
+            .filter((s) => s.secret !== secret)
+            .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? new Date(now().getTime() + PREVIOUS_SECRET_GRACE_MS).toISOString() }))
+        : [];
+      const secrets: StoredSecret[] = [...(secret ? [{ secret, expiresAt: null }] : []), ...kept];
+
+      await dataSource.query(
+        `REPLACE INTO stripe_connections
+           (account_id, mode, key_last4, restricted, secret_key_enc, stripe_account_id, charges_enabled, webhook_endpoint_id,
+            webhook_secrets_enc, warnings, livemode_mismatches, last_mismatch_at, connected_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)`,
+        [
+          accountId,
+          checked.mode,
+          checked.last4,
+          checked.restricted,
+          secretBox.seal(checked.key),
+          account.id,
+          account.chargesEnabled,
+          endpointId ?? (givenSecret ? null : (previous?.webhook_endpoint_id ?? null)),
+          secrets.length ? secretBox.seal(JSON.stringify(secrets)) : null,
+          JSON.stringify(warnings),
+          now(),
+        ],
+      );
+      deps.logger.info('stripe connected', { accountId, mode: checked.mode, keyLast4: checked.last4, restricted: checked.restricted });
+      return view((await load(accountId))!);
+    },
+
+    async get(accountId: string) {
+      await deps.accounts.get(accountId);
+      const row = await load(accountId);
+      if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} has not connected Stripe: PUT /api/accounts/${accountId}/stripe with its secret key.`);
+      return view(row);
+    },
+
+    async disconnect(accountId: string): Promise<void> {
+      const row = await load(accountId);
+      if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} has no Stripe connection to remove.`);
+      if (row.webhook_endpoint_id) {
+        // Best effort: the endpoint is ours; if Stripe cannot be reached, the merchant can delete it in the Dashboard.
+        try {
+          await createStripeClient(secretBox.open(row.secret_key_enc), deps.stripe).webhookEndpoints.del(row.webhook_endpoint_id);
+        } catch (error) {
+          deps.logger.warn('could not delete the webhook endpoint', { accountId, endpointId: row.webhook_endpoint_id, error: describeError(error) });
+        }
+      }
+      await dataSource.query('DELETE FROM stripe_connections WHERE account_id = ?', [accountId]);
+    },
+
+    /**
+     * The signing secrets that verify this account's deliveries now (expired ones dropped):
+     * null when the account does not exist, [] when it has none. One query: it is on the webhook path.
+     */
+    async webhookSecrets(accountId: string): Promise<string[] | null> {
+      const [row] = (await dataSource.query(
+        'SELECT a.id, c.webhook_secrets_enc FROM accounts a LEFT JOIN stripe_connections c ON c.account_id = a.id WHERE a.id = ?',
+        [accountId],
+      )) as { id: string; webhook_secrets_enc: string | null }[];
+      if (!row) return null;
+      if (!row.webhook_secrets_enc) return [];
+      return (JSON.parse(secretBox.open(row.webhook_secrets_enc)) as StoredSecret[])
+        .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime())
+        .map((s) => s.secret);
+    },
+
+    async secretKey(accountId: string): Promise<string | null> {
+      const row = await load(accountId);
+      return row ? secretBox.open(row.secret_key_enc) : null;
+    },
+
+    async recordLivemodeMismatch(accountId: string): Promise<void> {
+      await dataSource.query(
+        'UPDATE stripe_connections SET livemode_mismatches = livemode_mismatches + 1, last_mismatch_at = NOW(3) WHERE account_id = ?',
+        [accountId],
+      );
+    },
+
+    /** true/false when the account's key fixes a mode; null when nothing is connected. */
+    async livemode(accountId: string): Promise<boolean | null> {
+      const [row] = (await dataSource.query('SELECT mode FROM stripe_connections WHERE account_id = ?', [accountId])) as { mode: string }[];
+      return row ? row.mode === 'live' : null;
+    },
+  };
+}
+
+export type ConnectionService = ReturnType<typeof createConnectionService>;
