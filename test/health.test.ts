@@ -31,7 +31,11 @@ describe('health and metrics', () => {
       const [row] = await t.query<{ status: string }>('SELECT status FROM stripe_events WHERE id = ?', [event.id]);
       return row?.status === 'ignored';
     });
-    const res = await t.http.get('/metrics');
+    // The worker records the job's duration after its transaction commits, so the metric may trail the row.
+    const res = await waitFor('the job duration to be recorded', async () => {
+      const r = await t.http.get('/metrics');
+      return r.text.includes('billed_job_duration_seconds_count{type="customer.created",outcome="ignored"} 1') ? r : undefined;
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers['content-type'] ?? '', /text\/plain/);
     assert.match(res.text, /billed_webhooks_received_total\{outcome="stored"\} 1/);

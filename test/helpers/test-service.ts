@@ -70,6 +70,8 @@ export async function startTestService(env: Record<string, string> = {}, options
     async stop() {
       await service.stop();
       await queue.close();
+      // BullMQ leaves a connection it was given open.
+      queueConnection.disconnect();
       await deleteKeys(config.REDIS_URL, `${prefix}:*`);
       await db.end();
     },
