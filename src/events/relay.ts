@@ -13,6 +13,8 @@ export interface RelayOptions {
   /** Only events still `received` after this long: younger ones are normally just waiting their turn. */
   afterMs: number;
   batchSize?: number;
+  /** Even without a Redis reconnect, look over the whole backlog this often. */
+  fullScanEveryMs?: number;
 }
 
 /**
@@ -20,31 +22,48 @@ export interface RelayOptions {
  * they arrived, or the process died between storing and enqueueing). Adding a
  * job whose id exists is a no-op in BullMQ, so events that are merely waiting
  * are not duplicated, and several relays may run at once.
+ *
+ * A pass only looks at events that aged past `afterMs` since the last pass (a
+ * watermark), so a long backlog is not walked again every interval. Everything
+ * is looked at again after Redis reconnects (a restarted Redis may have lost
+ * jobs) and every `fullScanEveryMs`.
  */
 export function createRelay(options: RelayOptions) {
   const batchSize = options.batchSize ?? 500;
+  const fullScanEveryMs = options.fullScanEveryMs ?? 10 * 60_000;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
+  let watermark: Date | null = null;
+  let lastFullScan = 0;
 
   async function runOnce(): Promise<number> {
+    if (Date.now() - lastFullScan > fullScanEveryMs) watermark = null;
+    const from = watermark;
+    if (from === null) lastFullScan = Date.now();
+    // The database's clock, not ours: received_at was written by it.
+    const [{ cutoff }] = (await options.dataSource.query('SELECT NOW(3) - INTERVAL ? MICROSECOND AS cutoff', [options.afterMs * 1000])) as [
+      { cutoff: Date },
+    ];
     let total = 0;
-    let after = '';
+    let after = { at: from ?? new Date(0), id: '' };
     for (;;) {
-      const rows: { id: string; type: string }[] = await options.dataSource.query(
-        `SELECT id, type FROM stripe_events
-          WHERE status = 'received' AND received_at < NOW(3) - INTERVAL ? MICROSECOND AND id > ?
-          ORDER BY id LIMIT ?`,
-        [options.afterMs * 1000, after, batchSize],
+      const rows: { id: string; type: string; received_at: Date }[] = await options.dataSource.query(
+        `SELECT id, type, received_at FROM stripe_events
+          WHERE status = 'received' AND received_at < ? AND (received_at, id) > (?, ?)
+          ORDER BY received_at, id LIMIT ?`,
+        [cutoff, after.at, after.id, batchSize],
       );
       if (rows.length === 0) break;
       await options.publisher.publish(rows);
       total += rows.length;
-      after = rows[rows.length - 1]!.id;
+      const last = rows[rows.length - 1]!;
+      after = { at: last.received_at, id: last.id };
       if (rows.length < batchSize) break;
     }
+    watermark = cutoff;
     if (total > 0) {
       options.metrics.relayed.inc(total);
-      options.logger.info('relay re-enqueued stored events', { count: total });
+      options.logger.info('relay re-enqueued stored events', { count: total, fullScan: from === null });
     }
     return total;
   }
@@ -63,6 +82,10 @@ export function createRelay(options: RelayOptions) {
 
   return {
     runOnce,
+    /** Look over every stored event again on the next pass (call when Redis reconnects). */
+    rescan(): void {
+      watermark = null;
+    },
     start(): void {
       timer ??= setInterval(tick, options.intervalMs);
       timer.unref();
