@@ -106,6 +106,10 @@ export const envSchema = z
     RELAY_INTERVAL_MS: positiveInt(10_000),
     /** An event still `received` after this long is re-enqueued by the relay. */
     RELAY_AFTER_MS: positiveInt(60_000),
+    /** Processed and ignored events received longer ago than this many days are purged (failed ones are kept); fractions allowed. */
+    EVENT_RETENTION_DAYS: z.coerce.number().positive().default(90),
+    /** How often the retention purge runs (a BullMQ job scheduler on the maintenance queue). */
+    EVENT_RETENTION_INTERVAL_MS: positiveInt(3_600_000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && !env.ENCRYPTION_KEY) {

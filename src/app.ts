@@ -17,6 +17,13 @@ import type { PayNowService } from './billing/pay-now.service';
 import type { AccountService } from './accounts/account.service';
 import type { ConnectionService } from './stripe/connection.service';
 import { accountsRouter } from './http/accounts.route';
+import { tokensRouter } from './http/tokens.route';
+import { queueUiRouter } from './ops/queue-ui';
+import type { OpsServices } from './ops/ops.services';
+import { reconciliationRouter } from './http/reconciliation.route';
+import { dashboardRouter } from './http/dashboard.route';
+import { createReconciliationService } from './reconciliation/reconciliation.service';
+import { createPayoutsService } from './reconciliation/payouts.service';
 import { errorHandler, notFound } from './http/error.middleware';
 
 export interface AppDeps {
@@ -29,6 +36,8 @@ export interface AppDeps {
   payNow: PayNowService;
   accounts: AccountService;
   connections: ConnectionService;
+  /** On-call and access: tokens, audit log, event search, replay, the queue UI's queues. */
+  ops: OpsServices;
   logger: Logger;
   metrics: Metrics;
 }
@@ -47,8 +56,20 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/api', express.json({ limit: '100kb' }));
   app.use(opsEventsRouter(deps));
+  app.use(tokensRouter(deps));
+  app.use(queueUiRouter(deps));
   app.use(invoicesRouter(deps));
   app.use(accountsRouter(deps));
+
+  app.use(
+    reconciliationRouter({
+      reconciliation: createReconciliationService({ dataSource: deps.dataSource }),
+      payouts: createPayoutsService({ dataSource: deps.dataSource }),
+      verifyToken: deps.verifyToken,
+      logger: deps.logger,
+    }),
+  );
+  app.use(dashboardRouter());
 
   app.use(notFound);
   app.use(errorHandler(deps.logger));

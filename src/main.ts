@@ -17,8 +17,12 @@ import { createStripeClients } from './stripe/stripe-clients';
 import { createAccountService } from './accounts/account.service';
 import { createPayNowService } from './billing/pay-now.service';
 import { createSecretBox } from './shared/secret-box';
-import { adminTokenVerifier } from './http/auth.middleware';
+import { accessTokenVerifier } from './access/token.service';
+import { createOpsServices } from './ops/ops.services';
+import { createAuditLog } from './ops/audit-log';
+import { createMaintenanceWorker } from '../workers/maintenance.worker';
 import { createEventWorker } from '../workers/event.worker';
+import { startPayoutReconciliation } from './reconciliation/payout-reconciliation';
 import { createInvoiceService } from './billing/invoice.service';
 import { createLogger, type Logger } from './shared/logger';
 import { createMetrics } from './shared/metrics';
@@ -79,6 +83,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       backoffMs: config.JOB_BACKOFF_MS,
     });
     metrics.sources.queueCounts = () => publisher.jobCounts();
+    const ops = createOpsServices({ dataSource, publisher, redis, queuePrefix: config.QUEUE_PREFIX, relayAfterMs: config.RELAY_AFTER_MS, logger });
+    metrics.sources.eventStats = ops.eventStats;
     const ingestor = new Ingestor({ dataSource, publisher, logger, metrics });
     const relay = createRelay({
       dataSource,
@@ -88,6 +94,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       intervalMs: config.RELAY_INTERVAL_MS,
       afterMs: config.RELAY_AFTER_MS,
     });
+    // A Redis that restarted may have lost queued jobs: the next relay pass looks at every stored event.
+    redis.on('ready', () => relay.rescan());
     const app = createApp({
       dataSource,
       redis,
@@ -97,11 +105,13 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         accountSecrets: (id) => connections.webhookSecrets(id),
         now: options.now,
       }),
-      verifyToken: adminTokenVerifier(config.ADMIN_TOKEN),
+      // ADMIN_TOKEN bootstraps; every other token lives (hashed) in access_tokens.
+      verifyToken: accessTokenVerifier(config.ADMIN_TOKEN, ops.tokens),
       invoices: createInvoiceService({ dataSource, accountExists: (id) => accounts.exists(id) }),
       payNow: createPayNowService({ dataSource, stripeClients }),
       accounts,
       connections,
+      ops,
       logger,
       metrics,
     });
@@ -147,6 +157,20 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     // worker.close() waits for active jobs to finish before resolving.
     closers.unshift(() => worker.close());
     closers.push(() => connection.quit().catch(() => connection.disconnect()));
+    // Payout items: their own queue and worker; stopped first, like the event worker, before the database closes.
+    const payoutReconciliation = startPayoutReconciliation({ config, dataSource, stripeClients, logger, metrics });
+    closers.unshift(() => payoutReconciliation.stop());
+    // Retention: a BullMQ job scheduler on the maintenance queue purges settled events past EVENT_RETENTION_DAYS.
+    const maintenance = createMaintenanceWorker({
+      connection,
+      prefix: config.QUEUE_PREFIX,
+      dataSource,
+      audit: createAuditLog(dataSource),
+      logger,
+      retentionDays: config.EVENT_RETENTION_DAYS,
+      intervalMs: config.EVENT_RETENTION_INTERVAL_MS,
+    });
+    closers.unshift(() => maintenance.close());
   }
 
   closers.push(() => dataSource.destroy());

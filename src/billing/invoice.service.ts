@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { AppError } from '../shared/errors';
 import type { CreateInvoiceInput, ListInvoicesQuery } from './invoice.schema';
+import { createReconciliationService } from '../reconciliation/reconciliation.service';
 
 interface InvoiceRow {
   seq: string;
@@ -45,6 +46,7 @@ function invoiceSummary(row: InvoiceRow) {
 /** Invoices: created by the merchant app, then only ever changed by Stripe events (see payment-ledger.ts). */
 export function createInvoiceService(deps: { dataSource: DataSource; accountExists: (accountId: string) => Promise<boolean> }) {
   const { dataSource } = deps;
+  const reconciliation = createReconciliationService({ dataSource });
 
   async function create(input: CreateInvoiceInput) {
     const accountId = input.accountId ?? null;
@@ -148,7 +150,8 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
         reason: d.reason,
         createdAt: at(d.stripe_created),
       })),
-      payouts: [] as unknown[],
+      // fees, net, settlementCurrency, reconciliation, discrepancy, payouts (with arrival dates)
+      ...(await reconciliation.invoiceFigures(id)),
     };
   }
 

@@ -4,9 +4,9 @@ import { createEventQueue, eventJob, type EventJobData, type EventQueueOptions }
 
 /**
  * Puts stored events on the queue, failing at once while Redis is unreachable.
- * BullMQ's Queue checks the Redis version when it is built, and a Queue built
- * while Redis is down stays broken; so the Queue is built on the connection's
- * first `ready`, and until then publish() rejects (the relay catches up later).
+ * BullMQ's Queue checks the Redis version when it is built, which fails (and
+ * logs) while Redis is down; so the Queue is built on the connection's first
+ * `ready`, and until then publish() rejects (the relay catches up later).
  */
 export class EventPublisher {
   private queue?: Queue<EventJobData>;
@@ -24,6 +24,25 @@ export class EventPublisher {
     if (events.length === 0) return;
     if (!this.queue) throw new Error('Redis has not been reachable since start-up');
     await this.queue.addBulk(events.map(eventJob));
+  }
+
+  /**
+   * Replay: the event's old job (completed or failed, kept a while for the queue
+   * UI) would turn a plain add into a no-op, so it is removed first and the job
+   * added again under the same id, which the relay's adds then dedupe against.
+   * An active job cannot be removed: then the try under way is the replay.
+   */
+  async requeue(events: readonly { id: string; type: string }[]): Promise<void> {
+    if (events.length === 0) return;
+    const queue = this.queue;
+    if (!queue) throw new Error('Redis has not been reachable since start-up');
+    await Promise.all(events.map((event) => queue.remove(event.id)));
+    await queue.addBulk(events.map(eventJob));
+  }
+
+  /** The queue once Redis has been reachable (for the queue UI); undefined before. */
+  currentQueue(): Queue<EventJobData> | undefined {
+    return this.queue;
   }
 
   async jobCounts(): Promise<Record<string, number>> {

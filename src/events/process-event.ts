@@ -3,6 +3,7 @@ import type Stripe from 'stripe';
 import { StripeEventEntity, type EventStatus, type StripeEventRecord } from './stripe-event.entity';
 import type { EventHandler, HandlerRegistry } from './handler-registry';
 import { describeError } from '../shared/errors';
+import { recordAttempt } from './event-attempts';
 import type { Logger } from '../shared/logger';
 
 export interface Attempt {
@@ -53,7 +54,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
    * READ COMMITTED: once a handler holds its payment and invoice locks, its reads
    * must see every fact committed before it got them, not a snapshot from before it waited.
    */
-  const runHandler = (record: StripeEventRecord, handler: EventHandler) =>
+  const runHandler = (record: StripeEventRecord, handler: EventHandler, startedAt: Date) =>
     deps.dataSource.transaction('READ COMMITTED', async (manager) => {
       const event = JSON.parse(record.payload) as Stripe.Event;
       const outcome = await handler({ event, accountId: record.accountId, manager, logger: deps.logger });
@@ -66,14 +67,15 @@ export function createEventProcessor(deps: ProcessorDeps) {
         lastError: null,
         processedAt: new Date(),
       });
+      await recordAttempt(manager, { eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason });
       return { status, reason };
     });
 
   /** A deadlock is two workers on one invoice, not a fault: run again at once instead of waiting a backoff. */
-  async function runWithDeadlockRetry(record: StripeEventRecord, handler: EventHandler): Promise<ProcessResult> {
+  async function runWithDeadlockRetry(record: StripeEventRecord, handler: EventHandler, startedAt: Date): Promise<ProcessResult> {
     for (let tries = 1; ; tries++) {
       try {
-        return await runHandler(record, handler);
+        return await runHandler(record, handler, startedAt);
       } catch (error) {
         if (!isDeadlock(error) || tries >= 5) throw error;
       }
@@ -81,6 +83,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
   }
 
   return async function processEvent(eventId: string, attempt: Attempt): Promise<ProcessResult> {
+    const startedAt = new Date();
     const record = await events.findOneBy({ id: eventId });
     if (!record) throw new EventNotStoredError(eventId);
     // Redelivered jobs (stalled, relayed twice) must not run a settled event again.
@@ -92,6 +95,8 @@ export function createEventProcessor(deps: ProcessorDeps) {
     // stored, ignored, and counted on the connection so the merchant sees why payments don't appear.
     const expected = await deps.expectedLivemode?.(record.accountId);
     if (expected !== undefined && expected !== null && expected !== record.livemode) {
+      // Counted before the event settles, so whoever sees the event ignored also sees it counted.
+      await deps.recordLivemodeMismatch?.(record.accountId);
       await events.update(eventId, {
         status: 'ignored',
         reason: 'livemode_mismatch',
@@ -99,7 +104,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
         lastError: null,
         processedAt: new Date(),
       });
-      await deps.recordLivemodeMismatch?.(record.accountId);
+      await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason: 'livemode_mismatch' });
       return { status: 'ignored', reason: 'livemode_mismatch' };
     }
 
@@ -113,11 +118,12 @@ export function createEventProcessor(deps: ProcessorDeps) {
         lastError: null,
         processedAt: new Date(),
       });
+      await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason: 'unhandled_type' });
       return { status: 'ignored', reason: 'unhandled_type' };
     }
 
     try {
-      return await runWithDeadlockRetry(record, handler);
+      return await runWithDeadlockRetry(record, handler, startedAt);
     } catch (error) {
       const final = attempt.number >= attempt.max;
       await events.update(eventId, {
@@ -125,6 +131,10 @@ export function createEventProcessor(deps: ProcessorDeps) {
         attempts: () => 'attempts + 1',
         lastError: describeError(error).slice(0, 4000),
       });
+      // History is for on-call; failing to write it must not hide the handler's own error.
+      await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: final ? 'failed' : 'retrying', error }).catch(
+        (historyError: unknown) => deps.logger.warn('could not record the attempt', { error: describeError(historyError) }),
+      );
       deps.logger.warn(final ? 'event failed; retries exhausted' : 'event handler failed; will retry', {
         type: record.type,
         attempt: attempt.number,

@@ -4,6 +4,7 @@ import { onCharge } from '../billing/charge.handlers';
 import { onRefund } from '../billing/refund.handlers';
 import { onDispute } from '../billing/dispute.handlers';
 import { onCheckoutSessionCompleted } from '../billing/checkout.handlers';
+import { onPayout } from '../billing/payout.handlers';
 
 /**
  * The event types this service subscribes to (and creates webhook endpoints
@@ -22,6 +23,11 @@ export const eventHandlers: HandlerRegistry = {
   'charge.dispute.created': onDispute,
   'charge.dispute.closed': onDispute,
   'checkout.session.completed': onCheckoutSessionCompleted,
+  'payout.created': onPayout,
+  'payout.paid': onPayout,
+  'payout.failed': onPayout,
+  'payout.canceled': onPayout,
+  'payout.reconciliation_completed': onPayout,
 };
 
 export const SUBSCRIBED_EVENT_TYPES: readonly string[] = Object.keys(eventHandlers);

@@ -1,21 +1,36 @@
 import { Router } from 'express';
-import type { DataSource } from 'typeorm';
-import { StripeEventEntity } from '../events/stripe-event.entity';
-import { eventView } from '../events/event-view';
-import { AppError } from '../shared/errors';
-import { requireRole, type TokenVerifier } from './auth.middleware';
+import type { OpsServices } from '../ops/ops.services';
+import { parseEventListQuery, parseReplayFilter } from '../ops/event-query.schema';
+import { parseAuditQuery } from '../ops/audit-log';
+import { requireRole, type Principal, type TokenVerifier } from './auth.middleware';
 
-/** On-call: the processing record of one event. */
-export function opsEventsRouter(deps: { dataSource: DataSource; verifyToken: TokenVerifier }): Router {
+/** On-call: find events, read one event's story, replay, and read the audit log. Operators (and admins) only. */
+export function opsEventsRouter(deps: { ops: OpsServices; verifyToken: TokenVerifier }): Router {
   const router = Router();
-  const events = deps.dataSource.getRepository(StripeEventEntity);
+  const operator = requireRole(deps.verifyToken, 'operator');
+  const { events, replay, audit } = deps.ops;
+  const actor = (principal: Principal | undefined) => principal ?? { id: 'unknown', name: 'unknown', role: 'unknown' };
 
-  router.get('/api/ops/events/:eventId', requireRole(deps.verifyToken, 'operator'), async (req, res) => {
-    const record = await events.findOneBy({ id: String(req.params.eventId) });
-    if (!record) {
-      throw new AppError(404, 'event_not_found', `No stored event "${req.params.eventId}": check the id (evt_...) in the Stripe Dashboard.`);
-    }
-    res.json(eventView(record));
+  router.get('/api/ops/events', operator, async (req, res) => {
+    res.json(await events.list(parseEventListQuery(req.query)));
+  });
+
+  router.get('/api/ops/events/:eventId', operator, async (req, res) => {
+    res.json(await events.detail(String(req.params.eventId)));
+  });
+
+  router.post('/api/ops/events/:eventId/replay', operator, async (req, res) => {
+    res.status(202).json(await replay.replayOne(String(req.params.eventId), actor(req.principal)));
+  });
+
+  router.post('/api/ops/replay', operator, async (req, res) => {
+    const filter = parseReplayFilter(req.body);
+    const result = await replay.replayMatching(filter, actor(req.principal));
+    res.status(filter.dryRun ? 200 : 202).json(result);
+  });
+
+  router.get('/api/ops/audit', operator, async (req, res) => {
+    res.json(await audit.list(parseAuditQuery(req.query)));
   });
 
   return router;

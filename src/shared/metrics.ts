@@ -1,5 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the alerting gauges read from the inbox (see src/ops/event-stats.ts). */
+export interface InboxStats {
+  failed: number;
+  oldestReceivedAgeSeconds: number;
+  relayBacklog: number;
+}
+
 /**
  * One registry per process (not prom-client's global one), so tests can run
  * several apps in one process. Gauges that need I/O (queue depth) are wired
@@ -32,7 +39,11 @@ export function createMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const sources: { queueCounts?: () => Promise<Record<string, number>> } = {};
+  const sources: {
+    queueCounts?: () => Promise<Record<string, number>>;
+    /** Inbox numbers for alerting (failed, oldest waiting, relay backlog); wired on the API side. */
+    eventStats?: () => Promise<InboxStats>;
+  } = {};
   new Gauge({
     name: 'billed_queue_jobs',
     help: 'Jobs in the event queue by state',
@@ -43,6 +54,21 @@ export function createMetrics() {
       for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
     },
   });
+
+  // Alerting: failures on-call must replay, work that is not getting done, and what the relay is behind on.
+  const eventGauge = (name: string, help: string, pick: (stats: InboxStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const stats = await sources.eventStats?.().catch(() => undefined);
+        if (stats) this.set(pick(stats));
+      },
+    });
+  eventGauge('billed_events_failed', 'Stored events whose retries are exhausted (status failed): replay them once the cause is fixed', (s) => s.failed);
+  eventGauge('billed_events_oldest_unprocessed_age_seconds', 'Age of the oldest event still received (not yet processed); 0 when none waits', (s) => s.oldestReceivedAgeSeconds);
+  eventGauge('billed_events_relay_backlog', 'Events still received after RELAY_AFTER_MS: what the relay has to re-enqueue', (s) => s.relayBacklog);
 
   return { registry, webhooksReceived, enqueueFailures, relayed, jobDuration, sources };
 }

@@ -1,0 +1,146 @@
+import type Stripe from 'stripe';
+import type { EventHandler } from '../events/handler-registry';
+import { idOf } from './apply-to-payment';
+
+/**
+ * A payout's status moves forward only: pending → in_transit → paid, and a
+ * paid payout can still fail (the bank returns it days later), so failed and
+ * canceled rank above paid. Same rank: the newer event wins.
+ */
+const PAYOUT_RANK: Record<string, number> = { pending: 0, in_transit: 1, paid: 2, failed: 3, canceled: 3 };
+
+export function payoutStatusMoves(current: { status: string; eventCreated: number }, next: { status: string; eventCreated: number }): boolean {
+  const from = PAYOUT_RANK[current.status] ?? 0;
+  const to = PAYOUT_RANK[next.status] ?? 0;
+  if (to !== from) return to > from;
+  return next.eventCreated >= current.eventCreated;
+}
+
+/** Events after which Stripe's list of the payout's balance transactions is worth (re)reading. */
+const FETCH_TRIGGERS = new Set(['payout.paid', 'payout.reconciliation_completed']);
+
+interface PayoutRow {
+  status: string;
+  status_event_created: string;
+  items_requested_event_id: string | null;
+  items_requested_event_created: string;
+}
+
+/**
+ * payout.created / .paid / .failed / .canceled / .reconciliation_completed.
+ * Writes the payout's status (forward only), records the status in its
+ * history, and on paid / reconciliation_completed records that its items must
+ * be fetched. The fetch itself is the payout-reconciliation job, queued by the
+ * dispatcher from that record once this transaction has committed.
+ */
+export const onPayout: EventHandler = async (context) => {
+  const { manager, event, accountId } = context;
+  const payout = event.data.object as Stripe.Payout;
+  const status = payout.status;
+
+  const fields = [
+    payout.amount,
+    payout.currency,
+    status,
+    event.created,
+    payout.automatic !== false,
+    payout.method ?? null,
+    payout.description?.slice(0, 1024) ?? null,
+    payout.arrival_date,
+    idOf(payout.balance_transaction),
+    idOf(payout.failure_balance_transaction),
+    payout.failure_code ?? null,
+    payout.failure_message?.slice(0, 1024) ?? null,
+    payout.reconciliation_status ?? null,
+  ];
+  // Insert-if-new, then lock: two first events of one payout cannot both insert it.
+  const inserted = (await manager.query(
+    `INSERT IGNORE INTO payouts (amount, currency, status, status_event_created, automatic, method, description, arrival_date,
+       balance_transaction_id, failure_balance_transaction_id, failure_code, failure_message, stripe_reconciliation_status,
+       id, account_id, livemode, stripe_created)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [...fields, payout.id, accountId, event.livemode, payout.created],
+  )) as { affectedRows: number };
+  const [current] = (await manager.query(
+    'SELECT status, status_event_created, items_requested_event_id, items_requested_event_created FROM payouts WHERE id = ? FOR UPDATE',
+    [payout.id],
+  )) as PayoutRow[];
+  if (!current) throw new Error(`payout ${payout.id} vanished while locked`);
+  let changed = inserted.affectedRows > 0;
+
+  if (
+    !changed &&
+    payoutStatusMoves({ status: current.status, eventCreated: Number(current.status_event_created) }, { status, eventCreated: event.created }) &&
+    !(current.status === status && Number(current.status_event_created) === event.created)
+  ) {
+    // Links to the payout's transactions only ever get set: an older snapshot must not erase them.
+    await manager.query(
+      `UPDATE payouts SET amount = ?, currency = ?, status = ?, status_event_created = ?, automatic = ?, method = ?, description = ?,
+         arrival_date = ?, balance_transaction_id = COALESCE(?, balance_transaction_id),
+         failure_balance_transaction_id = COALESCE(?, failure_balance_transaction_id), failure_code = ?, failure_message = ?
+       WHERE id = ?`,
+      [...fields.slice(0, -1), payout.id],
+    );
+    changed = true;
+  }
+  // Stripe's own reconciliation_status only moves to `completed`, whichever status event carries it.
+  if (payout.reconciliation_status) {
+    const result = (await manager.query(
+      `UPDATE payouts SET stripe_reconciliation_status = ?
+        WHERE id = ? AND (stripe_reconciliation_status IS NULL OR (stripe_reconciliation_status <> 'completed' AND stripe_reconciliation_status <> ?))`,
+      [payout.reconciliation_status, payout.id, payout.reconciliation_status],
+    )) as { affectedRows: number };
+    if (result.affectedRows > 0) changed = true;
+  }
+
+  // History: the first time each status was seen, whatever order the events came in.
+  // (Read first: with mysql2's FOUND_ROWS flag an upsert's affectedRows cannot tell "unchanged" from "inserted".)
+  const [seen] = (await manager.query('SELECT event_id, event_created FROM payout_status_history WHERE payout_id = ? AND status = ?', [
+    payout.id,
+    status,
+  ])) as { event_id: string; event_created: string }[];
+  if (!seen) {
+    await manager.query('INSERT INTO payout_status_history (payout_id, status, event_id, event_created) VALUES (?, ?, ?, ?)', [
+      payout.id,
+      status,
+      event.id,
+      event.created,
+    ]);
+    changed = true;
+  } else if (event.created < Number(seen.event_created) || (event.created === Number(seen.event_created) && event.id < seen.event_id)) {
+    // Two events describing one change (same time): the smaller id stands, whichever came first.
+    await manager.query('UPDATE payout_status_history SET event_id = ?, event_created = ? WHERE payout_id = ? AND status = ?', [
+      event.id,
+      event.created,
+      payout.id,
+      status,
+    ]);
+    changed = true;
+  }
+
+  if (FETCH_TRIGGERS.has(event.type) && payout.automatic !== false) {
+    // A newer trigger asks again (reconciliation_completed after paid: Stripe's list is now final);
+    // an older or repeated one does not.
+    const requestedCreated = Number(current.items_requested_event_created);
+    const newer = event.created > requestedCreated || (event.created === requestedCreated && event.id !== current.items_requested_event_id);
+    if (newer) {
+      await manager.query(
+        `UPDATE payouts SET items_requested_gen = items_requested_gen + 1, items_status = 'pending', items_error = NULL,
+           items_requested_event_id = ?, items_requested_event_created = ?, items_requested_at = NOW(3)
+         WHERE id = ?`,
+        [event.id, event.created, payout.id],
+      );
+      changed = true;
+    }
+  } else if (FETCH_TRIGGERS.has(event.type)) {
+    // Stripe lists transactions by payout only for automatic payouts: a manual one cannot be tied out here.
+    const result = (await manager.query(
+      `UPDATE payouts SET items_status = 'not_applicable' WHERE id = ? AND items_status = 'not_requested'`,
+      [payout.id],
+    )) as { affectedRows: number };
+    if (result.affectedRows > 0) changed = true;
+  }
+
+  if (!changed) return { ignored: 'stale' };
+  context.logger.info('payout updated', { payoutId: payout.id, status, eventType: event.type });
+};

@@ -1,0 +1,44 @@
+import { describeError } from '../shared/errors';
+import { currentContext } from '../shared/context';
+
+export type AttemptOutcome = 'processed' | 'ignored' | 'retrying' | 'failed';
+
+export interface AttemptRow {
+  eventId: string;
+  /** The event's attempts counter after this try. */
+  attempt: number;
+  startedAt: Date;
+  outcome: AttemptOutcome;
+  reason?: string | null;
+  error?: unknown;
+}
+
+/** The first `at ...` frame of a stack: where the error was thrown, which is what on-call looks for first. */
+export function firstStackLine(error: unknown): string | null {
+  const stack = error instanceof Error ? error.stack : undefined;
+  if (!stack) return null;
+  const frame = stack.split('\n').find((line) => /^\s+at\s/.test(line));
+  return frame ? frame.trim().slice(0, 1024) : null;
+}
+
+/**
+ * One INSERT per try into event_attempts, the event's processing history.
+ * `runner` is the handler's transaction on success (the history row commits
+ * with the status), or the data source after a failure.
+ */
+export async function recordAttempt(runner: { query: (sql: string, params?: unknown[]) => Promise<unknown> }, row: AttemptRow): Promise<void> {
+  await runner.query(
+    `INSERT INTO event_attempts (event_id, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
+     VALUES (?, ?, ?, ?, NOW(3), ?, ?, ?, ?)`,
+    [
+      row.eventId,
+      row.attempt,
+      currentContext()?.jobId ?? null,
+      row.startedAt,
+      row.outcome,
+      row.reason ?? null,
+      row.error === undefined ? null : describeError(row.error).slice(0, 4000),
+      row.error === undefined ? null : firstStackLine(row.error),
+    ],
+  );
+}

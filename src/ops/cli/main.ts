@@ -1,0 +1,275 @@
+import { Command, CommanderError, Option } from 'commander';
+import { loadCliEnv } from '../../../config/ops-cli.env';
+import { createApiClient } from './api-client';
+import { CliError, EXIT } from './exit-codes';
+import { fields, table } from './table';
+
+const STATUSES = ['received', 'processed', 'ignored', 'failed'];
+const ROLES = ['admin', 'accountant', 'operator'];
+
+interface GlobalOptions {
+  url: string;
+  token?: string;
+  json?: boolean;
+}
+
+interface EventSummary {
+  id: string;
+  type: string;
+  status: string;
+  reason: string | null;
+  attempts: number;
+  lastError: string | null;
+  objectId: string | null;
+  receivedAt: string;
+  processedAt: string | null;
+}
+
+interface EventDetail extends EventSummary {
+  accountId: string | null;
+  livemode: boolean;
+  payload: unknown;
+  tries: { attempt: number; startedAt: string; durationMs: number; outcome: string; reason: string | null; error: string | null; stackLine: string | null }[];
+  history: { at: string; what: string; outcome?: string; reason?: string; by?: string; auditId?: number }[];
+}
+
+interface TokenView {
+  id: string;
+  name: string;
+  role: string;
+  lastFour: string;
+  createdAt: string;
+  createdBy: string | null;
+  revokedAt: string | null;
+}
+
+const HELP_AFTER = `
+Environment: BILLED_URL (default http://127.0.0.1:3000) and BILLED_TOKEN; --url and --token override them.
+Exit codes: 0 ok, 1 API error (5xx), 2 usage error (bad arguments, or the API said 400),
+            3 not found (404), 4 no token / unknown or revoked token (401) / wrong role (403),
+            5 service unreachable.`;
+
+/** Builds the command tree; `out`/`err` are where it writes, so tests could capture them. */
+export function buildProgram(io: { out: (text: string) => void; err: (text: string) => void }): Command {
+  const env = loadCliEnv();
+  const program = new Command('billed-ops')
+    .description('On-call operations for the Billed payments service: find events, replay them, manage access tokens.')
+    .option('--url <url>', 'service base URL (env BILLED_URL)', env.BILLED_URL)
+    .option('--token <token>', 'bearer token (env BILLED_TOKEN)', env.BILLED_TOKEN)
+    .option('--json', 'print the API answer as JSON instead of tables')
+    .addHelpText('after', HELP_AFTER)
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .showHelpAfterError('(run with --help for usage)');
+
+  const context = (command: Command) => {
+    const options = command.optsWithGlobals<GlobalOptions>();
+    return { api: createApiClient({ url: options.url, token: options.token }), json: Boolean(options.json) };
+  };
+  const print = (json: boolean, value: unknown, text: () => string) => io.out(json ? JSON.stringify(value, null, 2) : text());
+
+  const events = program.command('events').description('find stored Stripe events and read their processing history');
+
+  events
+    .command('list')
+    .description('list events, newest first')
+    .addOption(new Option('--status <status>', 'only events in this status').choices(STATUSES))
+    .option('--type <type>', 'an event type (charge.refunded) or a family (charge.*)')
+    .option('--since <when>', 'received at or after: ISO date/time or a duration ago (30m, 2h, 7d)')
+    .option('--until <when>', 'received before: ISO date/time or a duration ago')
+    .option('-q, --query <id>', 'any id the events carry: event, invoice, payment intent, charge, refund, payout')
+    .option('--limit <n>', 'events per page (1-200)', '50')
+    .option('--cursor <cursor>', 'the next page, as printed under the previous one')
+    .action(async (options: { status?: string; type?: string; since?: string; until?: string; query?: string; limit: string; cursor?: string }, command: Command) => {
+      const { api, json } = context(command);
+      const page = await api.get<{ data: EventSummary[]; nextCursor: string | null; payloadSearched: boolean }>('/api/ops/events', {
+        status: options.status,
+        type: options.type,
+        since: options.since,
+        until: options.until,
+        q: options.query,
+        limit: options.limit,
+        cursor: options.cursor,
+      });
+      print(json, page, () => {
+        if (page.data.length === 0) return 'No events match.';
+        const rows = page.data.map((e) => [e.receivedAt, e.id, e.type, e.status, e.attempts, e.lastError ?? e.reason]);
+        let text = table(['RECEIVED', 'EVENT', 'TYPE', 'STATUS', 'TRIES', 'ERROR / REASON'], rows);
+        if (page.nextCursor) text += `\n\nMore: add --cursor ${page.nextCursor}`;
+        return text;
+      });
+      if (options.query && !page.payloadSearched && !json) {
+        io.err('note: ids were matched through indexes only; add --status failed or --since <when> to also search inside payloads.');
+      }
+    });
+
+  events
+    .command('show')
+    .description("one event: its record, every try with its error and where it was thrown, the history, the raw payload")
+    .argument('<eventId>', 'the Stripe event id (evt_...)')
+    .option('--no-payload', 'leave out the raw payload')
+    .action(async (eventId: string, options: { payload: boolean }, command: Command) => {
+      const { api, json } = context(command);
+      const event = await api.get<EventDetail>(`/api/ops/events/${encodeURIComponent(eventId)}`);
+      print(json, event, () => {
+        const parts = [
+          fields([
+            ['event', event.id],
+            ['type', event.type],
+            ['status', event.reason ? `${event.status} (${event.reason})` : event.status],
+            ['object', event.objectId],
+            ['account', event.accountId ?? 'default'],
+            ['livemode', String(event.livemode)],
+            ['tries', event.attempts],
+            ['received', event.receivedAt],
+            ['processed', event.processedAt],
+            ['last error', event.lastError],
+          ]),
+        ];
+        if (event.tries.length) {
+          parts.push(
+            table(
+              ['TRY', 'STARTED', 'MS', 'OUTCOME', 'ERROR', 'THROWN AT'],
+              event.tries.map((t) => [t.attempt, t.startedAt, t.durationMs, t.reason ? `${t.outcome} (${t.reason})` : t.outcome, t.error, t.stackLine]),
+              80,
+            ),
+          );
+        }
+        parts.push(
+          ['History:', ...event.history.map((h) => `  ${h.at}  ${h.what === 'replayed' ? `replayed by ${h.by} (audit #${h.auditId})` : h.what === 'attempt' ? `try: ${h.outcome}${h.reason ? ` (${h.reason})` : ''}` : h.what}`)].join('\n'),
+        );
+        if (options.payload) parts.push(`Payload:\n${JSON.stringify(event.payload, null, 2)}`);
+        return parts.join('\n\n');
+      });
+    });
+
+  program
+    .command('replay')
+    .description('run stored events through their handlers again: one by id, or every event matching a filter')
+    .argument('[eventId]', 'replay this one event')
+    .option('--failed', 'every failed event (same as --status failed)')
+    .addOption(new Option('--status <status>', 'every event in this status').choices(STATUSES))
+    .option('--type <type>', 'only this type (charge.refunded) or family (charge.*)')
+    .option('--since <when>', 'received at or after: ISO date/time or a duration ago (2h)')
+    .option('--until <when>', 'received before')
+    .option('--dry-run', 'count what would be replayed; enqueue nothing')
+    .action(
+      async (
+        eventId: string | undefined,
+        options: { failed?: boolean; status?: string; type?: string; since?: string; until?: string; dryRun?: boolean },
+        command: Command,
+      ) => {
+        const { api, json } = context(command);
+        const filtering = options.failed || options.status || options.type || options.since || options.until || options.dryRun;
+        if (eventId && filtering) throw new CliError(EXIT.usage, 'Give either an event id or filter options (--failed/--status, --type, --since, --until, --dry-run), not both.');
+        if (eventId) {
+          const result = await api.post<{ eventId: string; previousStatus: string; queued: boolean; auditId: number }>(
+            `/api/ops/events/${encodeURIComponent(eventId)}/replay`,
+          );
+          print(json, result, () =>
+            `Replayed ${result.eventId} (was ${result.previousStatus}); ${result.queued ? 'queued' : 'the relay queues it once Redis is back'}. Audit #${result.auditId}.`,
+          );
+          return;
+        }
+        if (options.failed && options.status && options.status !== 'failed') throw new CliError(EXIT.usage, '--failed and --status disagree: give one of them.');
+        const status = options.status ?? (options.failed ? 'failed' : undefined);
+        if (!status) throw new CliError(EXIT.usage, 'Say what to replay: an event id, or --failed / --status <status> with optional --type, --since, --until.');
+        const result = await api.post<{ matched: number; enqueued: number; dryRun: boolean; auditId: number | null }>('/api/ops/replay', {
+          status,
+          type: options.type,
+          since: options.since,
+          until: options.until,
+          dryRun: Boolean(options.dryRun),
+        });
+        print(json, result, () =>
+          result.dryRun
+            ? `Dry run: ${result.matched} event(s) match; nothing was replayed.`
+            : `Replayed: ${result.matched} matched, ${result.enqueued} enqueued${result.auditId ? ` (audit #${result.auditId})` : ''}.`,
+        );
+      },
+    );
+
+  const tokens = program.command('tokens').description('access tokens (admin)');
+  const tokenRows = (list: TokenView[]) =>
+    table(
+      ['ID', 'NAME', 'ROLE', 'ENDS WITH', 'CREATED', 'BY', 'REVOKED'],
+      list.map((t) => [t.id, t.name, t.role, `…${t.lastFour}`, t.createdAt, t.createdBy, t.revokedAt]),
+    );
+
+  tokens
+    .command('list')
+    .description('every token, revoked ones too (never their secrets)')
+    .action(async (_options: unknown, command: Command) => {
+      const { api, json } = context(command);
+      const result = await api.get<{ data: TokenView[] }>('/api/tokens');
+      print(json, result, () => (result.data.length ? tokenRows(result.data) : 'No tokens yet (ADMIN_TOKEN is not listed).'));
+    });
+
+  tokens
+    .command('create')
+    .description('create a token; its secret is printed this once')
+    .requiredOption('--name <name>', 'who or what uses it, e.g. "alice (on-call)"')
+    .addOption(new Option('--role <role>', 'what it may do').choices(ROLES).makeOptionMandatory())
+    .action(async (options: { name: string; role: string }, command: Command) => {
+      const { api, json } = context(command);
+      const created = await api.post<TokenView & { token: string }>('/api/tokens', { name: options.name, role: options.role });
+      print(json, created, () => `${tokenRows([created])}\n\nToken (shown only now; store it in your secret manager):\n${created.token}`);
+    });
+
+  tokens
+    .command('revoke')
+    .description('revoke a token: it stops working at once')
+    .argument('<tokenId>', 'the token id (tok_...)')
+    .action(async (tokenId: string, _options: unknown, command: Command) => {
+      const { api, json } = context(command);
+      await api.delete(`/api/tokens/${encodeURIComponent(tokenId)}`);
+      print(json, { id: tokenId, revoked: true }, () => `Revoked ${tokenId}.`);
+    });
+
+  program
+    .command('audit')
+    .description('the audit log: who did what, when, to how many')
+    .option('--action <action>', 'e.g. event.replay, events.replay, token.create, token.revoke, events.purge')
+    .option('--actor <name>', 'a token name or id')
+    .option('--since <when>', 'ISO date/time or a duration ago')
+    .option('--limit <n>', 'entries (1-500)', '50')
+    .action(async (options: { action?: string; actor?: string; since?: string; limit: string }, command: Command) => {
+      const { api, json } = context(command);
+      const result = await api.get<{ data: { id: number; at: string; actor: { name: string; role: string }; action: string; target: string | null; count: number | null }[] }>(
+        '/api/ops/audit',
+        { action: options.action, actor: options.actor, since: options.since, limit: options.limit },
+      );
+      print(json, result, () =>
+        result.data.length
+          ? table(['#', 'AT', 'WHO', 'ROLE', 'ACTION', 'TARGET', 'COUNT'], result.data.map((e) => [e.id, e.at, e.actor.name, e.actor.role, e.action, e.target, e.count]))
+          : 'No audit entries match.',
+      );
+    });
+
+  return program;
+}
+
+/** Runs one command line; resolves to the exit code. */
+export async function run(argv: string[], io = { out: (text: string) => console.log(text), err: (text: string) => console.error(text) }): Promise<number> {
+  const program = buildProgram({ out: (text) => io.out(text.replace(/\n$/, '')), err: (text) => io.err(text.replace(/\n$/, '')) });
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version are answers, not errors; everything else commander rejects is a usage error.
+      if (['commander.helpDisplayed', 'commander.version'].includes(error.code) || error.exitCode === 0) return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (error instanceof CliError) {
+      io.err(`error: ${error.message}`);
+      return error.exitCode;
+    }
+    io.err(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT.apiError;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await run(process.argv);
+}

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { AppError } from '../shared/errors';
+import { decodeCursor, parseInstant } from './time-range';
+import type { EventStatus } from '../events/stripe-event.entity';
+
+export const EVENT_STATUSES: readonly EventStatus[] = ['received', 'processed', 'ignored', 'failed'];
+const status = z.enum(EVENT_STATUSES as [EventStatus, ...EventStatus[]]);
+/** An exact type, or a family with a trailing `.*` (`charge.*`, `charge.dispute.*`). */
+const type = z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$/).max(255);
+
+const MESSAGES: Record<string, string> = {
+  status: `status must be one of ${EVENT_STATUSES.join(', ')}.`,
+  type: 'type must be a Stripe event type such as charge.refunded, or a family such as charge.*.',
+  q: 'q must be an id: an event (evt_…), invoice (inv_…), payment intent (pi_…), charge (ch_…), refund (re_…) or payout (po_…) id.',
+  limit: 'limit must be a whole number from 1 to 200.',
+  dryRun: 'dryRun must be true or false.',
+};
+
+function fail(error: z.ZodError): never {
+  const field = String(error.issues[0]?.path[0] ?? 'body');
+  throw new AppError(400, `invalid_${field}`, MESSAGES[field] ?? `Bad ${field}.`, { field });
+}
+
+const listSchema = z.object({
+  status: status.optional(),
+  type: type.optional(),
+  since: z.string().optional(),
+  until: z.string().optional(),
+  q: z.string().trim().regex(/^[A-Za-z0-9_-]{3,255}$/).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(600).optional(),
+});
+
+export interface EventFilter {
+  status?: EventStatus;
+  type?: string;
+  since?: Date;
+  until?: Date;
+}
+
+export interface EventListQuery extends EventFilter {
+  q?: string;
+  limit: number;
+  cursor?: { at: Date; id: string };
+}
+
+export function parseEventListQuery(query: unknown, now = new Date()): EventListQuery {
+  const result = listSchema.safeParse(query);
+  if (!result.success) fail(result.error);
+  const { since, until, cursor, ...rest } = result.data;
+  return {
+    ...rest,
+    since: since ? parseInstant(since, 'since', now) : undefined,
+    until: until ? parseInstant(until, 'until', now) : undefined,
+    cursor: cursor ? decodeCursor(cursor) : undefined,
+  };
+}
+
+const replaySchema = z.object({
+  // Required: a bulk replay always says which set it means; there is no "replay everything" by omission.
+  status,
+  type: type.optional(),
+  since: z.string().optional(),
+  until: z.string().optional(),
+  dryRun: z.boolean().default(false),
+});
+
+export interface ReplayFilter extends EventFilter {
+  status: EventStatus;
+  dryRun: boolean;
+}
+
+export function parseReplayFilter(body: unknown, now = new Date()): ReplayFilter {
+  const result = replaySchema.safeParse(body ?? {});
+  if (!result.success) fail(result.error);
+  const { since, until, ...rest } = result.data;
+  return {
+    ...rest,
+    since: since ? parseInstant(since, 'since', now) : undefined,
+    until: until ? parseInstant(until, 'until', now) : undefined,
+  };
+}
+
+/** SQL for the filter, shared by listing, counting and bulk replay so they always mean the same set. */
+export function filterSql(filter: EventFilter): { where: string[]; params: unknown[] } {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.status) {
+    where.push('status = ?');
+    params.push(filter.status);
+  }
+  if (filter.type?.endsWith('.*')) {
+    // A prefix LIKE still ranges over idx_stripe_events_type; `_` is a LIKE wildcard, so escape it (backslash is LIKE's default escape character).
+    where.push('type LIKE ?');
+    params.push(`${filter.type.slice(0, -1).replace(/_/g, '\\_')}%`);
+  } else if (filter.type) {
+    where.push('type = ?');
+    params.push(filter.type);
+  }
+  if (filter.since) {
+    where.push('received_at >= ?');
+    params.push(filter.since);
+  }
+  if (filter.until) {
+    where.push('received_at < ?');
+    params.push(filter.until);
+  }
+  return { where, params };
+}

@@ -1,0 +1,189 @@
+import type { DataSource } from 'typeorm';
+import { StripeEventEntity } from '../events/stripe-event.entity';
+import { eventView } from '../events/event-view';
+import { AppError } from '../shared/errors';
+import { filterSql, type EventListQuery } from './event-query.schema';
+import { encodeCursor } from './time-range';
+
+/** What a Stripe object id (or an invoice id, inv_…) looks like: the only kind of q worth looking for inside payloads. */
+const ID_LIKE = /^[a-z]{2,12}_[A-Za-z0-9]{6,}$/;
+/** Candidates found through indexes; an object with more events than this is not one on-call reads by hand. */
+const MAX_CANDIDATES = 5000;
+
+interface EventRow {
+  id: string;
+  account_id: string | null;
+  type: string;
+  livemode: number;
+  object_id: string | null;
+  status: string;
+  reason: string | null;
+  attempts: number;
+  last_error: string | null;
+  received_at: Date;
+  processed_at: Date | null;
+}
+
+interface AttemptRow {
+  attempt: number;
+  job_id: string | null;
+  started_at: Date;
+  finished_at: Date;
+  outcome: string;
+  reason: string | null;
+  error: string | null;
+  stack_line: string | null;
+}
+
+const summary = (row: EventRow) => ({
+  id: row.id,
+  accountId: row.account_id,
+  type: row.type,
+  livemode: Boolean(row.livemode),
+  objectId: row.object_id,
+  status: row.status,
+  reason: row.reason,
+  attempts: row.attempts,
+  lastError: row.last_error,
+  receivedAt: row.received_at.toISOString(),
+  processedAt: row.processed_at?.toISOString() ?? null,
+});
+
+/** On-call's view of the inbox: find events by filter or by any id they carry, and read one event's whole story. */
+export function createEventSearch(dataSource: DataSource) {
+  const rows = <T>(sql: string, params: unknown[]) => dataSource.query(sql, params) as Promise<T[]>;
+
+  /**
+   * Stripe object ids whose events are about `q`, found through primary keys
+   * and indexes of the billing tables:
+   * - q is an invoice: its payments, and their charges, refunds and disputes;
+   * - q is a PaymentIntent: its charges, refunds and disputes (each carries it);
+   * - q is a charge: its PaymentIntent (latest_charge) and the refunds and disputes that carry it.
+   * Only facts already applied are in those tables; an event that failed is
+   * found by its own object id or by the payload search below.
+   */
+  async function relatedObjectIds(q: string): Promise<string[]> {
+    const ids = new Set<string>([q]);
+    const payments = new Set<string>();
+    for (const row of await rows<{ id: string }>('SELECT id FROM payments WHERE invoice_id = ? OR id = ? LIMIT 1000', [q, q])) {
+      payments.add(row.id);
+    }
+    const [charge] = await rows<{ payment_id: string }>('SELECT payment_id FROM charges WHERE id = ?', [q]);
+    if (charge) {
+      ids.add(charge.payment_id);
+      for (const table of ['refunds', 'disputes']) {
+        for (const row of await rows<{ id: string }>(`SELECT id FROM ${table} WHERE payment_id = ? AND charge_id = ?`, [charge.payment_id, q])) {
+          ids.add(row.id);
+        }
+      }
+    }
+    if (payments.size) {
+      const list = [...payments];
+      for (const id of list) ids.add(id);
+      for (const table of ['charges', 'refunds', 'disputes']) {
+        for (const row of await rows<{ id: string }>(`SELECT id FROM ${table} WHERE payment_id IN (?) LIMIT 1000`, [list])) ids.add(row.id);
+      }
+    }
+    return [...ids];
+  }
+
+  async function list(query: EventListQuery) {
+    const { where, params } = filterSql(query);
+    let payloadSearched = false;
+    if (query.q) {
+      const objectIds = await relatedObjectIds(query.q);
+      const candidates = await rows<{ id: string }>(
+        `(SELECT id FROM stripe_events WHERE id = ?) UNION (SELECT id FROM stripe_events WHERE object_id IN (?) LIMIT ${MAX_CANDIDATES})`,
+        [query.q, objectIds],
+      );
+      const ids = candidates.map((row) => row.id);
+      // Ids that appear only inside a payload (the charge inside a dispute, the invoice
+      // in a PaymentIntent's metadata whose event failed, so no payments row exists) can only
+      // be found by a LIKE over the payload, which no index serves. It runs only when q is
+      // id-shaped and the other filters bound the rows it reads: a time window (`since`, over
+      // idx_stripe_events_received) or the small failed/received sets (idx_stripe_events_status_received).
+      // The pattern includes the JSON quotes, so it matches the whole id, never a prefix of another.
+      payloadSearched = ID_LIKE.test(query.q) && (query.since !== undefined || query.status === 'failed' || query.status === 'received');
+      if (payloadSearched) {
+        where.push(ids.length ? '(id IN (?) OR payload LIKE ?)' : 'payload LIKE ?');
+        if (ids.length) params.push(ids);
+        params.push(`%"${query.q.replace(/_/g, '\\_')}"%`);
+      } else if (ids.length) {
+        where.push('id IN (?)');
+        params.push(ids);
+      } else {
+        return { data: [], nextCursor: null, payloadSearched };
+      }
+    }
+    if (query.cursor) {
+      where.push('(received_at < ? OR (received_at = ? AND id < ?))');
+      params.push(query.cursor.at, query.cursor.at, query.cursor.id);
+    }
+    const found = await rows<EventRow>(
+      `SELECT id, account_id, type, livemode, object_id, status, reason, attempts, last_error, received_at, processed_at
+         FROM stripe_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY received_at DESC, id DESC LIMIT ?`,
+      [...params, query.limit + 1],
+    );
+    const page = found.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      data: page.map(summary),
+      nextCursor: found.length > query.limit && last ? encodeCursor(last.received_at, last.id) : null,
+      payloadSearched,
+    };
+  }
+
+  /** One event: the record, the raw payload, every try with its error and first stack line, and the replays. */
+  async function detail(eventId: string) {
+    const record = await dataSource.getRepository(StripeEventEntity).findOneBy({ id: eventId });
+    if (!record) {
+      throw new AppError(404, 'event_not_found', `No stored event "${eventId}": check the id (evt_...) in the Stripe Dashboard.`);
+    }
+    const attempts = (await rows<AttemptRow>('SELECT * FROM event_attempts WHERE event_id = ? ORDER BY id', [eventId])).map((a) => ({
+      attempt: a.attempt,
+      jobId: a.job_id,
+      startedAt: a.started_at.toISOString(),
+      finishedAt: a.finished_at.toISOString(),
+      durationMs: a.finished_at.getTime() - a.started_at.getTime(),
+      outcome: a.outcome,
+      reason: a.reason,
+      error: a.error,
+      stackLine: a.stack_line,
+    }));
+    const replays = (
+      await rows<{ audit_id: string; at: Date; actor_id: string; actor_name: string; action: string }>(
+        `SELECT r.audit_id, a.at, a.actor_id, a.actor_name, a.action
+           FROM event_replays r JOIN audit_log a ON a.id = r.audit_id
+          WHERE r.event_id = ? ORDER BY a.id`,
+        [eventId],
+      )
+    ).map((r) => ({ at: r.at.toISOString(), auditId: Number(r.audit_id), by: { id: r.actor_id, name: r.actor_name }, bulk: r.action !== 'event.replay' }));
+
+    const history = [
+      { at: record.receivedAt.toISOString(), what: 'received' as const },
+      ...attempts.map((a) => ({
+        at: a.finishedAt,
+        what: 'attempt' as const,
+        attempt: a.attempt,
+        outcome: a.outcome,
+        ...(a.reason ? { reason: a.reason } : {}),
+        ...(a.error ? { error: a.error } : {}),
+      })),
+      ...replays.map((r) => ({ at: r.at, what: 'replayed' as const, by: r.by.name, auditId: r.auditId })),
+    ].sort((x, y) => x.at.localeCompare(y.at));
+
+    return {
+      ...eventView(record),
+      // `attempts` stays the counter of the record; each try, in order, is in `tries`.
+      tries: attempts,
+      errors: attempts.filter((a) => a.error).map((a) => ({ attempt: a.attempt, at: a.finishedAt, error: a.error, stackLine: a.stackLine })),
+      replays,
+      history,
+    };
+  }
+
+  return { list, detail };
+}
+
+export type EventSearch = ReturnType<typeof createEventSearch>;

@@ -1,0 +1,36 @@
+import type { DataSource } from 'typeorm';
+import type { Redis } from 'ioredis';
+import type { EventPublisher } from '../events/event-publisher';
+import type { Logger } from '../shared/logger';
+import { createTokenService } from '../access/token.service';
+import { createAuditLog } from './audit-log';
+import { createEventSearch } from './event-search';
+import { createReplayService } from './replay.service';
+import { createEventStats } from './event-stats';
+
+export interface OpsServicesOptions {
+  dataSource: DataSource;
+  publisher: EventPublisher;
+  /** The producer connection and queue prefix, for the queue UI. */
+  redis: Redis;
+  queuePrefix: string;
+  relayAfterMs: number;
+  logger: Logger;
+}
+
+/** Everything the on-call and access routes need, built once by main.ts. */
+export function createOpsServices(options: OpsServicesOptions) {
+  const audit = createAuditLog(options.dataSource);
+  return {
+    audit,
+    tokens: createTokenService(options.dataSource),
+    events: createEventSearch(options.dataSource),
+    replay: createReplayService({ dataSource: options.dataSource, publisher: options.publisher, audit, logger: options.logger }),
+    eventStats: createEventStats(options.dataSource, options.relayAfterMs),
+    publisher: options.publisher,
+    redis: options.redis,
+    queuePrefix: options.queuePrefix,
+  };
+}
+
+export type OpsServices = ReturnType<typeof createOpsServices>;

@@ -1,0 +1,130 @@
+import type { DataSource } from 'typeorm';
+import type { EventPublisher } from '../events/event-publisher';
+import { AppError, describeError } from '../shared/errors';
+import type { Logger } from '../shared/logger';
+import type { AuditActor, AuditLog } from './audit-log';
+import { filterSql, type ReplayFilter } from './event-query.schema';
+
+export interface ReplayDeps {
+  dataSource: DataSource;
+  publisher: Pick<EventPublisher, 'requeue'>;
+  audit: AuditLog;
+  logger: Logger;
+  /** Events per keyset page: one SELECT, one UPDATE, one addBulk and one INSERT each. */
+  batchSize?: number;
+}
+
+interface Row {
+  id: string;
+  type: string;
+  received_at: Date;
+}
+
+/**
+ * Replay runs stored events through their handlers again. It is safe by
+ * construction: handlers are idempotent, so a replayed processed event changes
+ * nothing. A settled event is not run twice by the processor, so replay first
+ * puts the record back to `received` (attempts and their history are kept),
+ * then enqueues it from the stored event: the original job may be long gone.
+ */
+export function createReplayService(deps: ReplayDeps) {
+  const batchSize = deps.batchSize ?? 1000;
+  const { dataSource } = deps;
+
+  /** Redis down: the events are `received` in the inbox, and the relay enqueues them once it is back. */
+  async function enqueue(events: Row[]): Promise<boolean> {
+    try {
+      await deps.publisher.requeue(events);
+      return true;
+    } catch (error) {
+      deps.logger.warn('replay could not reach the queue; the relay will enqueue the events', {
+        error: describeError(error),
+        events: events.length,
+      });
+      return false;
+    }
+  }
+
+  async function replayOne(eventId: string, actor: AuditActor) {
+    const [row] = (await dataSource.query('SELECT id, type, status, received_at FROM stripe_events WHERE id = ?', [eventId])) as (Row & {
+      status: string;
+    })[];
+    if (!row) {
+      throw new AppError(404, 'event_not_found', `No stored event "${eventId}": only stored events can be replayed; check the id (evt_...).`);
+    }
+    await dataSource.query("UPDATE stripe_events SET status = 'received', reason = NULL WHERE id = ?", [eventId]);
+    const queued = await enqueue([row]);
+    const auditId = await deps.audit.record({
+      actor,
+      action: 'event.replay',
+      target: eventId,
+      count: 1,
+      details: { previousStatus: row.status, type: row.type, queued },
+    });
+    await dataSource.query('INSERT IGNORE INTO event_replays (event_id, audit_id) VALUES (?, ?)', [eventId, auditId]);
+    return { eventId, previousStatus: row.status, status: 'received', queued, auditId };
+  }
+
+  /**
+   * Bulk replay, in keyset pages over (received_at, id), which
+   * idx_stripe_events_status_received serves in order: memory stays at one
+   * page however many events match. `until` defaults to now, so events that
+   * arrive during a long replay are not chased.
+   */
+  async function replayMatching(filter: ReplayFilter, actor: AuditActor) {
+    const bounded = { ...filter, until: filter.until ?? new Date() };
+    const { where, params } = filterSql(bounded);
+    const [{ n }] = (await dataSource.query(`SELECT COUNT(*) AS n FROM stripe_events WHERE ${where.join(' AND ')}`, params)) as [
+      { n: number | string },
+    ];
+    const matched = Number(n);
+    const describe = {
+      status: filter.status,
+      type: filter.type ?? null,
+      since: filter.since?.toISOString() ?? null,
+      until: bounded.until.toISOString(),
+    };
+    if (filter.dryRun || matched === 0) return { matched, enqueued: 0, dryRun: filter.dryRun, auditId: null };
+
+    // Written first, completed at the end: a replay cut short still shows who started it and on what.
+    const auditId = await deps.audit.record({ actor, action: 'events.replay', count: 0, details: { filter: describe, matched, state: 'running' } });
+    let enqueued = 0;
+    let reset = 0;
+    let queueReachable = true;
+    let after: { at: Date; id: string } | undefined;
+    try {
+      for (;;) {
+        const page = after ? ['(received_at > ? OR (received_at = ? AND id > ?))'] : [];
+        const pageParams = after ? [after.at, after.at, after.id] : [];
+        const batch = (await dataSource.query(
+          `SELECT id, type, received_at FROM stripe_events WHERE ${[...where, ...page].join(' AND ')} ORDER BY received_at, id LIMIT ?`,
+          [...params, ...pageParams, batchSize],
+        )) as Row[];
+        if (batch.length === 0) break;
+        const ids = batch.map((row) => row.id);
+        // Only rows still in the chosen status: one settled meanwhile by someone else is left alone.
+        const result = (await dataSource.query("UPDATE stripe_events SET status = 'received', reason = NULL WHERE id IN (?) AND status = ?", [
+          ids,
+          filter.status,
+        ])) as { affectedRows?: number };
+        reset += Number(result.affectedRows ?? 0);
+        if (queueReachable) queueReachable = await enqueue(batch);
+        if (queueReachable) enqueued += batch.length;
+        await dataSource.query(`INSERT IGNORE INTO event_replays (event_id, audit_id) VALUES ${ids.map(() => '(?, ?)').join(', ')}`, ids.flatMap((id) => [id, auditId]));
+        const last = batch[batch.length - 1]!;
+        after = { at: last.received_at, id: last.id };
+        if (batch.length < batchSize) break;
+      }
+    } finally {
+      await deps.audit
+        .complete(auditId, enqueued, { filter: describe, matched, reset, enqueued, state: queueReachable ? 'done' : 'queue_unreachable' })
+        .catch((error: unknown) => deps.logger.error('could not complete the audit entry', { auditId, error: describeError(error) }));
+    }
+    deps.logger.info('bulk replay', { auditId, matched, enqueued, filter: describe });
+    return { matched, enqueued, dryRun: false, auditId, ...(queueReachable ? {} : { queued: false }) };
+  }
+
+  return { replayOne, replayMatching };
+}
+
+export type ReplayService = ReturnType<typeof createReplayService>;

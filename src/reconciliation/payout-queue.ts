@@ -1,0 +1,42 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+export const PAYOUT_QUEUE_NAME = 'payout-reconciliation';
+
+export interface PayoutJobData {
+  payoutId: string;
+  /** Which request of the payout's items this job carries out (payouts.items_requested_gen). */
+  generation: number;
+}
+
+export interface PayoutQueueOptions {
+  connection: Redis;
+  prefix: string;
+  attempts: number;
+  backoffMs: number;
+}
+
+export function createPayoutQueue(options: PayoutQueueOptions): Queue<PayoutJobData> {
+  return new Queue<PayoutJobData>(PAYOUT_QUEUE_NAME, {
+    connection: options.connection,
+    prefix: options.prefix,
+    defaultJobOptions: {
+      attempts: options.attempts,
+      backoff: { type: 'exponential', delay: options.backoffMs },
+      removeOnComplete: { age: 24 * 3600, count: 10_000 },
+      removeOnFail: { age: 14 * 24 * 3600 },
+    },
+  });
+}
+
+/**
+ * One job per request of a payout's items: `${payoutId}-${generation}` (BullMQ
+ * forbids ':' in custom ids). Adding it again is a no-op, so the dispatcher may
+ * add it as often as it likes; a newer request (reconciliation_completed after
+ * paid) is a new job, even while the older one runs.
+ */
+export const payoutJob = (payoutId: string, generation: number) => ({
+  name: 'payout.items',
+  data: { payoutId, generation },
+  opts: { jobId: `${payoutId}-${generation}` },
+});

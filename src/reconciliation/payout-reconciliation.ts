@@ -1,0 +1,50 @@
+import type { DataSource } from 'typeorm';
+import type { Worker } from 'bullmq';
+import type { Config } from '../../config/env.schema';
+import { createWorkerConnection } from '../events/event-queue';
+import type { StripeClients } from '../stripe/stripe-clients';
+import type { Logger } from '../shared/logger';
+import type { Metrics } from '../shared/metrics';
+import { createPayoutQueue } from './payout-queue';
+import { createPayoutDispatcher } from './payout-dispatcher';
+import { createPayoutItemsJob } from './payout-items.job';
+import { createPayoutReconciliationWorker } from '../../workers/payout-reconciliation.worker';
+
+/** Each fetch lists a whole payout from Stripe: a few at a time keep clear of Stripe's rate limits. */
+const MAX_PAYOUT_CONCURRENCY = 4;
+
+/**
+ * The worker side of payout reconciliation (ROLE all|worker): the dispatcher
+ * that queues owed item fetches, and the worker that runs them.
+ */
+export function startPayoutReconciliation(deps: {
+  config: Config;
+  dataSource: DataSource;
+  stripeClients: StripeClients;
+  logger: Logger;
+  metrics: Metrics;
+}): { worker: Worker; stop(): Promise<void> } {
+  const { config, logger } = deps;
+  const connection = createWorkerConnection(config.REDIS_URL, logger);
+  const queue = createPayoutQueue({ connection, prefix: config.QUEUE_PREFIX, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+  // No request path enqueues these jobs, so the dispatcher is the only way in: it runs often.
+  const dispatcher = createPayoutDispatcher({ dataSource: deps.dataSource, queue, logger, intervalMs: Math.min(config.RELAY_INTERVAL_MS, 1000) });
+  const worker = createPayoutReconciliationWorker({
+    connection,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: Math.min(config.WORKER_CONCURRENCY, MAX_PAYOUT_CONCURRENCY),
+    job: createPayoutItemsJob({ dataSource: deps.dataSource, stripeClients: deps.stripeClients, logger }),
+    logger,
+    metrics: deps.metrics,
+  });
+  dispatcher.start();
+  return {
+    worker,
+    async stop() {
+      await dispatcher.stop();
+      await worker.close();
+      await queue.close();
+      await connection.quit().catch(() => connection.disconnect());
+    },
+  };
+}

@@ -1,0 +1,163 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import type { ItemFacts, PayoutFacts } from './invoice-reconciliation';
+
+type Queryable = Pick<DataSource | EntityManager, 'query'>;
+
+export interface PaymentFacts {
+  id: string;
+  invoiceId: string | null;
+  unmatchedReason: string | null;
+  currency: string | null;
+  amount: number | null;
+  amountReceived: number;
+  createdAt: Date;
+}
+
+export interface FactsByPayment {
+  payments: PaymentFacts[];
+  charges: { id: string; paymentId: string; currency: string; amountCaptured: number; succeeded: boolean }[];
+  refunds: { id: string; paymentId: string; currency: string; amount: number; status: string }[];
+  disputes: { id: string; paymentId: string; currency: string; amount: number; status: string }[];
+  /** Items keyed to the payment whose money they moved (`paymentId` resolved through the stored facts). */
+  items: ItemFacts[];
+  payouts: Map<string, PayoutFacts>;
+}
+
+interface ItemRow {
+  id: string;
+  payout_id: string;
+  resolved_payment_id: string | null;
+  charge_id: string | null;
+  refund_id: string | null;
+  dispute_id: string | null;
+  type: string;
+  reporting_category: string | null;
+  amount: string;
+  fee: string;
+  net: string;
+  currency: string;
+}
+
+export const toItem = (row: ItemRow): ItemFacts => ({
+  id: row.id,
+  payoutId: row.payout_id,
+  paymentId: row.resolved_payment_id,
+  chargeId: row.charge_id,
+  refundId: row.refund_id,
+  disputeId: row.dispute_id,
+  type: row.type,
+  reportingCategory: row.reporting_category,
+  amount: Number(row.amount),
+  fee: Number(row.fee),
+  net: Number(row.net),
+  currency: row.currency,
+});
+
+export interface PayoutRow {
+  id: string;
+  account_id: string | null;
+  amount: string;
+  currency: string;
+  status: string;
+  arrival_date: string;
+  automatic: number;
+  failure_code: string | null;
+  failure_message: string | null;
+  items_status: string;
+  items_fetched_gen: number;
+  items_count: number | null;
+  items_net: string | null;
+  items_error: string | null;
+  items_fetched_at: Date | null;
+  stripe_reconciliation_status: string | null;
+  stripe_created: string;
+}
+
+export const toPayoutFacts = (row: PayoutRow): PayoutFacts => ({
+  id: row.id,
+  amount: Number(row.amount),
+  currency: row.currency,
+  status: row.status,
+  arrivalDate: Number(row.arrival_date),
+  failureCode: row.failure_code,
+  itemsStatus: row.items_status,
+  itemsFetched: Number(row.items_fetched_gen) > 0,
+  itemsNet: row.items_net === null ? null : Number(row.items_net),
+});
+
+/**
+ * The payment a payout item moved money for: the one its stored charge, refund
+ * or dispute belongs to (what the event handlers decided), else the one its
+ * expanded source named. Resolved when read, so an item stored before its
+ * payment's events arrived links once they do.
+ */
+export const RESOLVED_PAYMENT_SQL = 'COALESCE(c.payment_id, r.payment_id, d.payment_id, i.payment_id)';
+export const ITEM_JOINS = `LEFT JOIN charges c ON c.id = i.charge_id
+  LEFT JOIN refunds r ON r.id = i.refund_id
+  LEFT JOIN disputes d ON d.id = i.dispute_id`;
+
+/** Every fact about `paymentIds` that reconciliation needs, in a fixed number of indexed queries. */
+export async function loadFactsForPayments(db: Queryable, paymentIds: string[]): Promise<FactsByPayment> {
+  if (paymentIds.length === 0) return { payments: [], charges: [], refunds: [], disputes: [], items: [], payouts: new Map() };
+  const payments = ((await db.query(
+    'SELECT id, invoice_id, unmatched_reason, currency, amount, amount_received, created_at FROM payments WHERE id IN (?)',
+    [paymentIds],
+  )) as { id: string; invoice_id: string | null; unmatched_reason: string | null; currency: string | null; amount: string | null; amount_received: string; created_at: Date }[]).map((p) => ({
+    id: p.id,
+    invoiceId: p.invoice_id,
+    unmatchedReason: p.unmatched_reason,
+    currency: p.currency,
+    amount: p.amount === null ? null : Number(p.amount),
+    amountReceived: Number(p.amount_received),
+    createdAt: p.created_at,
+  }));
+  const charges = ((await db.query('SELECT id, payment_id, currency, amount_captured, succeeded FROM charges WHERE payment_id IN (?)', [paymentIds])) as {
+    id: string;
+    payment_id: string;
+    currency: string;
+    amount_captured: string;
+    succeeded: number;
+  }[]).map((c) => ({ id: c.id, paymentId: c.payment_id, currency: c.currency, amountCaptured: Number(c.amount_captured), succeeded: Boolean(c.succeeded) }));
+  const refunds = ((await db.query('SELECT id, payment_id, currency, amount, status FROM refunds WHERE payment_id IN (?)', [paymentIds])) as {
+    id: string;
+    payment_id: string;
+    currency: string;
+    amount: string;
+    status: string;
+  }[]).map((r) => ({ id: r.id, paymentId: r.payment_id, currency: r.currency, amount: Number(r.amount), status: r.status }));
+  const disputes = ((await db.query('SELECT id, payment_id, currency, amount, status FROM disputes WHERE payment_id IN (?)', [paymentIds])) as {
+    id: string;
+    payment_id: string;
+    currency: string;
+    amount: string;
+    status: string;
+  }[]).map((d) => ({ id: d.id, paymentId: d.payment_id, currency: d.currency, amount: Number(d.amount), status: d.status }));
+
+  // Each branch walks one index (items by payment, or by the payment's charges, refunds, disputes).
+  const columns = `i.id, i.payout_id, ${RESOLVED_PAYMENT_SQL} AS resolved_payment_id, i.charge_id, i.refund_id, i.dispute_id, i.type, i.reporting_category, i.amount, i.fee, i.net, i.currency`;
+  const itemRows = (await db.query(
+    `SELECT ${columns} FROM payout_items i ${ITEM_JOINS} WHERE i.payment_id IN (?)
+     UNION SELECT ${columns} FROM payout_items i ${ITEM_JOINS} WHERE c.payment_id IN (?)
+     UNION SELECT ${columns} FROM payout_items i ${ITEM_JOINS} WHERE r.payment_id IN (?)
+     UNION SELECT ${columns} FROM payout_items i ${ITEM_JOINS} WHERE d.payment_id IN (?)`,
+    [paymentIds, paymentIds, paymentIds, paymentIds],
+  )) as ItemRow[];
+  const items = [...new Map(itemRows.map((row) => [row.id, toItem(row)])).values()];
+
+  const payoutIds = [...new Set(items.map((i) => i.payoutId))];
+  const payoutRows = payoutIds.length ? ((await db.query('SELECT * FROM payouts WHERE id IN (?)', [payoutIds])) as PayoutRow[]) : [];
+  return { payments, charges, refunds, disputes, items, payouts: new Map(payoutRows.map((p) => [p.id, toPayoutFacts(p)])) };
+}
+
+/** The facts of one group of payments (an invoice's, or one unmatched payment). */
+export function factsFor(all: FactsByPayment, paymentIds: Set<string>) {
+  const charges = all.charges.filter((c) => paymentIds.has(c.paymentId));
+  return {
+    payments: all.payments.filter((p) => paymentIds.has(p.id)),
+    charges,
+    refunds: all.refunds.filter((r) => paymentIds.has(r.paymentId)),
+    disputes: all.disputes.filter((d) => paymentIds.has(d.paymentId)),
+    items: all.items.filter((i) => i.paymentId !== null && paymentIds.has(i.paymentId)),
+    payouts: all.payouts,
+  };
+}

@@ -1,0 +1,223 @@
+import assert from 'node:assert/strict';
+import { startTestService, type TestService } from '../helpers/test-service';
+import { uniqueDatabaseUrl } from '../helpers/test-database';
+import { auth, createInvoice, deliver, deliverInOrder, settled } from '../helpers/billing-client';
+import { paymentEvents } from '../helpers/payment-events';
+import { stripeEvent, uniqueId } from '../helpers/stripe-events';
+import { eventHandlers } from '../../src/events/subscribed-events';
+import type { HandlerRegistry } from '../../src/events/handler-registry';
+
+interface Listed {
+  id: string;
+  type: string;
+  status: string;
+  receivedAt: string;
+}
+
+/** The real handlers, except two that always fail: events whose facts never reach the billing tables. */
+const registry: HandlerRegistry = {
+  ...eventHandlers,
+  'payment_intent.processing': async () => {
+    throw new Error('ledger unavailable');
+  },
+  'charge.dispute.created': async () => {
+    throw new TypeError('dispute handler bug');
+  },
+};
+
+describe('GET /api/ops/events', () => {
+  let t: TestService;
+  let invoice: { id: string };
+  let paid: ReturnType<typeof paymentEvents>;
+  const ids: Record<string, string> = {};
+  let failingInvoice: { id: string };
+  let failingPi: string;
+
+  const list = async (query: Record<string, string | number | undefined>) => {
+    const res = await t.http.get('/api/ops/events').query(query).set(auth);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body as { data: Listed[]; nextCursor: string | null; payloadSearched: boolean };
+  };
+  const idsOf = (body: { data: Listed[] }) => body.data.map((e) => e.id).sort();
+
+  before(async function () {
+    this.timeout(60_000);
+    t = await startTestService({ DATABASE_URL: uniqueDatabaseUrl('ops_events') }, { registry });
+    invoice = await createInvoice(t, { amountDue: 5000 });
+    paid = paymentEvents({ invoiceId: invoice.id, amount: 5000 });
+    const events = {
+      pi: paid.paymentIntent('payment_intent.succeeded'),
+      charge: paid.charge('charge.succeeded'),
+      refund: paid.refund('refund.created', { id: uniqueId('re'), amount: 1000, status: 'succeeded' }),
+      dispute: paid.dispute('charge.dispute.created', { id: uniqueId('dp'), amount: 5000, status: 'needs_response' }),
+      other: stripeEvent({ type: 'customer.created', resource: 'customer' }),
+    };
+    const settledRows = await deliverInOrder(t, Object.values(events));
+    assert.deepEqual(
+      settledRows.map((r) => r.status),
+      ['processed', 'processed', 'processed', 'failed', 'ignored'],
+    );
+    for (const [name, event] of Object.entries(events)) ids[name] = event.id;
+    ids.refundObject = (events.refund.data.object as { id: string }).id;
+    ids.disputeObject = (events.dispute.data.object as { id: string }).id;
+
+    failingInvoice = await createInvoice(t);
+    const failing = paymentEvents({ invoiceId: failingInvoice.id, amount: 1000 });
+    failingPi = failing.paymentIntentId;
+    const processing = failing.paymentIntent('payment_intent.processing');
+    await deliver(t, processing);
+    assert.equal((await settled(t, processing.id)).status, 'failed');
+    ids.failingPiEvent = processing.id;
+  });
+  after(() => t.stop());
+
+  it('lists events newest first with their processing record, not their payload', async () => {
+    const body = await list({});
+    assert.equal(body.data.length, 6);
+    const times = body.data.map((e) => e.receivedAt);
+    assert.deepEqual(times, [...times].sort().reverse());
+    assert.equal(body.nextCursor, null);
+    assert.equal('payload' in body.data[0]!, false);
+  });
+
+  it('filters by status and by type, exact or as a family (charge.*)', async () => {
+    assert.deepEqual(idsOf(await list({ status: 'failed' })), [ids.dispute, ids.failingPiEvent].sort());
+    assert.deepEqual(idsOf(await list({ status: 'ignored' })), [ids.other]);
+    assert.deepEqual(idsOf(await list({ type: 'refund.created' })), [ids.refund]);
+    assert.deepEqual(idsOf(await list({ type: 'charge.*' })), [ids.charge, ids.dispute].sort());
+    assert.deepEqual(idsOf(await list({ type: 'charge.dispute.*', status: 'failed' })), [ids.dispute]);
+  });
+
+  it('filters by time, absolute (ISO) or relative (2h)', async () => {
+    assert.equal((await list({ since: '2h' })).data.length, 6);
+    assert.equal((await list({ until: '2h' })).data.length, 0);
+    assert.equal((await list({ since: new Date(Date.now() + 60_000).toISOString() })).data.length, 0);
+    assert.equal((await list({ since: '2020-01-01', until: new Date(Date.now() + 60_000).toISOString() })).data.length, 6);
+  });
+
+  it('pages with a cursor: every event once, in order, however small the page', async () => {
+    const all = (await list({})).data.map((e) => e.id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof list>> = await list({ limit: 4, ...(cursor ? { cursor } : {}) });
+      assert.ok(page.data.length <= 4);
+      seen.push(...page.data.map((e) => e.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    assert.deepEqual(seen, all);
+  });
+
+  describe('q: finds events by any id they carry', () => {
+    it('by event id', async () => {
+      assert.deepEqual(idsOf(await list({ q: ids.refund! })), [ids.refund]);
+    });
+
+    it('by invoice id: every event about the invoice, through its payments', async () => {
+      const body = await list({ q: invoice.id });
+      assert.deepEqual(idsOf(body), [ids.pi, ids.charge, ids.refund].sort());
+      assert.equal(body.payloadSearched, false, 'found through indexes only');
+    });
+
+    it('by payment intent id: the intent and the charge and refund that carry it', async () => {
+      assert.deepEqual(idsOf(await list({ q: paid.paymentIntentId })), [ids.pi, ids.charge, ids.refund].sort());
+    });
+
+    it('by charge id: the charge, the refund that points at it and the intent whose latest charge it is', async () => {
+      assert.deepEqual(idsOf(await list({ q: paid.chargeId })), [ids.pi, ids.charge, ids.refund].sort());
+    });
+
+    it('by refund id and by dispute id (their own object)', async () => {
+      assert.deepEqual(idsOf(await list({ q: ids.refundObject! })), [ids.refund]);
+      assert.deepEqual(idsOf(await list({ q: ids.disputeObject! })), [ids.dispute]);
+    });
+
+    it('combines q with the filters', async () => {
+      assert.deepEqual(idsOf(await list({ q: invoice.id, type: 'charge.*' })), [ids.charge]);
+      assert.deepEqual(idsOf(await list({ q: paid.paymentIntentId, status: 'ignored' })), []);
+    });
+
+    it('finds an invoice whose payment event failed, by the invoice id in its payload, when the search is bounded', async () => {
+      // The failed event left no payments row: only its payload knows the invoice.
+      const unbounded = await list({ q: failingInvoice.id });
+      assert.deepEqual(unbounded.data, []);
+      assert.equal(unbounded.payloadSearched, false, 'an unbounded q does not scan payloads, and says so');
+      for (const bound of [{ status: 'failed' }, { since: '1h' }]) {
+        const body = await list({ q: failingInvoice.id, ...bound });
+        assert.deepEqual(idsOf(body), [ids.failingPiEvent], JSON.stringify(bound));
+        assert.equal(body.payloadSearched, true);
+      }
+      assert.deepEqual(idsOf(await list({ q: failingPi })), [ids.failingPiEvent], 'its own object id is indexed');
+    });
+
+    it('matches whole ids in payloads, never a prefix of a longer one', async () => {
+      assert.deepEqual((await list({ q: failingInvoice.id.slice(0, -2), status: 'failed' })).data, []);
+    });
+  });
+
+  const bad: [Record<string, string>, string][] = [
+    [{ status: 'done' }, 'invalid_status'],
+    [{ type: 'charge refunded' }, 'invalid_type'],
+    [{ since: 'yesterday' }, 'invalid_since'],
+    [{ until: '2h ago' }, 'invalid_until'],
+    [{ q: "x' OR 1=1" }, 'invalid_q'],
+    [{ limit: '0' }, 'invalid_limit'],
+    [{ cursor: 'garbage' }, 'invalid_cursor'],
+  ];
+  for (const [query, code] of bad) {
+    it(`rejects ${JSON.stringify(query)} with 400 ${code}`, async () => {
+      const res = await t.http.get('/api/ops/events').query(query).set(auth);
+      assert.equal(res.status, 400);
+      assert.equal(res.body.error.code, code);
+    });
+  }
+});
+
+describe('GET /api/ops/events/:eventId', () => {
+  let t: TestService;
+  before(async () => {
+    t = await startTestService(
+      { DATABASE_URL: uniqueDatabaseUrl('ops_event_detail'), JOB_ATTEMPTS: '3' },
+      {
+        registry: {
+          'charge.dispute.created': async () => {
+            throw new TypeError('dispute handler bug');
+          },
+        },
+      },
+    );
+  });
+  after(() => t.stop());
+
+  it('shows the raw payload, every try with its error and first stack line, and the history in order', async () => {
+    const event = stripeEvent({ type: 'charge.dispute.created', resource: 'dispute' });
+    await deliver(t, event);
+    assert.equal((await settled(t, event.id)).status, 'failed');
+    const res = await t.http.get(`/api/ops/events/${event.id}`).set(auth);
+    assert.equal(res.status, 200);
+    const body = res.body;
+    assert.deepEqual(body.payload, event);
+    assert.equal(body.status, 'failed');
+    assert.equal(body.attempts, 3);
+    assert.equal(body.lastError, 'TypeError: dispute handler bug');
+    assert.deepEqual(
+      body.tries.map((a: { attempt: number; outcome: string }) => [a.attempt, a.outcome]),
+      [
+        [1, 'retrying'],
+        [2, 'retrying'],
+        [3, 'failed'],
+      ],
+    );
+    for (const tried of body.tries) {
+      assert.ok(tried.jobId, 'the BullMQ job that ran the try');
+      assert.ok(Date.parse(tried.startedAt) <= Date.parse(tried.finishedAt));
+    }
+    assert.equal(body.errors.length, 3);
+    assert.equal(body.errors[0].error, 'TypeError: dispute handler bug');
+    assert.match(body.errors[0].stackLine, /^at .*events-api\.test\.ts:\d+:\d+/, 'points at the line that threw');
+    assert.deepEqual(
+      body.history.map((h: { what: string; outcome?: string }) => h.outcome ?? h.what),
+      ['received', 'retrying', 'retrying', 'failed'],
+    );
+  });
+});

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { startTestService, type TestService } from '../helpers/test-service';
+import { uniqueDatabaseUrl } from '../helpers/test-database';
+import { createToken } from '../helpers/ops-client';
+
+/** Debian's chromium, as CI installs it (.ci/run). */
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('queue UI in a real browser', function () {
+  this.timeout(120_000);
+  let t: TestService;
+  let profile: string;
+  let context: BrowserContext;
+
+  before(async () => {
+    t = await startTestService({ DATABASE_URL: uniqueDatabaseUrl('queue_ui_browser') });
+    profile = await mkdtemp(join(tmpdir(), 'billed-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  });
+  after(async () => {
+    await context?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+    await t?.stop();
+  });
+
+  it("opens with ?token= once, then runs on the cookie under helmet's CSP and lists both queues", async () => {
+    const { token } = await createToken(t, 'operator', 'browser-operator');
+    const page = context.pages()[0] ?? (await context.newPage());
+    const cspViolations: string[] = [];
+    const scriptErrors: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());
+    });
+    page.on('pageerror', (error) => scriptErrors.push(error.message));
+
+    await page.goto(`${t.baseUrl}/ops/queues?token=${encodeURIComponent(token)}`);
+    assert.equal(new URL(page.url()).search, '', 'the token is gone from the address bar');
+    // The board's own API calls (same origin, cookie only) fill in the queue list.
+    await page.getByText('stripe-events').first().waitFor({ timeout: 20_000 });
+    await page.getByText('maintenance').first().waitFor({ timeout: 20_000 });
+    assert.deepEqual(cspViolations, []);
+    assert.deepEqual(scriptErrors, []);
+    const cookies = await context.cookies(`${t.baseUrl}/ops/queues`);
+    const cookie = cookies.find((c) => c.name === 'billed_ops_token');
+    assert.ok(cookie?.httpOnly && cookie.sameSite === 'Strict');
+  });
+});

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { createInvoice, deliverInOrder } from '../helpers/billing-client';
+import { TEST_ADMIN_TOKEN } from '../helpers/test-service';
+import { itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client';
+import { mixedPayout } from '../helpers/payout-scenarios';
+
+/** Debian's chromium, as CI installs it (.ci/run). */
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+describe('GET /dashboard in a real browser', function () {
+  this.timeout(120_000);
+  let rig: ReconciliationRig;
+  let profile: string;
+  let context: BrowserContext;
+  let page: Page;
+  const problems: string[] = [];
+  let reconciled: Awaited<ReturnType<typeof mixedPayout>>;
+  let discrepant: Awaited<ReturnType<typeof mixedPayout>>;
+  let euroInvoice: { id: string; number: string };
+
+  before(async () => {
+    rig = await startReconciliationRig('dashboard');
+    reconciled = await mixedPayout(rig, { arrivalDate: Date.UTC(2025, 9, 14) / 1000 });
+    discrepant = await mixedPayout(rig, { skew: 250, arrivalDate: Date.UTC(2025, 9, 15) / 1000 });
+    for (const { payout } of [reconciled, discrepant]) {
+      await deliverInOrder(rig.t, [payout.event('payout.created'), payout.event('payout.paid')]);
+      await itemsSettled(rig.t, payout.id);
+    }
+    euroInvoice = await createInvoice(rig.t, { currency: 'eur', amountDue: 9_900 });
+
+    profile = await mkdtemp(join(tmpdir(), 'billed-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    page = context.pages()[0] ?? (await context.newPage());
+    // A CSP violation or a script error shows up here: the page must run clean under helmet's policy.
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('pageerror', (error) => problems.push(error.message));
+  });
+
+  after(async () => {
+    await context?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+    await rig?.stop();
+  });
+
+  const rowOf = (number: string) => page.locator('#invoices tbody tr').filter({ has: page.locator('td.number', { hasText: number }) });
+  const loaded = async (action: () => Promise<unknown>) => {
+    // The page stamps body[data-loaded] each time it has rendered a fresh answer.
+    const before = await page.locator('body').getAttribute('data-loaded');
+    await action();
+    // A selector, not a function: the page's CSP (rightly) forbids the eval a string function would need.
+    await page.locator(`body[data-loaded]:not([data-loaded="${before ?? ''}"])`).waitFor({ state: 'attached' });
+  };
+
+  it('asks for a token, keeps it for the tab, and loads totals, invoices and payouts with it', async () => {
+    const res = await page.goto(`${rig.t.baseUrl}/dashboard`);
+    assert.equal(res?.status(), 200);
+    assert.match(res!.headers()['content-security-policy'] ?? '', /script-src 'self'/, "helmet's CSP is in force");
+    await page.locator('#sign-in').waitFor();
+    assert.equal(await page.locator('#app').isHidden(), true, 'no data without a token');
+
+    await loaded(async () => {
+      await page.fill('#sign-in input[name=token]', TEST_ADMIN_TOKEN);
+      await page.click('#sign-in button[type=submit]');
+    });
+    assert.equal(await page.evaluate('sessionStorage.getItem("billed.token")'), TEST_ADMIN_TOKEN);
+    assert.equal(await page.locator('#totals tbody tr[data-currency=usd] td').first().textContent(), 'USD');
+    assert.equal(await page.locator('#totals tbody tr[data-currency=eur]').count(), 1);
+    assert.equal(await page.locator(`#payouts tbody tr[data-payout-id="${discrepant.payout.id}"] td.tie-out`).textContent(), 'does not tie out');
+    assert.equal(await page.locator(`#payouts tbody tr[data-payout-id="${discrepant.payout.id}"] td.difference`).textContent(), '2.50 USD');
+    assert.equal(await page.locator(`#payouts tbody tr[data-payout-id="${reconciled.payout.id}"] td.tie-out`).textContent(), 'ties out');
+
+    // The invoices that need attention come first.
+    const states = await page.locator('#invoices tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-reconciliation')));
+    assert.deepEqual(states.slice(0, 3), ['discrepancy', 'discrepancy', 'discrepancy']);
+    assert.deepEqual(problems, []);
+  });
+
+  it('filters by currency and reads a reconciled and a discrepant invoice off the page', async () => {
+    await loaded(async () => {
+      await page.fill('#filters input[name=currency]', 'USD');
+      await page.click('#apply');
+    });
+    assert.equal(await page.locator('#totals tbody tr').count(), 1, 'only USD totals');
+    assert.equal(await rowOf(euroInvoice.number).count(), 0, 'the euro invoice is filtered out');
+
+    const good = rowOf(reconciled.invoices.plain.number);
+    assert.equal(await good.locator('td.reconciliation').textContent(), 'reconciled');
+    assert.equal(await good.locator('td.fees').textContent(), '3.20 USD');
+    assert.equal(await good.locator('td.net').textContent(), '96.80 USD');
+    assert.match((await good.locator('td.payouts').textContent()) ?? '', new RegExp(`${reconciled.payout.id} \\(paid, 2025-10-14\\)`));
+
+    const bad = rowOf(discrepant.invoices.plain.number);
+    assert.equal(await bad.locator('td.reconciliation').textContent(), 'discrepancy');
+    assert.equal(await bad.locator('td.why').getAttribute('data-reason'), 'does_not_tie_out');
+    assert.match((await bad.locator('td.why').textContent()) ?? '', /difference 2\.50 USD/);
+
+    await loaded(async () => {
+      await page.selectOption('#filters select[name=reconciliation]', 'discrepancy');
+      await page.click('#apply');
+    });
+    const shown = await page.locator('#invoices tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-number')));
+    assert.deepEqual(shown.sort(), Object.values(discrepant.invoices).map((i) => i.number).sort());
+    assert.deepEqual(problems, []);
+  });
+
+  it('downloads the same rows as CSV, and stays signed in across a reload', async () => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-csv')]);
+    const csv = await readFile((await download.path())!, 'utf8');
+    const lines = csv.trimEnd().split('\r\n');
+    assert.match(lines[0]!, /^record_type,id,invoice_number,/);
+    assert.equal(lines.length - 1, 3, 'the three discrepant invoices, as filtered');
+    for (const invoice of Object.values(discrepant.invoices)) assert.ok(csv.includes(invoice.id));
+
+    await loaded(() => page.reload());
+    assert.equal(await page.locator('#sign-in').isHidden(), true);
+    assert.deepEqual(problems, []);
+  });
+});

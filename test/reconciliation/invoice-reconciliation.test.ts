@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { reconcileInvoice, type InvoiceFactsForReconciliation, type ItemFacts, type PayoutFacts } from '../../src/reconciliation/invoice-reconciliation';
+import { csvField } from '../../src/reconciliation/reconciliation.csv';
+
+const payout = (over: Partial<PayoutFacts> = {}): PayoutFacts => ({
+  id: 'po_1',
+  amount: 970,
+  currency: 'usd',
+  status: 'paid',
+  arrivalDate: 1_760_400_000,
+  failureCode: null,
+  itemsStatus: 'done',
+  itemsFetched: true,
+  itemsNet: 970,
+  ...over,
+});
+const chargeItem = (over: Partial<ItemFacts> = {}): ItemFacts => ({
+  id: 'txn_1',
+  payoutId: 'po_1',
+  paymentId: 'pi_1',
+  chargeId: 'ch_1',
+  refundId: null,
+  disputeId: null,
+  type: 'charge',
+  reportingCategory: 'charge',
+  amount: 1000,
+  fee: 30,
+  net: 970,
+  currency: 'usd',
+  ...over,
+});
+
+/** One invoice of 1000 usd paid by one charge that went out in payout po_1; `over` changes one fact. */
+function facts(over: Partial<InvoiceFactsForReconciliation> = {}): InvoiceFactsForReconciliation {
+  return {
+    currency: 'usd',
+    amountDue: 1000,
+    amountPaid: 1000,
+    payments: [{ id: 'pi_1', currency: 'usd', amountReceived: 1000 }],
+    charges: [{ id: 'ch_1', paymentId: 'pi_1', currency: 'usd', amountCaptured: 1000, succeeded: true }],
+    refunds: [],
+    disputes: [],
+    items: [chargeItem()],
+    payouts: new Map([['po_1', payout()]]),
+    ...over,
+  };
+}
+
+describe('reconcileInvoice', () => {
+  const cases: [string, Partial<InvoiceFactsForReconciliation>, string, string | null][] = [
+    ['paid, paid out, tied out', {}, 'reconciled', null],
+    ['nothing received', { amountPaid: 0, payments: [], charges: [], items: [] }, 'unpaid', null],
+    ['received, not paid out yet', { items: [] }, 'awaiting_payout', null],
+    ['a payout still in transit', { payouts: new Map([['po_1', payout({ status: 'in_transit' })]]) }, 'awaiting_payout', null],
+    ['a refund not paid out yet', { refunds: [{ id: 're_1', currency: 'usd', amount: 100, status: 'succeeded' }] }, 'awaiting_payout', null],
+    ['a failed refund is not awaited', { refunds: [{ id: 're_1', currency: 'usd', amount: 100, status: 'failed' }] }, 'reconciled', null],
+    ['the payout failed', { payouts: new Map([['po_1', payout({ status: 'failed', failureCode: 'account_closed' })]]) }, 'discrepancy', 'payout_failed'],
+    ['the payout does not tie out', { payouts: new Map([['po_1', payout({ itemsNet: 969 })]]) }, 'discrepancy', 'does_not_tie_out'],
+    ['the payout items could not be fetched', { payouts: new Map([['po_1', payout({ itemsFetched: false, itemsNet: null, itemsStatus: 'failed' })]]) }, 'discrepancy', 'does_not_tie_out'],
+    ['paid in another currency', { payments: [{ id: 'pi_1', currency: 'eur', amountReceived: 1000 }] }, 'discrepancy', 'currency_mismatch'],
+    ['settled in another currency', { items: [chargeItem({ currency: 'eur' })] }, 'discrepancy', 'currency_mismatch'],
+    ['Stripe shows another amount for the charge', { items: [chargeItem({ amount: 900, net: 870 })], payouts: new Map([['po_1', payout({ amount: 870, itemsNet: 870 })]]) }, 'discrepancy', 'amount_mismatch'],
+    ['underpaid', { amountDue: 1500 }, 'discrepancy', 'amount_mismatch'],
+  ];
+  for (const [name, over, state, reason] of cases) {
+    it(`${name}: ${state}${reason ? ` (${reason})` : ''}`, () => {
+      const result = reconcileInvoice(facts(over));
+      assert.equal(result.reconciliation, state, JSON.stringify(result.discrepancy));
+      assert.equal(result.discrepancy?.reason ?? null, reason);
+    });
+  }
+
+  it('sums fees and net over the items and names the payouts with their arrival dates', () => {
+    const result = reconcileInvoice(facts());
+    assert.deepEqual([result.gross, result.fees, result.net, result.settlementCurrency], [1000, 30, 970, 'usd']);
+    assert.deepEqual(result.payouts, [{ id: 'po_1', status: 'paid', amount: 970, currency: 'usd', arrivalDate: '2025-10-14', net: 970, reconciled: true }]);
+  });
+});
+
+describe('csvField', () => {
+  it('quotes fields with commas, quotes and line breaks (RFC 4180), and leaves the rest alone', () => {
+    assert.equal(csvField('plain'), 'plain');
+    assert.equal(csvField(-1234), '-1234');
+    assert.equal(csvField(null), '');
+    assert.equal(csvField('a,b'), '"a,b"');
+    assert.equal(csvField('say "hi"'), '"say ""hi"""');
+    assert.equal(csvField('two\r\nlines'), '"two\r\nlines"');
+  });
+});

@@ -1,0 +1,57 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { PAYOUT_QUEUE_NAME, type PayoutJobData } from '../src/reconciliation/payout-queue';
+import type { PayoutItemsJob } from '../src/reconciliation/payout-items.job';
+import { AppError, describeError } from '../src/shared/errors';
+import { runWithContext } from '../src/shared/context';
+import type { Logger } from '../src/shared/logger';
+import type { Metrics } from '../src/shared/metrics';
+
+export interface PayoutWorkerOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  job: PayoutItemsJob;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** The payout-reconciliation queue's worker: context, timing and retry bookkeeping around the items job. */
+export function createPayoutReconciliationWorker(options: PayoutWorkerOptions): Worker<PayoutJobData> {
+  const { job: itemsJob, logger, metrics } = options;
+  const worker = new Worker<PayoutJobData>(
+    PAYOUT_QUEUE_NAME,
+    (job) =>
+      runWithContext({ jobId: job.id }, async () => {
+        const stopTimer = metrics.jobDuration.startTimer({ type: 'payout.items' });
+        const { payoutId, generation } = job.data;
+        try {
+          const result = await itemsJob.run(payoutId, generation);
+          stopTimer({ outcome: result.outcome });
+          return result;
+        } catch (error) {
+          stopTimer({ outcome: 'error' });
+          // No key for the payout's account: retrying cannot help until someone connects Stripe (a new request then asks again).
+          const hopeless = error instanceof AppError && error.code === 'stripe_not_connected';
+          const final = hopeless || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+          logger.warn(final ? 'payout items fetch failed; retries exhausted' : 'payout items fetch failed; will retry', {
+            payoutId,
+            generation,
+            attempt: job.attemptsMade + 1,
+            error: describeError(error),
+          });
+          if (final) await itemsJob.markFailed(payoutId, generation, error);
+          if (hopeless) throw new UnrecoverableError(describeError(error));
+          throw error;
+        }
+      }),
+    {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      autorun: true,
+    },
+  );
+  worker.on('error', (error) => logger.warn('payout worker error', { error: error.message }));
+  return worker;
+}
