@@ -6,6 +6,7 @@ import type { AuditLog } from '../src/ops/audit-log';
 import { runWithContext } from '../src/shared/context';
 import { describeError } from '../src/shared/errors';
 import type { Logger } from '../src/shared/logger';
+import { closeQueue, closeWorker } from '../src/runtime/graceful-close';
 
 export interface MaintenanceOptions {
   connection: Redis;
@@ -22,13 +23,14 @@ export interface MaintenanceOptions {
  * interval (upserting it from every worker process is idempotent, and only one
  * job per interval exists however many workers run), and this worker runs it.
  */
-export function createMaintenanceWorker(options: MaintenanceOptions): { worker: Worker; queue: Queue; close(): Promise<void> } {
+export function createMaintenanceWorker(options: MaintenanceOptions): { worker: Worker; queue: Queue; close(timeoutMs?: number): Promise<void> } {
   const { logger } = options;
   const queue = new Queue(MAINTENANCE_QUEUE_NAME, {
     connection: options.connection,
     prefix: options.prefix,
     defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
   });
+  queue.on('error', (error) => logger.warn('maintenance queue error', { error: error.message }));
   // Not awaited: with Redis down at start-up this completes once it is back, and start() is not held up.
   queue
     .upsertJobScheduler(PURGE_SCHEDULER_ID, { every: options.intervalMs }, { name: PURGE_SCHEDULER_ID, data: {} })
@@ -50,9 +52,9 @@ export function createMaintenanceWorker(options: MaintenanceOptions): { worker: 
   return {
     worker,
     queue,
-    async close() {
-      await worker.close();
-      await queue.close();
+    async close(timeoutMs = 10_000) {
+      await closeWorker(worker, timeoutMs, logger);
+      await closeQueue(queue);
     },
   };
 }

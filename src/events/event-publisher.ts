@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { closeQueue } from '../runtime/graceful-close';
 import { createEventQueue, eventJob, type EventJobData, type EventQueueOptions } from './event-queue';
 
 /**
@@ -50,6 +51,6 @@ export class EventPublisher {
   }
 
   async close(): Promise<void> {
-    await this.queue?.close();
+    if (this.queue) await closeQueue(this.queue);
   }
 }

@@ -9,6 +9,7 @@ import { createPayoutQueue } from './payout-queue';
 import { createPayoutDispatcher } from './payout-dispatcher';
 import { createPayoutItemsJob } from './payout-items.job';
 import { createPayoutReconciliationWorker } from '../../workers/payout-reconciliation.worker';
+import { closeQueue, closeRedis, closeWorker } from '../runtime/graceful-close';
 
 /** Each fetch lists a whole payout from Stripe: a few at a time keep clear of Stripe's rate limits. */
 const MAX_PAYOUT_CONCURRENCY = 4;
@@ -23,10 +24,11 @@ export function startPayoutReconciliation(deps: {
   stripeClients: StripeClients;
   logger: Logger;
   metrics: Metrics;
-}): { worker: Worker; stop(): Promise<void> } {
+}): { worker: Worker; stop(timeoutMs?: number): Promise<void> } {
   const { config, logger } = deps;
   const connection = createWorkerConnection(config.REDIS_URL, logger);
   const queue = createPayoutQueue({ connection, prefix: config.QUEUE_PREFIX, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+  queue.on('error', (error) => logger.warn('payout queue error', { error: error.message }));
   // No request path enqueues these jobs, so the dispatcher is the only way in: it runs often.
   const dispatcher = createPayoutDispatcher({ dataSource: deps.dataSource, queue, logger, intervalMs: Math.min(config.RELAY_INTERVAL_MS, 1000) });
   const worker = createPayoutReconciliationWorker({
@@ -40,11 +42,11 @@ export function startPayoutReconciliation(deps: {
   dispatcher.start();
   return {
     worker,
-    async stop() {
+    async stop(timeoutMs = 10_000) {
       await dispatcher.stop();
-      await worker.close();
-      await queue.close();
-      await connection.quit().catch(() => connection.disconnect());
+      await closeWorker(worker, timeoutMs, logger);
+      await closeQueue(queue);
+      await closeRedis(connection);
     },
   };
 }

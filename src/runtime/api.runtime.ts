@@ -1,0 +1,85 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from '../app';
+import { createProducerConnection } from '../events/event-queue';
+import { EventPublisher } from '../events/event-publisher';
+import { Ingestor } from '../events/ingest';
+import { createRelay } from '../events/relay';
+import { createSecretResolver } from '../stripe/webhook-secrets';
+import { createPayNowService } from '../billing/pay-now.service';
+import { createInvoiceService } from '../billing/invoice.service';
+import { accessTokenVerifier } from '../access/token.service';
+import { createOpsServices } from '../ops/ops.services';
+import type { Core } from './core-services';
+import { closeRedis } from './graceful-close';
+
+export interface ApiRuntime {
+  server: Server;
+  port: number;
+  /** Stops taking requests; then the relay and Redis. */
+  stopIntake(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The API side (ROLE all|api): HTTP server, inbox, queue publisher, relay. */
+export async function startApi(core: Core): Promise<ApiRuntime> {
+  const { config, dataSource, logger, metrics, accounts, connections, stripeClients } = core;
+  const redis = createProducerConnection(config.REDIS_URL, logger);
+  const publisher = new EventPublisher({
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    attempts: config.JOB_ATTEMPTS,
+    backoffMs: config.JOB_BACKOFF_MS,
+  });
+  metrics.sources.queueCounts = () => publisher.jobCounts();
+  const ops = createOpsServices({ dataSource, publisher, redis, queuePrefix: config.QUEUE_PREFIX, relayAfterMs: config.RELAY_AFTER_MS, logger });
+  metrics.sources.eventStats = ops.eventStats;
+  const relay = createRelay({ dataSource, publisher, logger, metrics, intervalMs: config.RELAY_INTERVAL_MS, afterMs: config.RELAY_AFTER_MS });
+  // A Redis that restarted may have lost queued jobs: the next relay pass looks at every stored event.
+  redis.on('ready', () => relay.rescan());
+
+  const app = createApp({
+    dataSource,
+    redis,
+    ingestor: new Ingestor({ dataSource, publisher, logger, metrics }),
+    resolveSecrets: createSecretResolver({
+      envSecrets: config.STRIPE_WEBHOOK_SECRET,
+      accountSecrets: (id) => connections.webhookSecrets(id),
+      now: core.now,
+    }),
+    // ADMIN_TOKEN bootstraps; every other token lives (hashed) in access_tokens.
+    verifyToken: accessTokenVerifier(config.ADMIN_TOKEN, ops.tokens),
+    invoices: createInvoiceService({ dataSource, accountExists: (id) => accounts.exists(id) }),
+    payNow: createPayNowService({ dataSource, stripeClients }),
+    accounts,
+    connections,
+    ops,
+    logger,
+    metrics,
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(config.PORT, () => resolve(s));
+  });
+  relay.start();
+  const port = (server.address() as AddressInfo).port;
+  logger.info('api listening', { port });
+
+  let intakeStopped: Promise<void> | undefined;
+  const stopIntake = () =>
+    (intakeStopped ??= new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // Keep-alive connections would hold close() open until they idle out.
+      server.closeIdleConnections();
+    }));
+  return {
+    server,
+    port,
+    stopIntake,
+    async close() {
+      await stopIntake();
+      await relay.stop();
+      await publisher.close();
+      await closeRedis(redis);
+    },
+  };
+}

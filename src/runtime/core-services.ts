@@ -1,0 +1,44 @@
+import type { DataSource } from 'typeorm';
+import type { Config } from '../../config/env.schema';
+import { createAccountService } from '../accounts/account.service';
+import { createConnectionService } from '../stripe/connection.service';
+import { createStripeClients } from '../stripe/stripe-clients';
+import { createSecretBox } from '../shared/secret-box';
+import { SUBSCRIBED_EVENT_TYPES } from '../events/subscribed-events';
+import type { Logger } from '../shared/logger';
+import type { Metrics } from '../shared/metrics';
+import type { HandlerRegistry } from '../events/handler-registry';
+
+/** What both sides (API and workers) of a process share. */
+export interface Core {
+  config: Config;
+  dataSource: DataSource;
+  logger: Logger;
+  metrics: Metrics;
+  registry: HandlerRegistry;
+  now?: () => Date;
+  accounts: ReturnType<typeof createAccountService>;
+  connections: ReturnType<typeof createConnectionService>;
+  stripeClients: ReturnType<typeof createStripeClients>;
+}
+
+export function createCore(base: Omit<Core, 'accounts' | 'connections' | 'stripeClients'>): Core {
+  const { config, dataSource, logger } = base;
+  const accounts = createAccountService(dataSource);
+  const connections = createConnectionService({
+    dataSource,
+    accounts,
+    secretBox: createSecretBox(config.ENCRYPTION_KEY),
+    logger,
+    stripe: { apiBase: config.STRIPE_API_BASE },
+    publicBaseUrl: config.PUBLIC_BASE_URL,
+    subscribedEventTypes: SUBSCRIBED_EVENT_TYPES,
+    now: base.now,
+  });
+  const stripeClients = createStripeClients({
+    apiBase: config.STRIPE_API_BASE,
+    defaultKey: config.STRIPE_SECRET_KEY,
+    accountKey: (accountId) => connections.secretKey(accountId),
+  });
+  return { ...base, accounts, connections, stripeClients };
+}
