@@ -20,11 +20,11 @@ export async function applyToPayment(
   const wasLinked = payment.invoice_id !== null;
   const link = await linkInvoice(manager, payment, referencedInvoiceId, accountId);
   const result = await write(payment);
-  const newlyLinked = !wasLinked && link.invoiceId !== null;
+  const newlyLinked = !wasLinked && link.invoice !== null;
   if (result === 'stale' && !newlyLinked) return { ignored: 'stale' };
-  if (link.invoiceId) {
-    const state = await recomputeInvoice(manager, link.invoiceId);
-    context.logger.info('invoice updated', { invoiceId: link.invoiceId, paymentId, status: state.status, amountPaid: state.amountPaid });
+  if (link.invoice) {
+    const state = await recomputeInvoice(manager, link.invoice, context.defer);
+    context.logger.info('invoice updated', { invoiceId: link.invoice.id, paymentId, status: state.status, amountPaid: state.amountPaid });
   } else {
     context.logger.info('payment matches no invoice', { paymentId, reason: 'unmatchedReason' in link ? link.unmatchedReason : null });
   }

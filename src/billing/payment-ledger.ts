@@ -26,13 +26,14 @@ export async function lockPayment(
   paymentId: string,
   origin: { accountId: string | null; livemode: boolean },
 ): Promise<PaymentRow> {
-  await manager.query('INSERT IGNORE INTO payments (id, account_id, livemode) VALUES (?, ?, ?)', [
+  // One round trip for both statements (multipleStatements): the second result is the row.
+  const [, rows] = (await manager.query('INSERT IGNORE INTO payments (id, account_id, livemode) VALUES (?, ?, ?); SELECT * FROM payments WHERE id = ? FOR UPDATE', [
     paymentId,
     origin.accountId,
     origin.livemode,
-  ]);
-  const [row] = (await manager.query('SELECT * FROM payments WHERE id = ? FOR UPDATE', [paymentId])) as PaymentRow[];
-  return normalise(row!);
+    paymentId,
+  ])) as [unknown, PaymentRow[]];
+  return normalise(rows[0]!);
 }
 
 const normalise = (row: PaymentRow): PaymentRow => ({
@@ -42,7 +43,16 @@ const normalise = (row: PaymentRow): PaymentRow => ({
   status_event_created: Number(row.status_event_created),
 });
 
-export type InvoiceLink = { invoiceId: string } | { invoiceId: null; unmatchedReason: string };
+/** The locked invoice row: what re-deriving its state needs, read once with the lock. */
+export interface LockedInvoice {
+  id: string;
+  account_id: string | null;
+  currency: string;
+  amount_due: string;
+  status: string;
+}
+
+export type InvoiceLink = { invoice: LockedInvoice } | { invoice: null; unmatchedReason: string };
 
 /**
  * Which invoice a payment belongs to. A payment, once linked, stays on its
@@ -56,77 +66,93 @@ export async function linkInvoice(
   accountId: string | null,
 ): Promise<InvoiceLink> {
   if (payment.invoice_id) {
-    await lockInvoice(manager, payment.invoice_id);
-    return { invoiceId: payment.invoice_id };
+    const invoice = await lockInvoice(manager, payment.invoice_id);
+    if (!invoice) throw new Error(`invoice ${payment.invoice_id} of payment ${payment.id} does not exist`);
+    return { invoice };
   }
   if (!referencedInvoiceId) {
-    if (payment.unmatched_reason) return { invoiceId: null, unmatchedReason: payment.unmatched_reason };
+    if (payment.unmatched_reason) return { invoice: null, unmatchedReason: payment.unmatched_reason };
     await manager.query('UPDATE payments SET unmatched_reason = ? WHERE id = ?', ['no_invoice_reference', payment.id]);
-    return { invoiceId: null, unmatchedReason: 'no_invoice_reference' };
+    return { invoice: null, unmatchedReason: 'no_invoice_reference' };
   }
   const invoice = await lockInvoice(manager, referencedInvoiceId);
   const reason = !invoice ? 'invoice_not_found' : invoice.account_id !== accountId ? 'account_mismatch' : null;
-  if (reason) {
+  if (!invoice || reason) {
     await manager.query('UPDATE payments SET unmatched_reason = ? WHERE id = ?', [reason, payment.id]);
-    return { invoiceId: null, unmatchedReason: reason };
+    return { invoice: null, unmatchedReason: reason ?? 'invoice_not_found' };
   }
   await manager.query('UPDATE payments SET invoice_id = ?, unmatched_reason = NULL WHERE id = ?', [referencedInvoiceId, payment.id]);
   payment.invoice_id = referencedInvoiceId;
-  return { invoiceId: referencedInvoiceId };
+  return { invoice };
 }
 
-async function lockInvoice(manager: EntityManager, invoiceId: string): Promise<{ account_id: string | null } | undefined> {
-  const [row] = (await manager.query('SELECT account_id FROM invoices WHERE id = ? FOR UPDATE', [invoiceId])) as {
-    account_id: string | null;
-  }[];
+async function lockInvoice(manager: EntityManager, invoiceId: string): Promise<LockedInvoice | undefined> {
+  const [row] = (await manager.query('SELECT id, account_id, currency, amount_due, status FROM invoices WHERE id = ? FOR UPDATE', [
+    invoiceId,
+  ])) as LockedInvoice[];
   return row;
 }
 
+/** One row per fact of an invoice, all kinds in one round trip (see `FACTS_SQL`). */
+interface FactRow {
+  kind: 'payment' | 'charge' | 'refund' | 'dispute';
+  id: string;
+  payment_id: string;
+  charge_id: string | null;
+  currency: string | null;
+  amount: string;
+  amount_refunded: string | null;
+  status: string | null;
+  succeeded: number | null;
+}
+
+const FACTS_SQL = `
+  SELECT 'payment' AS kind, p.id, p.id AS payment_id, NULL AS charge_id, p.currency, p.amount_received AS amount,
+         NULL AS amount_refunded, NULL AS status, NULL AS succeeded
+    FROM payments p WHERE p.invoice_id = ?
+  UNION ALL
+  SELECT 'charge', c.id, c.payment_id, NULL, c.currency, c.amount_captured, c.amount_refunded, NULL, c.succeeded
+    FROM charges c JOIN payments p ON p.id = c.payment_id WHERE p.invoice_id = ?
+  UNION ALL
+  SELECT 'refund', r.id, r.payment_id, r.charge_id, r.currency, r.amount, NULL, r.status, NULL
+    FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.invoice_id = ?
+  UNION ALL
+  SELECT 'dispute', d.id, d.payment_id, NULL, d.currency, d.amount, NULL, d.status, NULL
+    FROM disputes d JOIN payments p ON p.id = d.payment_id WHERE p.invoice_id = ?`;
+
 /** Re-derives the invoice's totals and status from all its facts; the caller holds the invoice lock. */
-export async function recomputeInvoice(manager: EntityManager, invoiceId: string): Promise<InvoiceState> {
-  const [invoice] = (await manager.query(
-    'SELECT currency, amount_due, status FROM invoices WHERE id = ?',
-    [invoiceId],
-  )) as { currency: string; amount_due: string; status: string }[];
-  if (!invoice) throw new Error(`invoice ${invoiceId} vanished while locked`);
-  const payments = (await manager.query('SELECT id, currency, amount_received FROM payments WHERE invoice_id = ?', [invoiceId])) as {
-    id: string;
-    currency: string | null;
-    amount_received: string;
-  }[];
-  const ids = payments.map((p) => p.id);
-  const byPayment = async <T>(sql: string): Promise<T[]> => (ids.length ? ((await manager.query(sql, [ids])) as T[]) : []);
-
-  const charges = await byPayment<{ id: string; payment_id: string; currency: string; amount_captured: string; amount_refunded: string; succeeded: number }>(
-    'SELECT id, payment_id, currency, amount_captured, amount_refunded, succeeded FROM charges WHERE payment_id IN (?)',
-  );
-  const refunds = await byPayment<{ id: string; payment_id: string; charge_id: string | null; currency: string; amount: string; status: string }>(
-    'SELECT id, payment_id, charge_id, currency, amount, status FROM refunds WHERE payment_id IN (?)',
-  );
-  const disputes = await byPayment<{ id: string; payment_id: string; currency: string; amount: string; status: string }>(
-    'SELECT id, payment_id, currency, amount, status FROM disputes WHERE payment_id IN (?)',
-  );
-
+export async function recomputeInvoice(
+  manager: EntityManager,
+  invoice: LockedInvoice,
+  defer: (sql: string, params: unknown[]) => void,
+): Promise<InvoiceState> {
+  const rows = (await manager.query(FACTS_SQL, [invoice.id, invoice.id, invoice.id, invoice.id])) as FactRow[];
+  const of = (kind: FactRow['kind']) => rows.filter((row) => row.kind === kind);
   const facts: InvoiceFacts = {
     currency: invoice.currency,
     amountDue: Number(invoice.amount_due),
     voided: invoice.status === 'void',
-    payments: payments.map((p) => ({ id: p.id, currency: p.currency, amountReceived: Number(p.amount_received) })),
-    charges: charges.map((c) => ({
+    payments: of('payment').map((p) => ({ id: p.id, currency: p.currency, amountReceived: Number(p.amount) })),
+    charges: of('charge').map((c) => ({
       id: c.id,
       paymentId: c.payment_id,
-      currency: c.currency,
-      amountCaptured: Number(c.amount_captured),
+      currency: c.currency ?? '',
+      amountCaptured: Number(c.amount),
       amountRefunded: Number(c.amount_refunded),
       succeeded: Boolean(c.succeeded),
     })),
-    refunds: refunds.map((r) => ({ id: r.id, paymentId: r.payment_id, chargeId: r.charge_id, currency: r.currency, amount: Number(r.amount), status: r.status })),
-    disputes: disputes.map((d) => ({ id: d.id, paymentId: d.payment_id, currency: d.currency, amount: Number(d.amount), status: d.status })),
+    refunds: of('refund').map((r) => ({ id: r.id, paymentId: r.payment_id, chargeId: r.charge_id, currency: r.currency ?? '', amount: Number(r.amount), status: r.status ?? '' })),
+    disputes: of('dispute').map((d) => ({ id: d.id, paymentId: d.payment_id, currency: d.currency ?? '', amount: Number(d.amount), status: d.status ?? '' })),
   };
   const state = deriveInvoiceState(facts);
-  await manager.query(
-    'UPDATE invoices SET amount_paid = ?, amount_refunded = ?, amount_disputed = ?, status = ?, review_reason = ? WHERE id = ?',
-    [state.amountPaid, state.amountRefunded, state.amountDisputed, state.status, state.reviewReason, invoiceId],
-  );
+  // Nothing later in the transaction reads the invoice row, so the write rides with the event's status update.
+  defer('UPDATE invoices SET amount_paid = ?, amount_refunded = ?, amount_disputed = ?, status = ?, review_reason = ? WHERE id = ?', [
+    state.amountPaid,
+    state.amountRefunded,
+    state.amountDisputed,
+    state.status,
+    state.reviewReason,
+    invoice.id,
+  ]);
   return state;
 }

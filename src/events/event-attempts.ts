@@ -27,10 +27,16 @@ export function firstStackLine(error: unknown): string | null {
  * with the status), or the data source after a failure.
  */
 export async function recordAttempt(runner: { query: (sql: string, params?: unknown[]) => Promise<unknown> }, row: AttemptRow): Promise<void> {
-  await runner.query(
-    `INSERT INTO event_attempts (event_id, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
+  const { sql, params } = attemptInsert(row);
+  await runner.query(sql, params);
+}
+
+/** The INSERT of `recordAttempt`, for callers that send it together with other statements. */
+export function attemptInsert(row: AttemptRow): { sql: string; params: unknown[] } {
+  return {
+    sql: `INSERT INTO event_attempts (event_id, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
      VALUES (?, ?, ?, ?, NOW(3), ?, ?, ?, ?)`,
-    [
+    params: [
       row.eventId,
       row.attempt,
       currentContext()?.jobId ?? null,
@@ -40,5 +46,5 @@ export async function recordAttempt(runner: { query: (sql: string, params?: unkn
       row.error === undefined ? null : describeError(row.error).slice(0, 4000),
       row.error === undefined ? null : firstStackLine(row.error),
     ],
-  );
+  };
 }

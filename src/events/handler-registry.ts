@@ -9,6 +9,11 @@ export interface HandlerContext {
   /** The transaction's own manager: the effect and the event's status commit together. */
   manager: EntityManager;
   logger: Logger;
+  /**
+   * A write whose result nobody reads (e.g. the invoice's new totals): sent in the same
+   * round trip as the event's own status update, still inside the transaction.
+   */
+  defer(sql: string, params: unknown[]): void;
 }
 
 /** What a handler reports when it applied nothing on purpose (e.g. `no_invoice`, `stale`). */

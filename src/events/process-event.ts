@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import { StripeEventEntity, type EventStatus, type StripeEventRecord } from './stripe-event.entity';
 import type { EventHandler, HandlerRegistry } from './handler-registry';
 import { describeError } from '../shared/errors';
-import { recordAttempt } from './event-attempts';
+import { attemptInsert, recordAttempt } from './event-attempts';
 import type { Logger } from '../shared/logger';
 
 export interface Attempt {
@@ -37,6 +37,9 @@ const isDeadlock = (error: unknown) =>
  * event's new status commit in one transaction. Errors are recorded and
  * rethrown so BullMQ retries; only the last try marks the event `failed`.
  */
+/** The columns processing needs. */
+type LoadedEvent = Pick<StripeEventRecord, 'id' | 'accountId' | 'type' | 'livemode' | 'payload' | 'status' | 'reason' | 'attempts'>;
+
 export interface ProcessorDeps {
   dataSource: DataSource;
   registry: HandlerRegistry;
@@ -50,29 +53,41 @@ export interface ProcessorDeps {
 export function createEventProcessor(deps: ProcessorDeps) {
   const events = deps.dataSource.getRepository(StripeEventEntity);
 
-  /**
-   * READ COMMITTED: once a handler holds its payment and invoice locks, its reads
-   * must see every fact committed before it got them, not a snapshot from before it waited.
-   */
-  const runHandler = (record: StripeEventRecord, handler: EventHandler, startedAt: Date) =>
-    deps.dataSource.transaction('READ COMMITTED', async (manager) => {
+  /** The hot path reads the row with plain SQL: the ORM's query building costs more than the query. */
+  async function loadEvent(eventId: string): Promise<LoadedEvent | undefined> {
+    const [row] = (await deps.dataSource.query(
+      'SELECT id, account_id, type, livemode, payload, status, reason, attempts FROM stripe_events WHERE id = ?',
+      [eventId],
+    )) as { id: string; account_id: string | null; type: string; livemode: number; payload: string; status: EventStatus; reason: string | null; attempts: number }[];
+    if (!row) return undefined;
+    const { account_id: accountId, livemode, ...rest } = row;
+    return { ...rest, accountId, livemode: Boolean(livemode) };
+  }
+
+  /** Every connection is READ COMMITTED (see db/data-source.ts): handlers rely on it after taking their locks. */
+  const runHandler = (record: LoadedEvent, handler: EventHandler, startedAt: Date) =>
+    deps.dataSource.transaction(async (manager) => {
       const event = JSON.parse(record.payload) as Stripe.Event;
-      const outcome = await handler({ event, accountId: record.accountId, manager, logger: deps.logger });
+      const deferred: { sql: string; params: unknown[] }[] = [];
+      const defer = (sql: string, params: unknown[]) => void deferred.push({ sql, params });
+      const outcome = await handler({ event, accountId: record.accountId, manager, logger: deps.logger, defer });
       const status: EventStatus = outcome?.ignored ? 'ignored' : 'processed';
       const reason = outcome?.ignored ?? null;
-      await manager.getRepository(StripeEventEntity).update(record.id, {
-        status,
-        reason,
-        attempts: () => 'attempts + 1',
-        lastError: null,
-        processedAt: new Date(),
-      });
-      await recordAttempt(manager, { eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason });
+      // The handler's last writes, the event's status and its history row: one round trip.
+      const statements = [
+        ...deferred,
+        {
+          sql: 'UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ?',
+          params: [status, reason, record.id],
+        },
+        attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }),
+      ];
+      await manager.query(statements.map((s) => s.sql).join(';\n'), statements.flatMap((s) => s.params));
       return { status, reason };
     });
 
   /** A deadlock is two workers on one invoice, not a fault: run again at once instead of waiting a backoff. */
-  async function runWithDeadlockRetry(record: StripeEventRecord, handler: EventHandler, startedAt: Date): Promise<ProcessResult> {
+  async function runWithDeadlockRetry(record: LoadedEvent, handler: EventHandler, startedAt: Date): Promise<ProcessResult> {
     for (let tries = 1; ; tries++) {
       try {
         return await runHandler(record, handler, startedAt);
@@ -84,7 +99,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
   return async function processEvent(eventId: string, attempt: Attempt): Promise<ProcessResult> {
     const startedAt = new Date();
-    const record = await events.findOneBy({ id: eventId });
+    const record = await loadEvent(eventId);
     if (!record) throw new EventNotStoredError(eventId);
     // Redelivered jobs (stalled, relayed twice) must not run a settled event again.
     if (record.status === 'processed' || record.status === 'ignored') {
