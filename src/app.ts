@@ -25,6 +25,7 @@ import { dashboardRouter } from './http/dashboard.route';
 import { createReconciliationService } from './reconciliation/reconciliation.service';
 import { createPayoutsService } from './reconciliation/payouts.service';
 import { errorHandler, notFound } from './http/error.middleware';
+import { rejectLoneSurrogates, requireJsonBody } from './http/json-body.middleware';
 
 export interface AppDeps {
   dataSource: DataSource;
@@ -55,7 +56,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry }));
 
-  app.use('/api', express.json({ limit: '100kb' }));
+  app.use('/api', requireJsonBody, express.json({ limit: '100kb' }), rejectLoneSurrogates);
   app.use(opsEventsRouter(deps));
   app.use(tokensRouter(deps));
   app.use(queueUiRouter(deps));

@@ -1,6 +1,7 @@
 import type { StripeEventRecord } from './stripe-event.entity';
+import { RawJson } from '../shared/raw-json';
 
-/** The processing record as the API shows it (camelCase, ISO dates, the raw payload parsed). */
+/** The processing record as the API shows it (camelCase, ISO dates, the raw payload as stored). */
 export function eventView(record: StripeEventRecord) {
   return {
     id: record.id,
@@ -15,6 +16,7 @@ export function eventView(record: StripeEventRecord) {
     lastError: record.lastError,
     receivedAt: record.receivedAt.toISOString(),
     processedAt: record.processedAt?.toISOString() ?? null,
-    payload: JSON.parse(record.payload) as unknown,
+    // Spliced in as stored (see stringifyWithRaw): never parsed and re-serialised on the way out.
+    payload: new RawJson(record.payload),
   };
 }

@@ -23,13 +23,25 @@ function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   const type = (error as { type?: string } | null)?.type;
   if (type === 'entity.too.large') {
-    return new AppError(413, 'payload_too_large', 'The body is larger than the route accepts (1 MB for webhooks): Stripe events are far smaller.');
+    return new AppError(413, 'payload_too_large', 'The body is larger than the route accepts: 1 MB for webhooks (Stripe events are far smaller), 100 kB for /api.');
   }
   if (type === 'entity.parse.failed') {
     return new AppError(400, 'invalid_json', 'The body is not valid JSON: send Content-Type: application/json with a JSON object.');
   }
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
     return new AppError(415, 'unsupported_encoding', 'Send the body as UTF-8 without a content encoding the service does not know.');
+  }
+  if (error instanceof URIError) {
+    return new AppError(400, 'invalid_path', 'The URL has broken percent-encoding: encode ids with encodeURIComponent.');
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new AppError(400, 'invalid_encoding', 'The body says Content-Encoding: gzip (or deflate) but is not compressed that way: send it uncompressed.');
+  }
+  // Any other client error a library marks as safe to show (http-errors' `expose`) stays a 4xx.
+  const status = (error as { status?: unknown; expose?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: unknown }).expose) {
+    return new AppError(status, 'bad_request', `The request could not be read: ${(error as Error).message}.`);
   }
   const requestId = currentContext()?.requestId;
   return new AppError(500, 'internal_error', `Something went wrong on our side; quote request id ${requestId ?? 'unknown'} when reporting it.`);

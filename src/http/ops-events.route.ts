@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { stringifyWithRaw } from '../shared/raw-json';
 import type { OpsServices } from '../ops/ops.services';
 import { parseEventListQuery, parseReplayFilter } from '../ops/event-query.schema';
 import { parseAuditQuery } from '../ops/audit-log';
@@ -16,7 +17,7 @@ export function opsEventsRouter(deps: { ops: OpsServices; verifyToken: TokenVeri
   });
 
   router.get('/api/ops/events/:eventId', operator, async (req, res) => {
-    res.json(await events.detail(String(req.params.eventId)));
+    res.type('json').send(stringifyWithRaw(await events.detail(String(req.params.eventId))));
   });
 
   router.post('/api/ops/events/:eventId/replay', operator, async (req, res) => {

@@ -14,11 +14,20 @@ const MESSAGES: Record<string, string> = {
   q: 'q must be an id: an event (evt_…), invoice (inv_…), payment intent (pi_…), charge (ch_…), refund (re_…) or payout (po_…) id.',
   limit: 'limit must be a whole number from 1 to 200.',
   dryRun: 'dryRun must be true or false.',
+  since: 'since must be an ISO time (2026-11-27T03:00:00Z) or a duration back from now such as 30m, 2h or 7d.',
+  until: 'until must be an ISO time (2026-11-27T03:00:00Z) or a duration back from now such as 30m, 2h or 7d.',
+  cursor: 'cursor must be the nextCursor of the previous page, unchanged.',
+  body: 'Send a JSON object: {"status": "failed", "type"?: "charge.refunded", "since"?: "2h", "until"?: "...", "dryRun"?: true}.',
+  action: 'action must be an audit action name such as event.replay or token.create.',
+  actor: 'actor must be a token id or name.',
 };
+
+/** camelCase field → snake_case code part, as every error code is snake_case. */
+const snake = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 function fail(error: z.ZodError): never {
   const field = String(error.issues[0]?.path[0] ?? 'body');
-  throw new AppError(400, `invalid_${field}`, MESSAGES[field] ?? `Bad ${field}.`, { field });
+  throw new AppError(400, `invalid_${snake(field)}`, MESSAGES[field] ?? `${field} is not valid here: see GET /api/ops/events in README.md.`, { field });
 }
 
 const listSchema = z.object({

@@ -98,6 +98,9 @@ export function createConnectionService(deps: ConnectionDeps) {
       if (error instanceof Stripe.errors.StripeConnectionError) {
         throw new AppError(502, 'stripe_unreachable', 'Stripe could not be reached to check the key; nothing was saved. Try again in a minute.');
       }
+      if (error instanceof Stripe.errors.StripeError) {
+        throw new AppError(502, 'stripe_error', `Stripe could not check the key (${error.message}); nothing was saved. Try again, or contact Stripe support if it persists.`);
+      }
       throw error;
     }
   }
@@ -184,6 +187,7 @@ export function createConnectionService(deps: ConnectionDeps) {
     },
 
     async disconnect(accountId: string): Promise<void> {
+      await deps.accounts.get(accountId);
       const row = await load(accountId);
       if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} has no Stripe connection to remove.`);
       if (row.webhook_endpoint_id) {

@@ -23,7 +23,8 @@ export function checkSecretKey(input: unknown): CheckedKey {
   if (key.startsWith('whsec_')) {
     throw new AppError(400, 'webhook_secret_as_key', 'This is a webhook signing secret (whsec_…), not an API key. Paste the secret key (sk_live_ or sk_test_) here; the signing secret goes in webhookSecret.');
   }
-  const match = /^(sk|rk)_(live|test)_([0-9A-Za-z]{8,})$/.exec(key);
+  // Stripe's keys are about 100 characters; 255 bounds what is sent to Stripe and stored.
+  const match = /^(sk|rk)_(live|test)_([0-9A-Za-z]{8,247})$/.exec(key);
   if (!match) {
     throw new AppError(400, 'invalid_key_format', 'This does not look like a Stripe secret key: it should start with sk_live_, sk_test_ (or rk_ for a restricted key) followed by letters and digits, copied whole.');
   }
@@ -33,7 +34,7 @@ export function checkSecretKey(input: unknown): CheckedKey {
 export function checkWebhookSecret(input: unknown): string | undefined {
   if (input === undefined || input === null || (typeof input === 'string' && input.trim() === '')) return undefined;
   const secret = typeof input === 'string' ? input.trim() : '';
-  if (!/^whsec_[0-9A-Za-z+/=_]{8,}$/.test(secret)) {
+  if (!/^whsec_[0-9A-Za-z+/=_]{8,249}$/.test(secret)) {
     throw new AppError(400, 'invalid_webhook_secret', 'webhookSecret must be the endpoint\'s signing secret (Developers > Webhooks > your endpoint > Signing secret, starts with whsec_), or left out.');
   }
   return secret;

@@ -12,6 +12,9 @@ export interface AccountSecretsLookup {
   (accountId: string): Promise<string[] | null>;
 }
 
+/** The shape of the ids POST /api/accounts hands out. */
+const ACCOUNT_ID = /^ma_[0-9a-f]{20}$/;
+
 const notConfigured = (what: string) =>
   // Not stored, so not 2xx: Stripe keeps retrying (for up to 3 days) until the secret is configured.
   new AppError(503, 'webhook_not_configured', what);
@@ -33,6 +36,10 @@ export function createSecretResolver(options: {
     if (accountId === null) {
       if (options.envSecrets.length === 0) throw notConfigured('Set STRIPE_WEBHOOK_SECRET to the endpoint\'s whsec_ signing secret and restart.');
       return options.envSecrets;
+    }
+    // Checked before any lookup or caching: the id comes from an unauthenticated URL.
+    if (!ACCOUNT_ID.test(accountId)) {
+      throw new AppError(404, 'account_not_found', `No merchant account "${accountId.slice(0, 64)}": check the webhook endpoint URL in the Stripe Dashboard.`);
     }
     let entry = cache.get(accountId);
     if (!entry || nowMs() - entry.at > cacheMs) {

@@ -201,7 +201,7 @@ describe('replay', () => {
       [{}, 'invalid_status'],
       [{ status: 'all' }, 'invalid_status'],
       [{ status: 'failed', since: 'last week' }, 'invalid_since'],
-      [{ status: 'failed', dryRun: 'yes' }, 'invalid_dryRun'],
+      [{ status: 'failed', dryRun: 'yes' }, 'invalid_dry_run'],
     ];
     for (const [body, code] of bad) {
       it(`rejects ${JSON.stringify(body)} with 400 ${code}`, async () => {
