@@ -30,6 +30,15 @@ export async function applyToPayment(
   }
 }
 
+/**
+ * Amounts in a signed event are still input: a value that is not a whole number
+ * in the safe range (1e400, 2^64) cannot be stored exactly, and retrying will not
+ * change it. The event is ignored as `invalid_object` instead of failing for hours.
+ */
+export const INVALID_OBJECT = { ignored: 'invalid_object' } as const;
+export const safeAmounts = (...values: (number | null | undefined)[]) =>
+  values.every((value) => value === null || value === undefined || (Number.isSafeInteger(value) && value >= 0));
+
 /** Stripe's expandable fields hold an id or the expanded object. */
 export function idOf(value: string | { id: string } | null | undefined): string | null {
   if (!value) return null;

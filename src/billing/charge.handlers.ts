@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment, idOf } from './apply-to-payment';
+import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
 
 /**
  * charge.succeeded / charge.refunded. Since API 2022-11-15 `charge.refunds` is
@@ -10,6 +10,7 @@ import { applyToPayment, idOf } from './apply-to-payment';
 export const onCharge: EventHandler = async (context) => {
   const { manager } = context;
   const charge = context.event.data.object as Stripe.Charge;
+  if (!safeAmounts(charge.amount, charge.amount_captured, charge.amount_refunded)) return INVALID_OBJECT;
   const paymentId = idOf(charge.payment_intent) ?? charge.id;
 
   return applyToPayment(context, paymentId, charge.metadata?.invoice_id, async () => {

@@ -1,12 +1,13 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment, idOf } from './apply-to-payment';
+import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
 import { disputeStatusMoves } from './status-order';
 
 /** charge.dispute.created / .closed: one row per dispute id; `won` releases the invoice, `lost` keeps it disputed. */
 export const onDispute: EventHandler = async (context) => {
   const { manager, event } = context;
   const dispute = event.data.object as Stripe.Dispute;
+  if (!safeAmounts(dispute.amount)) return INVALID_OBJECT;
   const chargeId = idOf(dispute.charge)!;
   const paymentId = idOf(dispute.payment_intent) ?? chargeId;
 

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment, idOf } from './apply-to-payment';
+import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
 import { paymentIntentStatusMoves } from './status-order';
 
 /**
@@ -10,6 +10,7 @@ import { paymentIntentStatusMoves } from './status-order';
 export const onPaymentIntent: EventHandler = async (context) => {
   const { event, manager } = context;
   const intent = event.data.object as Stripe.PaymentIntent;
+  if (!safeAmounts(intent.amount, intent.amount_received)) return INVALID_OBJECT;
 
   return applyToPayment(context, intent.id, intent.metadata?.invoice_id, async (payment) => {
     let changed = false;

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
-import { idOf } from './apply-to-payment';
+import { idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
 
 /**
  * A payout's status moves forward only: pending → in_transit → paid, and a
@@ -36,6 +36,8 @@ interface PayoutRow {
 export const onPayout: EventHandler = async (context) => {
   const { manager, event, accountId } = context;
   const payout = event.data.object as Stripe.Payout;
+  // A payout's amount is never negative either; anything unstorable is ignored, not retried.
+  if (!safeAmounts(payout.amount)) return INVALID_OBJECT;
   const status = payout.status;
 
   const fields = [

@@ -1,12 +1,13 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment, idOf } from './apply-to-payment';
+import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
 import { refundStatusMoves } from './status-order';
 
 /** refund.created / .updated / .failed: one row per refund id, its status moving forward only. */
 export const onRefund: EventHandler = async (context) => {
   const { manager, event } = context;
   const refund = event.data.object as Stripe.Refund;
+  if (!safeAmounts(refund.amount)) return INVALID_OBJECT;
   const chargeId = idOf(refund.charge);
   const paymentId = idOf(refund.payment_intent) ?? chargeId;
   // A refund of a customer balance or a bank transfer has no card payment to attach to.
