@@ -24,6 +24,10 @@ declare module 'autocannon' {
     connections?: number;
     /** Seconds. */
     duration?: number;
+    /** Stop after this many requests (instead of after `duration`). */
+    amount?: number;
+    /** Requests per second across all connections: a steady rate instead of as fast as possible. */
+    overallRate?: number;
     pipelining?: number;
     /** Seconds before a request counts as timed out. */
     timeout?: number;

@@ -1,0 +1,273 @@
+/**
+ * `npm run bench`, second half: the whole path, from the signed POST to the
+ * invoice updated, with the API and the workers as separate processes (as in
+ * production), and the one summary table against the targets.
+ *
+ * 1. Burst: BENCH_E2E_EVENTS (10,000) payment_intent.succeeded events over
+ *    BENCH_E2E_INVOICES (1,000) invoices, posted by 50 connections while the
+ *    workers run; drain rate = events / (last applied − first sent). Checked:
+ *    every event processed once, invoice totals exact. Repeated for each
+ *    worker layout in BENCH_E2E_LAYOUTS ("processes×concurrency", default
+ *    1x8,1x16,1x32,2x16,4x8).
+ * 2. Steady load: 500 requests/s for 10 s with the workers running; p50/p99
+ *    acknowledgement latency.
+ * 3. Peak RSS (VmHWM) of the API and of each worker process.
+ * The ingestion ratio comes from bench/run.ts (.bench/ingestion-latest.json).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import mysql from 'mysql2/promise';
+import { Redis } from 'ioredis';
+import { paymentEvents } from '../test/helpers/payment-events';
+import { signedDelivery, TEST_WEBHOOK_SECRET } from '../test/helpers/stripe-events';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const resultsDir = path.join(repoRoot, '.bench');
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const settings = {
+  events: num('BENCH_E2E_EVENTS', 10_000),
+  invoices: num('BENCH_E2E_INVOICES', 1_000),
+  connections: num('BENCH_CONNECTIONS', 50),
+  steadyRate: num('BENCH_STEADY_RATE', 500),
+  steadySeconds: num('BENCH_STEADY_SECONDS', 10),
+  layouts: (process.env.BENCH_E2E_LAYOUTS ?? '1x8,1x16,1x32,2x16,4x8').split(',').map((l) => {
+    const [processes, concurrency] = l.split('x').map(Number);
+    return { processes: processes!, concurrency: concurrency! };
+  }),
+  mysqlRootUrl: (process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, ''),
+  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+};
+const ADMIN_TOKEN = randomBytes(24).toString('hex');
+const children = new Set<ChildProcess>();
+const cleanups: (() => Promise<void>)[] = [];
+
+/** A service process (`node --import tsx src/main.ts`); resolves once it logged `started` (and its port, for the API). */
+function spawnService(role: 'api' | 'worker', env: Record<string, string>): Promise<{ child: ChildProcess; port?: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env, ROLE: role, PORT: '0', LOG_LEVEL: 'info', STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET, ADMIN_TOKEN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  createInterface({ input: child.stderr! }).on('line', (line) => console.error(`[${role}]`, line));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${role} did not start within 60 s`)), 60_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (role === 'api') {
+        const port = /"message":"api listening","port":(\d+)/.exec(line)?.[1];
+        if (port) {
+          clearTimeout(timer);
+          resolve({ child, port: Number(port) });
+        }
+      } else if (line.includes('"message":"worker started"')) {
+        clearTimeout(timer);
+        resolve({ child });
+      }
+      if (/"level":"(warn|error)"/.test(line)) console.error(`[${role}]`, line);
+    });
+    child.once('exit', (code) => reject(new Error(`${role} exited (code ${code}) before starting`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Peak resident set size of a live process, in MB (Linux VmHWM). */
+function peakRssMb(child: ChildProcess): number | null {
+  try {
+    const kb = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+    return kb ? Math.round(Number(kb) / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Bodies signed as Stripe would; `amount` distinct per event so a lost or doubled one shows in the totals. */
+function signedBursts(invoiceIds: string[], count: number, offset: number) {
+  return Array.from({ length: count }, (_, i) => {
+    const amount = 100 + ((i + offset) % 97);
+    const payload = JSON.stringify(paymentEvents({ invoiceId: invoiceIds[(i + offset) % invoiceIds.length]!, amount }).paymentIntent('payment_intent.succeeded'));
+    return { amount, ...signedDelivery(payload) };
+  });
+}
+
+async function post(port: number, bodies: ReturnType<typeof signedBursts>, options: { connections: number; overallRate?: number }) {
+  let next = 0;
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: options.connections,
+    amount: bodies.length,
+    overallRate: options.overallRate,
+    timeout: 30,
+    requests: [
+      {
+        setupRequest: (request) => {
+          const body = bodies[next++ % bodies.length]!;
+          return { ...request, method: 'POST', path: '/webhooks/stripe', headers: body.headers, body: body.payload };
+        },
+      },
+    ],
+  });
+  return result;
+}
+
+interface LayoutResult {
+  layout: string;
+  eventsPerSec: number;
+  seconds: number;
+  exact: boolean;
+  failed: number;
+  rssApiMb: number | null;
+  rssWorkerMb: (number | null)[];
+  steady?: { p50: number; p99: number; rate: number; non2xx: number };
+}
+
+async function runLayout(layout: { processes: number; concurrency: number }, withSteady: boolean): Promise<LayoutResult> {
+  const id = randomBytes(3).toString('hex');
+  const database = `billed_bench_e2e_${id}`;
+  const prefix = `billed-bench-e2e-${id}`;
+  const env = { DATABASE_URL: `${settings.mysqlRootUrl}/${database}`, REDIS_URL: settings.redisUrl, QUEUE_PREFIX: prefix, WORKER_CONCURRENCY: String(layout.concurrency) };
+  cleanups.push(async () => {
+    const db = await mysql.createConnection(settings.mysqlRootUrl);
+    await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await db.end();
+    const redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: 1 });
+    let cursor = '0';
+    do {
+      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = nextCursor;
+    } while (cursor !== '0');
+    redis.disconnect();
+  });
+
+  const api = await spawnService('api', env);
+  const db = await mysql.createConnection(env.DATABASE_URL);
+  try {
+    const invoiceIds: string[] = [];
+    for (let i = 0; i < settings.invoices; i += 50) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(50, settings.invoices - i) }, async (_, j) => {
+          const res = await fetch(`http://127.0.0.1:${api.port}/api/invoices`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+            body: JSON.stringify({ number: `E2E-${i + j}`, currency: 'usd', amountDue: 99_999_999, customer: { name: 'Bench', email: 'bench@example.com' } }),
+          });
+          const body = (await res.json()) as { id?: string; error?: { code: string; message: string } };
+          if (!body.id) throw new Error(`creating an invoice failed: ${res.status} ${JSON.stringify(body)}`);
+          return body.id;
+        }),
+      );
+      invoiceIds.push(...batch);
+    }
+    const bodies = signedBursts(invoiceIds, settings.events, 0);
+    const workers = await Promise.all(Array.from({ length: layout.processes }, () => spawnService('worker', env)));
+
+    const started = Date.now();
+    const burst = await post(api.port!, bodies, { connections: settings.connections });
+    for (;;) {
+      const [[row]] = await db.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM stripe_events WHERE status <> 'received'");
+      if (Number(row!.n) >= settings.events) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const [[totals]] = await db.query<mysql.RowDataPacket[]>(
+      "SELECT (SELECT COALESCE(SUM(amount_paid), 0) FROM invoices) AS paid, (SELECT COUNT(*) FROM stripe_events WHERE status = 'failed') AS failed",
+    );
+    const expectedPaid = bodies.reduce((sum, b) => sum + b.amount, 0);
+    if (Number(totals!.paid) !== expectedPaid || burst['2xx'] !== settings.events) {
+      const [statuses] = await db.query('SELECT status, reason, COUNT(*) AS n FROM stripe_events GROUP BY status, reason');
+      const [unmatched] = await db.query('SELECT unmatched_reason, COUNT(*) AS n FROM payments GROUP BY unmatched_reason');
+      console.error(`  totals: paid ${totals!.paid} (expected ${expectedPaid}), 2xx ${burst['2xx']} of ${settings.events}, non-2xx ${burst.non2xx}, errors ${burst.errors}`);
+      console.error('  events:', JSON.stringify(statuses), 'payments:', JSON.stringify(unmatched), 'invoice ids:', invoiceIds.slice(0, 2));
+    }
+    const result: LayoutResult = {
+      layout: `${layout.processes}×${layout.concurrency}`,
+      eventsPerSec: Math.round(settings.events / seconds),
+      seconds,
+      exact: Number(totals!.paid) === expectedPaid && burst['2xx'] === settings.events,
+      failed: Number(totals!.failed),
+      rssApiMb: null,
+      rssWorkerMb: [],
+    };
+    if (withSteady) {
+      const steadyBodies = signedBursts(invoiceIds, settings.steadyRate * settings.steadySeconds, settings.events);
+      const steady = await post(api.port!, steadyBodies, { connections: settings.connections, overallRate: settings.steadyRate });
+      result.steady = { p50: steady.latency.p50, p99: steady.latency.p99, rate: Math.round(steady.requests.mean), non2xx: steady.non2xx };
+    }
+    result.rssApiMb = peakRssMb(api.child);
+    result.rssWorkerMb = workers.map((w) => peakRssMb(w.child));
+    await Promise.all([stop(api.child), ...workers.map((w) => stop(w.child))]);
+    return result;
+  } finally {
+    await db.end();
+    await Promise.all([...children].map(stop));
+  }
+}
+
+function table(rows: (string | number)[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const line = (r: (string | number)[]) => `| ${r.map((c, i) => String(c).padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(rows[0]!), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+async function main(): Promise<number> {
+  const results: LayoutResult[] = [];
+  for (const [i, layout] of settings.layouts.entries()) {
+    console.error(`end-to-end: ${layout.processes} worker process(es) × concurrency ${layout.concurrency}…`);
+    const result = await runLayout(layout, i === 0);
+    console.error(`  ${result.eventsPerSec} events/s (${result.seconds.toFixed(1)} s), exact ${result.exact}, failed ${result.failed}`);
+    results.push(result);
+  }
+  const ingestionFile = path.join(resultsDir, 'ingestion-latest.json');
+  const ingestion = existsSync(ingestionFile) ? (JSON.parse(readFileSync(ingestionFile, 'utf8')) as { ratio: number; runs: { receiver: string; label: string; reqPerSec: number; latencyMs: { p50: number; p99: number } }[]; best: { straightLine: string; service: string } }) : undefined;
+  const best = (receiver: string, label?: string) => ingestion?.runs.find((r) => r.receiver === receiver && r.label === label);
+  const service = best('service', ingestion?.best.service);
+  const straight = best('straight-line', ingestion?.best.straightLine);
+  const first = results[0]!;
+  const bestE2e = results.reduce((a, b) => (b.eventsPerSec > a.eventsPerSec ? b : a));
+  const maxRss = (xs: (number | null)[]) => Math.max(...xs.map((x) => x ?? 0));
+
+  const cpus = os.cpus();
+  console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}\n`);
+  console.log(
+    table([
+      ['measure', 'figure', 'target', 'met'],
+      ['ingestion, 50 connections (service / straight-line)', service && straight ? `${Math.round(service.reqPerSec)} / ${Math.round(straight.reqPerSec)} req/s = ${ingestion!.ratio.toFixed(2)}×, p50 ${service.latencyMs.p50} ms, p99 ${service.latencyMs.p99} ms` : 'run bench/run.ts first', '≥ 1.0× (aim 1.5×)', ingestion ? (ingestion.ratio >= 1 ? 'yes' : 'no') : '?'],
+      [`end-to-end drain, ${settings.events} payments / ${settings.invoices} invoices (${first.layout})`, `${first.eventsPerSec} events/s, totals ${first.exact ? 'exact' : 'WRONG'}`, '≥ 1,000/s', first.eventsPerSec >= 1000 ? 'yes' : 'no'],
+      [`end-to-end drain, best layout (${bestE2e.layout})`, `${bestE2e.eventsPerSec} events/s`, '≥ 1,000/s', bestE2e.eventsPerSec >= 1000 ? 'yes' : 'no'],
+      [`acknowledgement at a steady ${settings.steadyRate}/s, workers running`, first.steady ? `p50 ${first.steady.p50} ms, p99 ${first.steady.p99} ms (${first.steady.rate}/s, non-2xx ${first.steady.non2xx})` : '-', 'p99 < 50 ms', first.steady && first.steady.p99 < 50 ? 'yes' : 'no'],
+      ['peak RSS, api / worker', `${maxRss(results.map((r) => r.rssApiMb))} MB / ${maxRss(results.flatMap((r) => r.rssWorkerMb))} MB`, '< 250 MB each', Math.max(maxRss(results.map((r) => r.rssApiMb)), maxRss(results.flatMap((r) => r.rssWorkerMb))) < 250 ? 'yes' : 'no'],
+    ]),
+  );
+  console.log('\nEnd-to-end by worker layout (processes × concurrency):\n');
+  console.log(table([['layout', 'events/s', 'seconds', 'totals exact', 'failed', 'worker RSS MB'], ...results.map((r) => [r.layout, r.eventsPerSec, r.seconds.toFixed(1), r.exact ? 'yes' : 'NO', r.failed, r.rssWorkerMb.join(', ')])]));
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(path.join(resultsDir, 'end-to-end-latest.json'), `${JSON.stringify({ at: new Date().toISOString(), settings, results }, null, 2)}\n`);
+  return results.every((r) => r.exact && r.failed === 0) ? 0 : 1;
+}
+
+main()
+  .then(async (code) => {
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    process.exit(code);
+  })
+  .catch(async (error: unknown) => {
+    console.error('end-to-end bench failed:', error);
+    await Promise.all([...children].map(stop));
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    process.exit(1);
+  });
