@@ -24,9 +24,10 @@ export async function applyToPayment(
   if (result === 'stale' && !newlyLinked) return { ignored: 'stale' };
   if (link.invoice) {
     const state = await recomputeInvoice(manager, link.invoice, context.defer);
-    context.logger.info('invoice updated', { invoiceId: link.invoice.id, paymentId, status: state.status, amountPaid: state.amountPaid });
+    // debug: at a thousand events a second an info line each would be the largest cost of logging; the event row is the record.
+    context.logger.debug('invoice updated', { invoiceId: link.invoice.id, paymentId, status: state.status, amountPaid: state.amountPaid });
   } else {
-    context.logger.info('payment matches no invoice', { paymentId, reason: 'unmatchedReason' in link ? link.unmatchedReason : null });
+    context.logger.debug('payment matches no invoice', { paymentId, reason: 'unmatchedReason' in link ? link.unmatchedReason : null });
   }
 }
 
