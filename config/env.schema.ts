@@ -102,6 +102,10 @@ export const envSchema = z
     JOB_ATTEMPTS: positiveInt(8),
     /** First retry delay in ms; doubles each try. */
     JOB_BACKOFF_MS: positiveInt(2000),
+    /** How long a worker's hold on a job lasts unless renewed (renewed at half); a job whose worker died is taken back after it. */
+    WORKER_LOCK_DURATION_MS: positiveInt(30_000),
+    /** How often workers look for jobs whose worker died (stalled jobs). */
+    WORKER_STALLED_INTERVAL_MS: positiveInt(30_000),
     /** How often the relay looks for stored events that never reached the queue. */
     RELAY_INTERVAL_MS: positiveInt(10_000),
     /** An event still `received` after this long is re-enqueued by the relay. */

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { Worker } from 'bullmq';
 import { loadConfig, ConfigError, type Config } from '../config/env.schema';
 import { createDataSource, ensureDatabase } from './db/data-source';
+import { migrate } from './db/migrate';
 import { assertRegistryMatches, type HandlerRegistry } from './events/handler-registry';
 import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-events';
 import { createCore } from './runtime/core-services';
@@ -36,7 +37,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   await ensureDatabase(config.DATABASE_URL);
   const dataSource = createDataSource(config.DATABASE_URL);
   await dataSource.initialize();
-  await dataSource.runMigrations({ transaction: 'each' });
+  await migrate(dataSource);
   const core = createCore({ config, dataSource, logger, metrics: createMetrics(), registry, now: options.now });
 
   const api = config.ROLE !== 'worker' ? await startApi(core) : undefined;
@@ -45,8 +46,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      // Stop taking webhooks first, let active jobs finish (bounded), then close Redis and the database.
-      const steps = [() => api?.stopIntake(), () => workers?.close(), () => api?.close(), () => dataSource.destroy()];
+      // Stop taking webhooks while active jobs finish (both bounded), then close Redis and the database.
+      const steps = [() => Promise.all([api?.stopIntake(), workers?.close()]), () => api?.close(), () => dataSource.destroy()];
       for (const step of steps) {
         try {
           await step();

@@ -28,7 +28,9 @@ describe('relay', () => {
         `INSERT INTO stripe_events (id, type, livemode, stripe_created, payload, ingest_batch, status) VALUES ('evt_relay_done', 'x', 0, 1, '{}', 'test', 'processed')`,
       );
       const published: string[] = [];
-      const publisher = { publish: async (rows: { id: string }[]) => void published.push(...rows.map((r) => r.id)) } as unknown as EventPublisher;
+      const publisher = {
+        resubmit: async (rows: { id: string }[]) => (published.push(...rows.map((r) => r.id)), { readded: 0 }),
+      } as unknown as EventPublisher;
       const relay = createRelay({ dataSource, publisher, logger: createMemoryLogger().logger, metrics: createMetrics(), intervalMs: 1000, afterMs: 60_000, batchSize: 3 });
 
       assert.equal(await relay.runOnce(), 7, 'every received event past the delay, across pages of 3');

@@ -10,6 +10,9 @@ export interface EventWorkerOptions {
   connection: Redis;
   prefix: string;
   concurrency: number;
+  /** BullMQ lockDuration: keep it well above the longest event-loop stall, or live jobs look dead and run twice. */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
   processEvent: EventProcessor;
   logger: Logger;
   metrics: Metrics;
@@ -40,6 +43,8 @@ export function createEventWorker(options: EventWorkerOptions): Worker<EventJobD
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
       autorun: true,
     },
   );

@@ -41,6 +41,23 @@ export class EventPublisher {
     await queue.addBulk(events.map(eventJob));
   }
 
+  /**
+   * For the relay: puts stored-but-unsettled events on the queue. A plain add is a no-op
+   * when a job with that id exists, which is right for a job that is waiting, delayed
+   * or running, but not for one BullMQ already finished or gave up on (the database was
+   * down through every retry): those are removed and added again.
+   */
+  async resubmit(events: readonly { id: string; type: string }[]): Promise<{ readded: number }> {
+    if (events.length === 0) return { readded: 0 };
+    const queue = this.queue;
+    if (!queue) throw new Error('Redis has not been reachable since start-up');
+    const states = await Promise.all(events.map((event) => queue.getJobState(event.id)));
+    const finished = events.filter((_, i) => states[i] === 'failed' || states[i] === 'completed');
+    await Promise.all(finished.map((event) => queue.remove(event.id)));
+    await queue.addBulk(events.map(eventJob));
+    return { readded: finished.length };
+  }
+
   /** The queue once Redis has been reachable (for the queue UI); undefined before. */
   currentQueue(): Queue<EventJobData> | undefined {
     return this.queue;

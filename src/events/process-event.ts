@@ -141,11 +141,12 @@ export function createEventProcessor(deps: ProcessorDeps) {
       return await runWithDeadlockRetry(record, handler, startedAt);
     } catch (error) {
       const final = attempt.number >= attempt.max;
-      await events.update(eventId, {
-        status: final ? 'failed' : 'received',
-        attempts: () => 'attempts + 1',
-        lastError: describeError(error).slice(0, 4000),
-      });
+      // Only a still-unsettled event: if the commit went through but its answer was lost, the
+      // event is processed and must not be put back.
+      await deps.dataSource.query(
+        "UPDATE stripe_events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'received'",
+        [final ? 'failed' : 'received', describeError(error).slice(0, 4000), eventId],
+      );
       // History is for on-call; failing to write it must not hide the handler's own error.
       await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: final ? 'failed' : 'retrying', error }).catch(
         (historyError: unknown) => deps.logger.warn('could not record the attempt', { error: describeError(historyError) }),

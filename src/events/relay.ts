@@ -54,7 +54,7 @@ export function createRelay(options: RelayOptions) {
         [cutoff, after.at, after.id, batchSize],
       );
       if (rows.length === 0) break;
-      await options.publisher.publish(rows);
+      await options.publisher.resubmit(rows);
       total += rows.length;
       const last = rows[rows.length - 1]!;
       after = { at: last.received_at, id: last.id };
@@ -72,7 +72,9 @@ export function createRelay(options: RelayOptions) {
     if (running) return;
     running = runOnce()
       .catch((error) => {
-        options.logger.warn('relay pass failed; next pass retries', { error: describeError(error) });
+        // What this pass did not reach must not fall behind the watermark.
+        watermark = null;
+        options.logger.warn('relay pass failed; next pass looks at everything again', { error: describeError(error) });
         return 0;
       })
       .finally(() => {

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../app';
 import { createProducerConnection } from '../events/event-queue';
@@ -12,6 +12,9 @@ import { accessTokenVerifier } from '../access/token.service';
 import { createOpsServices } from '../ops/ops.services';
 import type { Core } from './core-services';
 import { closeRedis } from './graceful-close';
+
+/** Requests in flight get this long to be answered once stopping. */
+const INTAKE_DRAIN_MS = 3000;
 
 export interface ApiRuntime {
   server: Server;
@@ -64,11 +67,23 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   const port = (server.address() as AddressInfo).port;
   logger.info('api listening', { port });
 
+  let stopping = false;
+  // While stopping, every answer tells the client to go elsewhere for the next request.
+  server.on('request', (_req, res: ServerResponse) => {
+    if (stopping) res.setHeader('Connection', 'close');
+  });
   let intakeStopped: Promise<void> | undefined;
   const stopIntake = () =>
     (intakeStopped ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      // Keep-alive connections would hold close() open until they idle out.
+      stopping = true;
+      const sweep = setInterval(() => server.closeIdleConnections(), 100);
+      // Busy keep-alive connections close after their current answer; whatever is left then is cut.
+      const cut = setTimeout(() => server.closeAllConnections(), INTAKE_DRAIN_MS);
+      server.close(() => {
+        clearInterval(sweep);
+        clearTimeout(cut);
+        resolve();
+      });
       server.closeIdleConnections();
     }));
   return {

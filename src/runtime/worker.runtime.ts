@@ -31,7 +31,16 @@ export function startWorkers(core: Core): WorkerRuntime {
       else logger.warn('event mode differs from STRIPE_SECRET_KEY mode: check the key and the endpoint');
     },
   });
-  const worker = createEventWorker({ connection, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY, processEvent, logger, metrics });
+  const worker = createEventWorker({
+    connection,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    lockDurationMs: config.WORKER_LOCK_DURATION_MS,
+    stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+    processEvent,
+    logger,
+    metrics,
+  });
   // Payout items: their own queue and worker.
   const payouts = startPayoutReconciliation({ config, dataSource, stripeClients: core.stripeClients, logger, metrics });
   // Retention: a BullMQ job scheduler on the maintenance queue purges settled events past EVENT_RETENTION_DAYS.
