@@ -25,9 +25,10 @@ interface PoolLike {
 
 /** A DataSource for `databaseUrl`; nothing connects until `initialize()`. */
 export function createDataSource(databaseUrl: string, options: DataSourceOptions = {}): DataSource {
+  const { url, socketPath } = splitSocketPath(databaseUrl);
   const dataSource = new DataSource({
     type: 'mysql',
-    url: databaseUrl,
+    url,
     entities,
     migrations,
     migrationsRun: false,
@@ -40,7 +41,7 @@ export function createDataSource(databaseUrl: string, options: DataSourceOptions
     // multipleStatements: the event worker sends writes whose results nobody reads in one round trip
     // (each round trip is a syscall pair, the largest cost per event). Every query in this codebase
     // binds values as ? parameters, which mysql2 escapes, so no input can add a statement.
-    extra: { enableKeepAlive: true, multipleStatements: true },
+    extra: { enableKeepAlive: true, multipleStatements: true, ...(socketPath && { socketPath }) },
     // mysql2 captures a stack trace on every query to decorate errors: a measurable share of the
     // worker's CPU. Query errors still carry their message and SQL state.
     trace: false,
@@ -59,6 +60,18 @@ export function createDataSource(databaseUrl: string, options: DataSourceOptions
   return dataSource;
 }
 
+/**
+ * `?socketPath=/run/mysqld/mysqld.sock` in DATABASE_URL: talk to a database on the same host over
+ * its Unix socket. Each query is a write and a read; over a socket they cost the kernel far less
+ * than over loopback TCP, and the event worker makes thousands a second.
+ */
+export function splitSocketPath(databaseUrl: string): { url: string; socketPath?: string } {
+  const parsed = new URL(databaseUrl);
+  const socketPath = parsed.searchParams.get('socketPath') ?? undefined;
+  parsed.searchParams.delete('socketPath');
+  return { url: parsed.toString(), socketPath };
+}
+
 /** `npm start` on a fresh machine: create the database named in the URL if it does not exist. */
 export async function ensureDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
@@ -69,6 +82,7 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
     port: Number(url.port || 3306),
     user: decodeURIComponent(url.username || 'root'),
     password: decodeURIComponent(url.password),
+    socketPath: url.searchParams.get('socketPath') ?? undefined,
     connectTimeout: 5000,
   });
   try {
