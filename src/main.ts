@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { pathToFileURL } from 'node:url';
 import type { Worker } from 'bullmq';
 import { loadConfig, ConfigError, type Config } from '../config/env.schema';
 import { createDataSource, ensureDatabase } from './db/data-source';
@@ -83,7 +84,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: unknown) => {
     console.error('start-up failed:', error instanceof Error ? error.message : error);
     process.exit(1);

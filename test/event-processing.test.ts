@@ -3,6 +3,9 @@ import { startTestService, type TestService } from './helpers/test-service';
 import { signedDelivery, stripeEvent } from './helpers/stripe-events';
 import { waitFor } from './helpers/wait-for';
 import type { HandlerRegistry } from '../src/events/handler-registry';
+import { createEventProcessor } from '../src/events/process-event';
+import { createDataSource } from '../src/db/data-source';
+import { createMemoryLogger } from './helpers/memory-logger';
 
 interface EventRow {
   status: string;
@@ -115,5 +118,40 @@ describe('stopping the service', () => {
     const [row] = await t.query<EventRow>('SELECT status FROM stripe_events WHERE id = ?', [id]);
     assert.equal(row!.status, 'processed');
     await t.stop();
+  });
+});
+
+describe('two runs of one event at once (a stalled job taken over, a replay)', () => {
+  it('settles it once: the run that finishes second is rolled back and reports it already settled', async () => {
+    const t = await startTestService({ ROLE: 'api' });
+    const dataSource = createDataSource(t.config.DATABASE_URL);
+    await dataSource.initialize();
+    try {
+      const event = stripeEvent({ type: 'charge.succeeded', resource: 'charge' });
+      await t.http.post('/webhooks/stripe').set(signedDelivery(JSON.stringify(event)).headers).send(JSON.stringify(event)).expect(200);
+      let runs = 0;
+      const processEvent = createEventProcessor({
+        dataSource,
+        logger: createMemoryLogger().logger,
+        registry: {
+          'charge.succeeded': async ({ manager }) => {
+            runs += 1;
+            // Both runs hold a lock on the same row in turn, as two handlers of one payment do.
+            await manager.query('SELECT id FROM stripe_events WHERE id = ? FOR UPDATE', [event.id]);
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          },
+        },
+      });
+      const results = await Promise.all([processEvent(event.id, { number: 1, max: 3 }), processEvent(event.id, { number: 1, max: 3 })]);
+      assert.equal(runs, 2, 'both runs started');
+      assert.deepEqual(results.map((r) => r.alreadySettled ?? false).sort(), [false, true]);
+      const [row] = await t.query<{ status: string; attempts: number }>('SELECT status, attempts FROM stripe_events WHERE id = ?', [event.id]);
+      assert.deepEqual({ ...row }, { status: 'processed', attempts: 1 });
+      const [history] = await t.query<{ n: number }>('SELECT COUNT(*) AS n FROM event_attempts WHERE event_id = ?', [event.id]);
+      assert.equal(history!.n, 1, 'one try in the history');
+    } finally {
+      await dataSource.destroy();
+      await t.stop();
+    }
   });
 });

@@ -4,6 +4,7 @@ import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './helpers/
 import { startFakeStripe } from './helpers/fake-stripe';
 import { signedDelivery, stripeEvent } from './helpers/stripe-events';
 import { settled } from './helpers/billing-client';
+import { paymentEvents } from './helpers/payment-events';
 import { SUBSCRIBED_EVENT_TYPES } from '../src/events/subscribed-events';
 
 const auth = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
@@ -206,6 +207,30 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
     const connection = await t.http.get(`/api/accounts/${accountId}/stripe`).set(auth);
     assert.equal(connection.body.livemodeMismatches, 1);
     assert.ok(connection.body.lastMismatchAt);
+  });
+
+  it('ignores (account_mismatch) a merchant\'s signed event about another account\'s payment, and leaves that invoice alone', async () => {
+    const accountId = await newAccount();
+    const res = await connect(accountId, { secretKey: TEST_KEY });
+    const merchantSecret = fake.endpoints.get(res.body.webhookEndpointId)!.secret;
+    // A payment of the default account, on a default-account invoice.
+    const invoice = await t.http
+      .post('/api/invoices')
+      .set(auth)
+      .send({ number: `XT-${Date.now()}`, currency: 'usd', amountDue: 1000, customer: { name: 'Victim', email: 'v@example.com' } });
+    const pay = paymentEvents({ invoiceId: invoice.body.id, amount: 1000 });
+    const succeeded = pay.paymentIntent('payment_intent.succeeded');
+    const payload = JSON.stringify(succeeded);
+    await t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload).expect(200);
+    assert.equal((await settled(t, succeeded.id)).status, 'processed');
+    // The merchant signs, with their own endpoint's secret, a refund of that payment.
+    const forged = pay.refund('refund.created', { id: `re_forged_${Date.now()}`, amount: 1000, status: 'succeeded' });
+    const forgedPayload = JSON.stringify(forged);
+    await t.http.post(`/webhooks/stripe/${accountId}`).set(signedDelivery(forgedPayload, merchantSecret).headers).send(forgedPayload).expect(200);
+    const result = await settled(t, forged.id);
+    assert.deepEqual([result.status, result.reason], ['ignored', 'account_mismatch']);
+    const after = await t.http.get(`/api/invoices/${invoice.body.id}`).set(auth);
+    assert.deepEqual([after.body.status, after.body.amountRefunded], ['paid', 0]);
   });
 
   it('disconnects: deletes the endpoint it created, and the account\'s deliveries are no longer verified', async () => {

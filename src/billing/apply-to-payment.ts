@@ -17,6 +17,9 @@ export async function applyToPayment(
 ): Promise<HandlerOutcome | void> {
   const { manager, accountId, event } = context;
   const payment = await lockPayment(manager, paymentId, { accountId, livemode: event.livemode });
+  // A payment belongs to the account whose events created it: a merchant who can sign events for
+  // their own endpoint must not be able to refund or dispute another merchant's payment.
+  if (payment.account_id !== accountId) return { ignored: 'account_mismatch' };
   const wasLinked = payment.invoice_id !== null;
   const link = await linkInvoice(manager, payment, referencedInvoiceId, accountId);
   const result = await write(payment);

@@ -75,11 +75,18 @@ export function deriveInvoiceState(facts: InvoiceFacts): InvoiceState {
 
   // Refunded per charge: refunds known as objects count by their own status; the charge's cumulative
   // amount_refunded covers refunds whose objects have not arrived yet.
-  const chargeIds = new Set([...facts.charges.map((c) => c.id), ...facts.refunds.map((r) => r.chargeId ?? r.paymentId)]);
+  // A refund without a charge id belongs to its payment's charge when the payment has exactly one,
+  // or it would be counted again as the unexplained part of that charge's amount_refunded.
+  const chargeOf = (refund: RefundFacts) => {
+    if (refund.chargeId) return refund.chargeId;
+    const charges = facts.charges.filter((c) => c.paymentId === refund.paymentId);
+    return charges.length === 1 ? charges[0]!.id : refund.paymentId;
+  };
+  const chargeIds = new Set([...facts.charges.map((c) => c.id), ...facts.refunds.map(chargeOf)]);
   let amountRefunded = 0;
   for (const chargeId of chargeIds) {
     const charge = facts.charges.find((c) => c.id === chargeId);
-    const refunds = facts.refunds.filter((r) => (r.chargeId ?? r.paymentId) === chargeId);
+    const refunds = facts.refunds.filter((r) => chargeOf(r) === chargeId);
     const currency = charge?.currency ?? refunds[0]?.currency ?? null;
     if (!inCurrency(currency)) continue;
     const counted = sum(refunds.filter((r) => refundCounts(r.status)).map((r) => r.amount));

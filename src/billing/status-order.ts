@@ -57,5 +57,8 @@ export const disputeStatusMoves = (current: StatusFact, next: StatusFact) => mov
 /** Refunds that take (or will take) money back: not failed, not canceled. */
 export const refundCounts = (status: string) => status !== 'failed' && status !== 'canceled';
 
-/** The dispute is still open, or was lost: either way the money is not the merchant's. */
-export const disputeHoldsFunds = (status: string) => (DISPUTE_RANK[status] ?? 0) === 0 || status === 'lost';
+/**
+ * The dispute is open, or was lost: either way the money is not the merchant's. Inquiries
+ * (`warning_*`) take no money and do not count.
+ */
+export const disputeHoldsFunds = (status: string) => status === 'needs_response' || status === 'under_review' || status === 'lost';

@@ -16,7 +16,11 @@ export interface HandlerContext {
   defer(sql: string, params: unknown[]): void;
 }
 
-/** What a handler reports when it applied nothing on purpose (e.g. `no_invoice`, `stale`). */
+/**
+ * What a handler reports when it applied nothing on purpose (`stale`, `account_mismatch`,
+ * `invalid_object`...). A payment that matches no invoice is not this: it is recorded (an
+ * unmatched payment, `payments.unmatched_reason`) and the event is `processed`.
+ */
 export interface HandlerOutcome {
   ignored?: string;
 }

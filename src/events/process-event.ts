@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type Stripe from 'stripe';
-import { StripeEventEntity, type EventStatus, type StripeEventRecord } from './stripe-event.entity';
+import type { EventStatus, StripeEventRecord } from './stripe-event.entity';
 import type { EventHandler, HandlerRegistry } from './handler-registry';
 import { describeError } from '../shared/errors';
 import { attemptInsert, recordAttempt } from './event-attempts';
@@ -28,15 +28,13 @@ export class EventNotStoredError extends Error {
   }
 }
 
+/** Another run settled the event while this one waited: its transaction is rolled back, nothing is recorded. */
+class SettledMeanwhile extends Error {}
+
 const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 const isDeadlock = (error: unknown) =>
   DEADLOCK_CODES.has((error as { driverError?: { code?: string } })?.driverError?.code ?? '');
 
-/**
- * Runs one stored event through its handler. The handler's effects and the
- * event's new status commit in one transaction. Errors are recorded and
- * rethrown so BullMQ retries; only the last try marks the event `failed`.
- */
 /** The columns processing needs. */
 type LoadedEvent = Pick<StripeEventRecord, 'id' | 'accountId' | 'type' | 'livemode' | 'payload' | 'status' | 'reason' | 'attempts'>;
 
@@ -50,9 +48,12 @@ export interface ProcessorDeps {
   recordLivemodeMismatch?: (accountId: string | null) => Promise<void>;
 }
 
+/**
+ * Runs one stored event through its handler. The handler's effects and the
+ * event's new status commit in one transaction. Errors are recorded and
+ * rethrown so BullMQ retries; only the last try marks the event `failed`.
+ */
 export function createEventProcessor(deps: ProcessorDeps) {
-  const events = deps.dataSource.getRepository(StripeEventEntity);
-
   /** The hot path reads the row with plain SQL: the ORM's query building costs more than the query. */
   async function loadEvent(eventId: string): Promise<LoadedEvent | undefined> {
     const [row] = (await deps.dataSource.query(
@@ -77,14 +78,28 @@ export function createEventProcessor(deps: ProcessorDeps) {
       const statements = [
         ...deferred,
         {
-          sql: 'UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ?',
+          // Guarded: if another run of this event (a stalled job taken over, a replay) settled it while
+          // this one waited for the locks, this run changes nothing and is rolled back below.
+          sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
           params: [status, reason, record.id],
         },
         attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }),
       ];
-      await manager.query(statements.map((s) => s.sql).join(';\n'), statements.flatMap((s) => s.params));
+      const results = (await manager.query(statements.map((s) => s.sql).join(';\n'), statements.flatMap((s) => s.params))) as unknown;
+      const eventUpdate = (Array.isArray(results) ? results[deferred.length] : results) as { affectedRows?: number } | undefined;
+      if (eventUpdate?.affectedRows === 0) throw new SettledMeanwhile();
       return { status, reason };
     });
+
+  /** Settles an event the handler never ran for; only if nothing settled it meanwhile. */
+  async function settleWithoutHandler(record: LoadedEvent, reason: string, startedAt: Date): Promise<ProcessResult> {
+    await deps.dataSource.query(
+      "UPDATE stripe_events SET status = 'ignored', reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
+      [reason, record.id],
+    );
+    await recordAttempt(deps.dataSource, { eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason });
+    return { status: 'ignored', reason };
+  }
 
   /** A deadlock is two workers on one invoice, not a fault: run again at once instead of waiting a backoff. */
   async function runWithDeadlockRetry(record: LoadedEvent, handler: EventHandler, startedAt: Date): Promise<ProcessResult> {
@@ -112,34 +127,22 @@ export function createEventProcessor(deps: ProcessorDeps) {
     if (expected !== undefined && expected !== null && expected !== record.livemode) {
       // Counted before the event settles, so whoever sees the event ignored also sees it counted.
       await deps.recordLivemodeMismatch?.(record.accountId);
-      await events.update(eventId, {
-        status: 'ignored',
-        reason: 'livemode_mismatch',
-        attempts: () => 'attempts + 1',
-        lastError: null,
-        processedAt: new Date(),
-      });
-      await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason: 'livemode_mismatch' });
-      return { status: 'ignored', reason: 'livemode_mismatch' };
+      return settleWithoutHandler(record, 'livemode_mismatch', startedAt);
     }
 
     const handler = deps.registry[record.type];
     if (!handler) {
       // Stripe retries non-2xx for days, and a queue retry cannot grow a handler: record and move on.
-      await events.update(eventId, {
-        status: 'ignored',
-        reason: 'unhandled_type',
-        attempts: () => 'attempts + 1',
-        lastError: null,
-        processedAt: new Date(),
-      });
-      await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason: 'unhandled_type' });
-      return { status: 'ignored', reason: 'unhandled_type' };
+      return settleWithoutHandler(record, 'unhandled_type', startedAt);
     }
 
     try {
       return await runWithDeadlockRetry(record, handler, startedAt);
     } catch (error) {
+      if (error instanceof SettledMeanwhile) {
+        const [now] = (await deps.dataSource.query('SELECT status, reason FROM stripe_events WHERE id = ?', [eventId])) as { status: EventStatus; reason: string | null }[];
+        return { status: now?.status ?? 'processed', reason: now?.reason ?? null, alreadySettled: true };
+      }
       const final = attempt.number >= attempt.max;
       // Only a still-unsettled event: if the commit went through but its answer was lost, the
       // event is processed and must not be put back.

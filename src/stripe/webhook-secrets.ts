@@ -43,7 +43,14 @@ export function createSecretResolver(options: {
     }
     let entry = cache.get(accountId);
     if (!entry || nowMs() - entry.at > cacheMs) {
-      entry = { at: nowMs(), secrets: options.accountSecrets ? await options.accountSecrets(accountId) : null };
+      let secrets: string[] | null;
+      try {
+        secrets = options.accountSecrets ? await options.accountSecrets(accountId) : null;
+      } catch {
+        // Nothing is stored yet either: 503 makes Stripe retry.
+        throw new AppError(503, 'storage_unavailable', 'The account\'s signing secrets could not be read; nothing was stored. Stripe retries automatically; on-call: check MySQL.');
+      }
+      entry = { at: nowMs(), secrets };
       cache.set(accountId, entry);
       if (cache.size > 10_000) cache.clear();
     }

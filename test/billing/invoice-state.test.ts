@@ -47,6 +47,16 @@ describe('invoice state, derived from facts', () => {
     assert.equal(deriveInvoiceState(base(dispute('won'))).status, 'paid');
   });
 
+  it('does not count an inquiry (warning_needs_response) as a dispute: Stripe takes no money for it', () => {
+    const inquiry = { ...paid(), disputes: [{ id: 'dp_1', paymentId: 'pi_1', currency: 'usd', amount: 1000, status: 'warning_needs_response' }] };
+    assert.deepEqual([deriveInvoiceState(base(inquiry)).status, deriveInvoiceState(base(inquiry)).amountDisputed], ['paid', 0]);
+  });
+
+  it('counts a refund without a charge id once, against its payment\'s only charge', () => {
+    const state = deriveInvoiceState(base({ ...paid(), charges: [charge(300)], refunds: [{ ...refund('re_1', 300, 'succeeded'), chargeId: null }] }));
+    assert.equal(state.amountRefunded, 300);
+  });
+
   it('flags an overpayment for review', () => {
     assert.match(deriveInvoiceState(base(paid(1500))).reviewReason ?? '', /overpaid by 500 usd/);
   });
