@@ -4,12 +4,7 @@ import { startTestService, type TestService } from '../helpers/test-service';
 import { createInvoice, deliverInOrder, getInvoice } from '../helpers/billing-client';
 import { paymentEvents } from '../helpers/payment-events';
 import { uniqueId } from '../helpers/stripe-events';
-
-/** Every ordering of `items` (n! of them). */
-function permutations<T>(items: T[]): T[][] {
-  if (items.length <= 1) return [items];
-  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
-}
+import { inParallel, permutations } from '../helpers/orderings';
 
 /** The invoice as an accountant sees it, without the ids that differ from one run of a lifecycle to the next. */
 function comparable(invoice: Awaited<ReturnType<typeof getInvoice>>) {
@@ -143,21 +138,6 @@ const lifecycles: Lifecycle[] = [
     expected: { status: 'paid', amountPaid: 1000, amountRefunded: 0 },
   },
 ];
-
-/** Runs `jobs` with at most `width` at once. */
-async function inParallel<T>(jobs: (() => Promise<T>)[], width: number): Promise<T[]> {
-  const results: T[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        results[i] = await jobs[i]!();
-      }
-    }),
-  );
-  return results;
-}
 
 describe('delivery order', function () {
   this.timeout(180_000);

@@ -5,25 +5,7 @@ import { payoutEvents, type PayoutEventType } from '../helpers/payout-events';
 import { txns } from '../helpers/fake-balance-transactions';
 import { getPayout, itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client';
 import { uniqueId } from '../helpers/stripe-events';
-
-function permutations<T>(items: T[]): T[][] {
-  if (items.length <= 1) return [items];
-  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
-}
-
-async function inParallel<T>(jobs: (() => Promise<T>)[], width: number): Promise<T[]> {
-  const results: T[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < jobs.length) {
-        const i = next++;
-        results[i] = await jobs[i]!();
-      }
-    }),
-  );
-  return results;
-}
+import { inParallel, permutations } from '../helpers/orderings';
 
 /** Redelivers one event (same id) and resends another under a new id, at positions that vary with k. */
 function withDuplicates(events: Stripe.Event[], k: number): Stripe.Event[] {
