@@ -11,9 +11,12 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY config ./config
 COPY src ./src
 COPY workers ./workers
+COPY bin ./bin
 COPY tsconfig.json ./
 
 USER node
 ENV NODE_ENV=production
 EXPOSE 3000
-CMD ["npm", "start"]
+# node itself is the process that gets SIGTERM (through compose's init), so active jobs finish
+# on `docker stop`; `npm start` would not pass the signal on.
+CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -52,7 +52,9 @@ export function createApp(deps: AppDeps): Express {
   // Raw body: must come before any JSON parser or every signature fails. Before helmet too:
   // browser security headers mean nothing to Stripe's servers and cost time on the hottest route.
   app.use(webhookRouter(deps));
-  app.use(helmet());
+  // No upgrade-insecure-requests: the dashboard is often opened over plain http on an internal
+  // address, where the upgrade would break its script and styles. TLS belongs to the proxy in front.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } }, strictTransportSecurity: false }));
 
   app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry }));
 

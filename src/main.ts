@@ -40,6 +40,14 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   await dataSource.initialize();
   await migrate(dataSource);
   const core = createCore({ config, dataSource, logger, metrics: createMetrics(), registry, now: options.now });
+  await core.connections.assertEncryptionKeyOpensStoredSecrets().catch(async (error: unknown) => {
+    await dataSource.destroy();
+    throw error;
+  });
+  if (config.ROLE !== 'worker' && config.STRIPE_WEBHOOK_SECRET.length === 0) {
+    logger.warn('STRIPE_WEBHOOK_SECRET is not set: POST /webhooks/stripe answers 503 webhook_not_configured (Stripe keeps retrying) until it is');
+  }
+  if (config.ROLE !== 'worker' && !config.ADMIN_TOKEN) logger.warn('ADMIN_TOKEN is not set: the API can only be used with tokens already created');
 
   const api = config.ROLE !== 'worker' ? await startApi(core) : undefined;
   const workers = config.ROLE !== 'api' ? startWorkers(core) : undefined;
@@ -78,7 +86,10 @@ async function main(): Promise<void> {
     logger.info('stopping', { signal });
     // Jobs finish first; a job that hangs must not keep the process past its orchestrator's grace period.
     setTimeout(() => process.exit(1), 15_000).unref();
-    void service.stop().then(() => process.exit(0));
+    void service.stop().then(() => {
+      logger.info('stopped', { signal });
+      process.exit(0);
+    });
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));

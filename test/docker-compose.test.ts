@@ -107,12 +107,14 @@ describe('Dockerfile', () => {
     assert.ok(existsSync(new URL('Dockerfile', root)));
   });
 
-  it('starts the service with npm start', () => {
+  it('runs what npm start runs, with node as the process that receives SIGTERM (npm would not pass it on)', () => {
     const cmds = dockerfile.split('\n').filter((l) => /^\s*CMD\s/i.test(l));
     assert.ok(cmds.length > 0, 'Dockerfile has no CMD');
     const last = cmds[cmds.length - 1]!.replace(/^\s*CMD\s+/i, '').trim();
-    const argv = last.startsWith('[') ? (JSON.parse(last) as string[]) : last.split(/\s+/);
-    assert.deepEqual(argv, ['npm', 'start']);
+    assert.ok(last.startsWith('['), 'exec form, so no shell sits between the signal and node');
+    const argv = JSON.parse(last) as string[];
+    const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: { start: string } };
+    assert.deepEqual(argv, ['node', '--import', 'tsx', pkg.scripts.start.replace(/^tsx\s+/, '')]);
   });
 
   it('keeps tsx in dependencies, since npm start runs through it and the image omits dev dependencies', () => {

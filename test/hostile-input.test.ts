@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
-import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './helpers/test-service';
+import { startTestService, TEST_ADMIN_TOKEN, TEST_ENCRYPTION_KEY, type TestService } from './helpers/test-service';
 import { startFakeStripe, type FakeStripe } from './helpers/fake-stripe';
 import { stripeEvent, uniqueId } from './helpers/stripe-events';
 import { settled } from './helpers/billing-client';
@@ -44,7 +44,8 @@ import {
 const ADMIN = { authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const JSON_TYPE = { 'content-type': 'application/json' };
 const MERCHANT_KEY = 'sk_test_51Hhostile0123456789abcdefHOSTILE';
-const ENCRYPTION_KEY = 'cd'.repeat(32);
+// The run's key: services share the run's database and refuse to start on keys they cannot decrypt.
+const ENCRYPTION_KEY = TEST_ENCRYPTION_KEY;
 
 const SQL = "'; DROP TABLE stripe_events;--";
 const HTML = '<img src=x onerror=alert(1)>';

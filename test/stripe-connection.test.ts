@@ -5,6 +5,7 @@ import { startFakeStripe } from './helpers/fake-stripe';
 import { signedDelivery, stripeEvent } from './helpers/stripe-events';
 import { settled } from './helpers/billing-client';
 import { paymentEvents } from './helpers/payment-events';
+import { trackDatabase, uniqueDatabaseUrl } from './helpers/test-database';
 import { SUBSCRIBED_EVENT_TYPES } from '../src/events/subscribed-events';
 
 const auth = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
@@ -325,7 +326,9 @@ describe('Stripe connection without ENCRYPTION_KEY', () => {
   it('refuses to store a key in clear: 503 encryption_not_configured', async () => {
     const fake = await startFakeStripe();
     fake.addAccount({ keys: ['sk_test_51Hplain0123456789abcdef'] });
-    const t = await startTestService({ STRIPE_API_BASE: fake.url });
+    const databaseUrl = uniqueDatabaseUrl('nokey');
+    trackDatabase(databaseUrl);
+    const t = await startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: '' });
     try {
       const account = await t.http.post('/api/accounts').set(auth).send({ name: 'No key' });
       const res = await t.http.put(`/api/accounts/${account.body.id}/stripe`).set(auth).send({ secretKey: 'sk_test_51Hplain0123456789abcdef' });
@@ -336,5 +339,29 @@ describe('Stripe connection without ENCRYPTION_KEY', () => {
       await t.stop();
       await fake.stop();
     }
+  });
+});
+
+describe('starting with another ENCRYPTION_KEY than the stored keys were sealed with', () => {
+  it('refuses to start, saying which key it needs, instead of failing every connected account later', async () => {
+    const fake = await startFakeStripe();
+    fake.addAccount({ keys: ['sk_test_51Hrotation0123456789abcdef'] });
+    const databaseUrl = uniqueDatabaseUrl('enckey');
+    trackDatabase(databaseUrl);
+    const first = await startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: 'ab'.repeat(32) });
+    try {
+      const account = await first.http.post('/api/accounts').set(auth).send({ name: 'Sealed' });
+      await first.http.put(`/api/accounts/${account.body.id}/stripe`).set(auth).send({ secretKey: 'sk_test_51Hrotation0123456789abcdef' }).expect(200);
+    } finally {
+      await first.stop();
+    }
+    await assert.rejects(
+      startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: 'cd'.repeat(32) }),
+      /ENCRYPTION_KEY does not decrypt them\. Start with the key they were stored with/,
+    );
+    await assert.rejects(startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: '' }), /ENCRYPTION_KEY is not set/);
+    const again = await startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: 'ab'.repeat(32) });
+    await again.stop();
+    await fake.stop();
   });
 });

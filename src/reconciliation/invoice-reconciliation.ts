@@ -149,6 +149,11 @@ export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceR
   for (const dispute of facts.disputes) {
     if (!facts.items.some((i) => i.disputeId === dispute.id)) awaiting = true;
   }
+  // Money received that no charge fact covers yet (payment_intent.succeeded came before charge.succeeded):
+  // nothing can have been paid out for it until its charge is known.
+  for (const payment of facts.payments.filter((p) => p.amountReceived > 0)) {
+    if (!charges.some((c) => c.paymentId === payment.id)) awaiting = true;
+  }
   if (carried.some((p) => p.status !== 'paid') || awaiting) return result('awaiting_payout');
 
   if (facts.amountPaid !== facts.amountDue) {

@@ -222,6 +222,24 @@ export function createConnectionService(deps: ConnectionDeps) {
       return row ? secretBox.open(row.secret_key_enc) : null;
     },
 
+    /**
+     * At start: a different ENCRYPTION_KEY than the one the stored keys were sealed with would
+     * make every connected account fail later (webhooks, Pay Now). Better not to start.
+     */
+    async assertEncryptionKeyOpensStoredSecrets(): Promise<void> {
+      const [row] = (await dataSource.query('SELECT account_id, secret_key_enc FROM stripe_connections LIMIT 1')) as { account_id: string; secret_key_enc: string }[];
+      if (!row) return;
+      try {
+        secretBox.open(row.secret_key_enc);
+      } catch (error) {
+        const reason = error instanceof AppError ? 'ENCRYPTION_KEY is not set' : 'ENCRYPTION_KEY does not decrypt them';
+        throw new Error(
+          `Stripe keys of connected accounts are stored encrypted, but ${reason}. Start with the key they were stored with; a new key means reconnecting every account.`,
+          { cause: error },
+        );
+      }
+    },
+
     async recordLivemodeMismatch(accountId: string): Promise<void> {
       await dataSource.query(
         'UPDATE stripe_connections SET livemode_mismatches = livemode_mismatches + 1, last_mismatch_at = NOW(3) WHERE account_id = ?',

@@ -11,6 +11,7 @@ import { REDIS_URL, TEST_DATABASE_URL, trackDatabase } from './test-database';
 import { TEST_WEBHOOK_SECRET } from './stripe-events';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const TEST_ENCRYPTION_KEY = 'ab'.repeat(32);
 
 export interface TestService {
   service: Service;
@@ -40,6 +41,9 @@ export async function startTestService(env: Record<string, string> = {}, options
     QUEUE_PREFIX: prefix,
     STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    // One key for every service of the run: they share its database, and a service refuses to start
+    // when it cannot decrypt the Stripe keys stored there.
+    ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     JOB_BACKOFF_MS: '20',
     JOB_ATTEMPTS: '3',
     WORKER_CONCURRENCY: '8',

@@ -51,6 +51,7 @@ describe('reconcileInvoice', () => {
     ['paid, paid out, tied out', {}, 'reconciled', null],
     ['nothing received', { amountPaid: 0, payments: [], charges: [], items: [] }, 'unpaid', null],
     ['received, not paid out yet', { items: [] }, 'awaiting_payout', null],
+    ['received, its charge not known yet (payment_intent.succeeded before charge.succeeded)', { charges: [], items: [], payouts: new Map() }, 'awaiting_payout', null],
     ['a payout still in transit', { payouts: new Map([['po_1', payout({ status: 'in_transit' })]]) }, 'awaiting_payout', null],
     ['a refund not paid out yet', { refunds: [{ id: 're_1', currency: 'usd', amount: 100, status: 'succeeded' }] }, 'awaiting_payout', null],
     ['a failed refund is not awaited', { refunds: [{ id: 're_1', currency: 'usd', amount: 100, status: 'failed' }] }, 'reconciled', null],

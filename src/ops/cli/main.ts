@@ -1,3 +1,4 @@
+import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { loadCliEnv } from '../../../config/ops-cli.env';
 import { createApiClient } from './api-client';
@@ -270,6 +271,6 @@ export async function run(argv: string[], io = { out: (text: string) => console.
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await run(process.argv);
 }
