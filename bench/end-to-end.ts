@@ -49,7 +49,10 @@ const cleanups: (() => Promise<void>)[] = [];
 
 /** A service process (`node --import tsx src/main.ts`); resolves once it logged `started` (and its port, for the API). */
 function spawnService(role: 'api' | 'worker', env: Record<string, string>): Promise<{ child: ChildProcess; port?: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  // BENCH_WORKER_NICE: run workers at a lower CPU priority than the API (a one-host deployment choice).
+  const nice = role === 'worker' && process.env.BENCH_WORKER_NICE ? ['nice', '-n', process.env.BENCH_WORKER_NICE] : [];
+  const [command, ...args] = [...nice, process.execPath, '--import', 'tsx', 'src/main.ts'];
+  const child = spawn(command!, args, {
     cwd: repoRoot,
     env: { ...process.env, ...env, ROLE: role, PORT: '0', LOG_LEVEL: 'info', STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET, ADMIN_TOKEN },
     stdio: ['ignore', 'pipe', 'pipe'],
