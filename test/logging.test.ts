@@ -17,7 +17,7 @@ describe('logs', () => {
 
   it('never contain a Stripe key, signing secret or bearer token, wherever it is passed', () => {
     const { logger, lines } = createMemoryLogger();
-    const secrets = ['sk_live_51Habcdefghijklmnop', 'rk_test_51Hqrstuvwxyz012345', 'whsec_0123456789abcdef', 'sk_test_abcdef0123456789'];
+    const secrets = ['sk_live_fakeLOG0001', 'rk_test_51Hqrstuvwxyz012345', 'whsec_0123456789abcdef', 'sk_test_abcdef0123456789'];
     logger.info(`pasted ${secrets[0]}`, { key: secrets[1], nested: { secret: secrets[2] } });
     logger.warn('header', { authorization: 'Bearer my-very-secret-token', error: new Error(`bad key ${secrets[3]}`).message });
     const text = lines.join('\n');

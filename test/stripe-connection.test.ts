@@ -16,7 +16,7 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
   let fake: Awaited<ReturnType<typeof startFakeStripe>>;
   let clock = Date.now();
   const TEST_KEY = 'sk_test_51Hmerchant0123456789abcdefABCDEF';
-  const LIVE_KEY = 'sk_live_51Hmerchant0123456789abcdefLIVE99';
+  const LIVE_KEY = 'sk_live_fakeLIVE099';
   const ROLLED_KEY = 'sk_test_51Hrolled0123456789abcdefROLLED';
   const RESTRICTED_KEY = 'rk_test_51Hrestricted0123456789abcdefRK';
   const NOT_ACTIVATED_KEY = 'sk_test_51Hinactive0123456789abcdefNOPE';
