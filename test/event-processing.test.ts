@@ -122,7 +122,7 @@ describe('stopping the service', () => {
 });
 
 describe('two runs of one event at once (a stalled job taken over, a replay)', () => {
-  it('settles it once: the run that finishes second is rolled back and reports it already settled', async () => {
+  it('settles it once: the run that finishes second settles nothing, records no try, and reports it already settled', async () => {
     const t = await startTestService({ ROLE: 'api' });
     const dataSource = createDataSource(t.config.DATABASE_URL);
     await dataSource.initialize();

@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import type { Tx } from '../db/folded-transaction';
 import { deriveInvoiceState, type InvoiceFacts, type InvoiceState } from './invoice-state';
 
 /**
@@ -22,7 +22,7 @@ export interface PaymentRow {
 
 /** Creates the payment row if it is new, then locks it for the rest of the transaction. */
 export async function lockPayment(
-  manager: EntityManager,
+  manager: Tx,
   paymentId: string,
   origin: { accountId: string | null; livemode: boolean },
 ): Promise<PaymentRow> {
@@ -60,7 +60,7 @@ export type InvoiceLink = { invoice: LockedInvoice } | { invoice: null; unmatche
  * The invoice row is locked (FOR UPDATE) when found.
  */
 export async function linkInvoice(
-  manager: EntityManager,
+  manager: Tx,
   payment: PaymentRow,
   referencedInvoiceId: string | null | undefined,
   accountId: string | null,
@@ -86,7 +86,7 @@ export async function linkInvoice(
   return { invoice };
 }
 
-async function lockInvoice(manager: EntityManager, invoiceId: string): Promise<LockedInvoice | undefined> {
+async function lockInvoice(manager: Tx, invoiceId: string): Promise<LockedInvoice | undefined> {
   const [row] = (await manager.query('SELECT id, account_id, currency, amount_due, status FROM invoices WHERE id = ? FOR UPDATE', [
     invoiceId,
   ])) as LockedInvoice[];
@@ -122,7 +122,7 @@ const FACTS_SQL = `
 
 /** Re-derives the invoice's totals and status from all its facts; the caller holds the invoice lock. */
 export async function recomputeInvoice(
-  manager: EntityManager,
+  manager: Tx,
   invoice: LockedInvoice,
   defer: (sql: string, params: unknown[]) => void,
 ): Promise<InvoiceState> {

@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import type { Tx } from '../db/folded-transaction';
 import type Stripe from 'stripe';
 import type { Logger } from '../shared/logger';
 
@@ -7,7 +7,7 @@ export interface HandlerContext {
   /** The merchant account the event was delivered for; null for the default account. */
   accountId: string | null;
   /** The transaction's own manager: the effect and the event's status commit together. */
-  manager: EntityManager;
+  manager: Tx;
   logger: Logger;
   /**
    * A write whose result nobody reads (e.g. the invoice's new totals): sent in the same

@@ -4,6 +4,7 @@ import type { EventStatus, StripeEventRecord } from './stripe-event.entity';
 import type { EventHandler, HandlerRegistry } from './handler-registry';
 import { describeError } from '../shared/errors';
 import { attemptInsert, recordAttempt } from './event-attempts';
+import { foldedTransaction } from '../db/folded-transaction';
 import type { Logger } from '../shared/logger';
 
 export interface Attempt {
@@ -28,7 +29,7 @@ export class EventNotStoredError extends Error {
   }
 }
 
-/** Another run settled the event while this one waited: its transaction is rolled back, nothing is recorded. */
+/** Another run settled the event while this one waited: this run records nothing and reports it settled. */
 class SettledMeanwhile extends Error {}
 
 const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
@@ -67,7 +68,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
   /** Every connection is READ COMMITTED (see db/data-source.ts): handlers rely on it after taking their locks. */
   const runHandler = (record: LoadedEvent, handler: EventHandler, startedAt: Date) =>
-    deps.dataSource.transaction(async (manager) => {
+    foldedTransaction(deps.dataSource, async (manager) => {
       const event = JSON.parse(record.payload) as Stripe.Event;
       const deferred: { sql: string; params: unknown[] }[] = [];
       const defer = (sql: string, params: unknown[]) => void deferred.push({ sql, params });
@@ -79,16 +80,21 @@ export function createEventProcessor(deps: ProcessorDeps) {
         ...deferred,
         {
           // Guarded: if another run of this event (a stalled job taken over, a replay) settled it while
-          // this one waited for the locks, this run changes nothing and is rolled back below.
+          // this one waited for the locks, this run settles nothing and records no try. What its handler
+          // wrote is what the first run wrote already (handlers are idempotent).
           sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
           params: [status, reason, record.id],
         },
-        attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }),
+        attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }, { onlyIfPreviousChangedRows: true }),
       ];
-      const results = (await manager.query(statements.map((s) => s.sql).join(';\n'), statements.flatMap((s) => s.params))) as unknown;
-      const eventUpdate = (Array.isArray(results) ? results[deferred.length] : results) as { affectedRows?: number } | undefined;
-      if (eventUpdate?.affectedRows === 0) throw new SettledMeanwhile();
-      return { status, reason };
+      return {
+        final: statements,
+        done: (results: unknown[]): ProcessResult => {
+          const eventUpdate = results[deferred.length] as { affectedRows?: number } | undefined;
+          if (eventUpdate?.affectedRows === 0) throw new SettledMeanwhile();
+          return { status, reason };
+        },
+      };
     });
 
   /** Settles an event the handler never ran for; only if nothing settled it meanwhile. */
