@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
 import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
-import { disputeStatusMoves } from './status-order';
+import { changesStatus, disputeStatusMoves } from './status-order';
 
 /** charge.dispute.created / .closed: one row per dispute id; `won` releases the invoice, `lost` keeps it disputed. */
 export const onDispute: EventHandler = async (context) => {
@@ -24,11 +24,8 @@ export const onDispute: EventHandler = async (context) => {
       );
       return 'applied';
     }
-    const moves = disputeStatusMoves(
-      { status: current.status, eventCreated: Number(current.status_event_created) },
-      { status: dispute.status, eventCreated: event.created },
-    );
-    if (!moves || (current.status === dispute.status && Number(current.status_event_created) === event.created)) return 'stale';
+    const stored = { status: current.status, eventCreated: Number(current.status_event_created) };
+    if (!changesStatus(disputeStatusMoves, stored, { status: dispute.status, eventCreated: event.created })) return 'stale';
     await manager.query('UPDATE disputes SET status = ?, status_event_created = ? WHERE id = ?', [dispute.status, event.created, dispute.id]);
     return 'applied';
   });

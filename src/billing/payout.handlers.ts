@@ -1,20 +1,7 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
 import { idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
-
-/**
- * A payout's status moves forward only: pending → in_transit → paid, and a
- * paid payout can still fail (the bank returns it days later), so failed and
- * canceled rank above paid. Same rank: the newer event wins.
- */
-const PAYOUT_RANK: Record<string, number> = { pending: 0, in_transit: 1, paid: 2, failed: 3, canceled: 3 };
-
-export function payoutStatusMoves(current: { status: string; eventCreated: number }, next: { status: string; eventCreated: number }): boolean {
-  const from = PAYOUT_RANK[current.status] ?? 0;
-  const to = PAYOUT_RANK[next.status] ?? 0;
-  if (to !== from) return to > from;
-  return next.eventCreated >= current.eventCreated;
-}
+import { changesStatus, payoutStatusMoves } from './status-order';
 
 /** Events after which Stripe's list of the payout's balance transactions is worth (re)reading. */
 const FETCH_TRIGGERS = new Set(['payout.paid', 'payout.reconciliation_completed']);
@@ -72,8 +59,7 @@ export const onPayout: EventHandler = async (context) => {
 
   if (
     !changed &&
-    payoutStatusMoves({ status: current.status, eventCreated: Number(current.status_event_created) }, { status, eventCreated: event.created }) &&
-    !(current.status === status && Number(current.status_event_created) === event.created)
+    changesStatus(payoutStatusMoves, { status: current.status, eventCreated: Number(current.status_event_created) }, { status, eventCreated: event.created })
   ) {
     // Links to the payout's transactions only ever get set: an older snapshot must not erase them.
     await manager.query(

@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry';
 import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
-import { refundStatusMoves } from './status-order';
+import { changesStatus, refundStatusMoves } from './status-order';
 
 /** refund.created / .updated / .failed: one row per refund id, its status moving forward only. */
 export const onRefund: EventHandler = async (context) => {
@@ -27,11 +27,8 @@ export const onRefund: EventHandler = async (context) => {
       );
       return 'applied';
     }
-    const moves = refundStatusMoves(
-      { status: current.status, eventCreated: Number(current.status_event_created) },
-      { status, eventCreated: event.created },
-    );
-    if (!moves || (current.status === status && Number(current.status_event_created) === event.created)) return 'stale';
+    const stored = { status: current.status, eventCreated: Number(current.status_event_created) };
+    if (!changesStatus(refundStatusMoves, stored, { status, eventCreated: event.created })) return 'stale';
     await manager.query('UPDATE refunds SET status = ?, status_event_created = ?, failure_reason = ? WHERE id = ?', [
       status,
       event.created,

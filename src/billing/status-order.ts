@@ -49,10 +49,21 @@ function moves(ranks: Record<string, number>, terminalRank: number | undefined, 
   return next.eventCreated >= current.eventCreated;
 }
 
+/**
+ * A payout moves pending → in_transit → paid, and a paid payout can still fail (the bank returns
+ * it days later), so failed and canceled rank above paid.
+ */
+const PAYOUT_RANK: Record<string, number> = { pending: 0, in_transit: 1, paid: 2, failed: 3, canceled: 3 };
+
 export const paymentIntentStatusMoves = (current: StatusFact, next: StatusFact) =>
   moves(PAYMENT_INTENT_RANK, 2, current, next);
 export const refundStatusMoves = (current: StatusFact, next: StatusFact) => moves(REFUND_RANK, undefined, current, next);
 export const disputeStatusMoves = (current: StatusFact, next: StatusFact) => moves(DISPUTE_RANK, undefined, current, next);
+export const payoutStatusMoves = (current: StatusFact, next: StatusFact) => moves(PAYOUT_RANK, undefined, current, next);
+
+/** The status moves and is not the very fact already stored (same status from an event of the same second). */
+export const changesStatus = (statusMoves: (current: StatusFact, next: StatusFact) => boolean, current: StatusFact, next: StatusFact) =>
+  statusMoves(current, next) && !(current.status === next.status && current.eventCreated === next.eventCreated);
 
 /** Refunds that take (or will take) money back: not failed, not canceled. */
 export const refundCounts = (status: string) => status !== 'failed' && status !== 'canceled';
