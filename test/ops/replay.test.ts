@@ -148,6 +148,9 @@ describe('replay', () => {
         const refunded = payment.charge('charge.refunded', { amountRefunded: 1000 });
         await deliver(t, refunded);
         assert.equal((await settled(t, refunded.id)).status, 'failed');
+        // The row says failed a moment before BullMQ moves the job out of `active`: wait for that too,
+        // or a job-count snapshot (or a replay) can catch the job still running.
+        await waitFor(`job ${refunded.id} failed in BullMQ`, async () => (await t.queue.getJobState(refunded.id)) === 'failed');
         ids.push(refunded.id);
         invoices.push(invoice.id);
       }
