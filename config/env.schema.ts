@@ -97,7 +97,11 @@ export const envSchema = z
     /** error | warn | info | http | debug */
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('info'),
     /** Jobs a worker process runs at once. */
-    WORKER_CONCURRENCY: positiveInt(16),
+    WORKER_CONCURRENCY: positiveInt(64),
+    /** Events at most per database transaction when jobs queue up (1: one transaction per event). */
+    WORKER_BATCH_SIZE: positiveInt(32),
+    /** Batch transactions a worker process runs at once. */
+    WORKER_BATCH_LANES: positiveInt(2),
     /** Tries per event before it is marked failed (exponential backoff between them). */
     JOB_ATTEMPTS: positiveInt(8),
     /** First retry delay in ms; doubles each try. */

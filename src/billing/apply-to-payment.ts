@@ -1,13 +1,16 @@
 import type { HandlerContext, HandlerOutcome } from '../events/handler-registry';
-import { linkInvoice, lockPayment, recomputeInvoice, type PaymentRow } from './payment-ledger';
+import { linkInvoice, lockPayment, recomputeBeforeCommit, type PaymentRow } from './payment-ledger';
 
 /** What writing an event's facts did: `stale` when the stored facts were already newer. */
 export type WriteResult = 'applied' | 'stale';
 
 /**
- * The frame every payment-related handler runs in: lock the payment, find (and
- * lock) its invoice, write the event's facts, re-derive the invoice. A payment
- * that matches no invoice is still recorded, as an unmatched payment.
+ * The frame every payment-related handler runs in: lock the payment and its
+ * invoice, write the event's facts, have the invoice re-derived before the
+ * commit. A payment that matches no invoice is still recorded, as an unmatched
+ * payment. Writes whose results nobody reads are deferred (`manager.defer`):
+ * they ride with the next statement, so a typical event costs one round trip
+ * of its own (the locks) besides its transaction's load, facts read and commit.
  */
 export async function applyToPayment(
   context: HandlerContext,
@@ -16,22 +19,18 @@ export async function applyToPayment(
   write: (payment: PaymentRow) => Promise<WriteResult>,
 ): Promise<HandlerOutcome | void> {
   const { manager, accountId, event } = context;
-  const payment = await lockPayment(manager, paymentId, { accountId, livemode: event.livemode });
+  const locked = await lockPayment(manager, paymentId, { accountId, livemode: event.livemode }, referencedInvoiceId);
+  const { payment } = locked;
   // A payment belongs to the account whose events created it: a merchant who can sign events for
   // their own endpoint must not be able to refund or dispute another merchant's payment.
   if (payment.account_id !== accountId) return { ignored: 'account_mismatch' };
   const wasLinked = payment.invoice_id !== null;
-  const link = await linkInvoice(manager, payment, referencedInvoiceId, accountId);
+  const link = linkInvoice(manager, locked, referencedInvoiceId, accountId);
   const result = await write(payment);
   const newlyLinked = !wasLinked && link.invoice !== null;
   if (result === 'stale' && !newlyLinked) return { ignored: 'stale' };
-  if (link.invoice) {
-    const state = await recomputeInvoice(manager, link.invoice, context.defer);
-    // debug: at a thousand events a second an info line each would be the largest cost of logging; the event row is the record.
-    context.logger.debug('invoice updated', { invoiceId: link.invoice.id, paymentId, status: state.status, amountPaid: state.amountPaid });
-  } else {
-    context.logger.debug('payment matches no invoice', { paymentId, reason: 'unmatchedReason' in link ? link.unmatchedReason : null });
-  }
+  if (link.invoice) recomputeBeforeCommit(manager, link.invoice, context.logger);
+  else context.logger.debug('payment matches no invoice', { paymentId, reason: 'unmatchedReason' in link ? link.unmatchedReason : null });
 }
 
 /**

@@ -15,7 +15,7 @@ export const onCharge: EventHandler = async (context) => {
 
   return applyToPayment(context, paymentId, charge.metadata?.invoice_id, async () => {
     const captured = charge.captured ? charge.amount_captured : 0;
-    await manager.query(
+    manager.defer(
       `INSERT INTO charges (id, payment_id, currency, amount, amount_captured, amount_refunded, succeeded, balance_transaction_id, stripe_created)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON DUPLICATE KEY UPDATE
@@ -36,7 +36,7 @@ export const onCharge: EventHandler = async (context) => {
       ],
     );
     // A charge made without a PaymentIntent is its own payment: it sets the currency and amount.
-    await manager.query('UPDATE payments SET currency = COALESCE(currency, ?), amount = COALESCE(amount, ?) WHERE id = ?', [
+    manager.defer('UPDATE payments SET currency = COALESCE(currency, ?), amount = COALESCE(amount, ?) WHERE id = ?', [
       charge.currency,
       charge.amount,
       paymentId,

@@ -17,7 +17,7 @@ export const onDispute: EventHandler = async (context) => {
       status_event_created: string;
     }[];
     if (!current) {
-      await manager.query(
+      manager.defer(
         `INSERT INTO disputes (id, payment_id, charge_id, currency, amount, status, status_event_created, reason, stripe_created)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [dispute.id, paymentId, chargeId, dispute.currency, dispute.amount, dispute.status, event.created, dispute.reason, dispute.created],
@@ -26,7 +26,7 @@ export const onDispute: EventHandler = async (context) => {
     }
     const stored = { status: current.status, eventCreated: Number(current.status_event_created) };
     if (!changesStatus(disputeStatusMoves, stored, { status: dispute.status, eventCreated: event.created })) return 'stale';
-    await manager.query('UPDATE disputes SET status = ?, status_event_created = ? WHERE id = ?', [dispute.status, event.created, dispute.id]);
+    manager.defer('UPDATE disputes SET status = ?, status_event_created = ? WHERE id = ?', [dispute.status, event.created, dispute.id]);
     return 'applied';
   });
 };

@@ -33,14 +33,14 @@ export const onPaymentIntent: EventHandler = async (context) => {
       { status: intent.status, eventCreated: event.created },
     );
     if (moves) {
-      await manager.query(
+      manager.defer(
         `UPDATE payments SET status = ?, status_event_created = ?, currency = ?, amount = ?, amount_received = ? WHERE id = ?`,
         [intent.status, event.created, intent.currency, intent.amount, received, intent.id],
       );
       return 'applied';
     }
     if (received > payment.amount_received) {
-      await manager.query('UPDATE payments SET amount_received = ? WHERE id = ?', [received, intent.id]);
+      manager.defer('UPDATE payments SET amount_received = ? WHERE id = ?', [received, intent.id]);
       return 'applied';
     }
     return changed ? 'applied' : 'stale';

@@ -1,5 +1,6 @@
 import type { Tx } from '../db/folded-transaction';
 import { deriveInvoiceState, type InvoiceFacts, type InvoiceState } from './invoice-state';
+import type { Logger } from '../shared/logger';
 
 /**
  * The facts store, used inside the event's transaction. Lock order is always
@@ -20,20 +21,33 @@ export interface PaymentRow {
   status_event_created: number;
 }
 
-/** Creates the payment row if it is new, then locks it for the rest of the transaction. */
+/** The payment row, locked, and the invoice it belongs to (or the one its event names), locked too. */
+export interface LockedPayment {
+  payment: PaymentRow;
+  /** The payment's linked invoice if it has one, else the referenced one; undefined when that does not exist. */
+  invoice: LockedInvoice | undefined;
+}
+
+const INVOICE_COLUMNS = 'id, account_id, currency, amount_due, status';
+
+/**
+ * Creates the payment row if it is new, locks it, then locks its invoice: the
+ * one it is linked to, or else the one the event references. One round trip
+ * (multipleStatements); the order inside it is still payment → invoice.
+ */
 export async function lockPayment(
   manager: Tx,
   paymentId: string,
   origin: { accountId: string | null; livemode: boolean },
-): Promise<PaymentRow> {
-  // One round trip for both statements (multipleStatements): the second result is the row.
-  const [, rows] = (await manager.query('INSERT IGNORE INTO payments (id, account_id, livemode) VALUES (?, ?, ?); SELECT * FROM payments WHERE id = ? FOR UPDATE', [
-    paymentId,
-    origin.accountId,
-    origin.livemode,
-    paymentId,
-  ])) as [unknown, PaymentRow[]];
-  return normalise(rows[0]!);
+  referencedInvoiceId: string | null | undefined,
+): Promise<LockedPayment> {
+  const [, payments, invoices] = (await manager.query(
+    `INSERT IGNORE INTO payments (id, account_id, livemode) VALUES (?, ?, ?);
+     SELECT * FROM payments WHERE id = ? FOR UPDATE;
+     SELECT ${INVOICE_COLUMNS} FROM invoices WHERE id = COALESCE((SELECT invoice_id FROM payments WHERE id = ?), ?) FOR UPDATE`,
+    [paymentId, origin.accountId, origin.livemode, paymentId, paymentId, referencedInvoiceId ?? null],
+  )) as [unknown, PaymentRow[], LockedInvoice[]];
+  return { payment: normalise(payments[0]!), invoice: invoices[0] };
 }
 
 const normalise = (row: PaymentRow): PaymentRow => ({
@@ -55,46 +69,39 @@ export interface LockedInvoice {
 export type InvoiceLink = { invoice: LockedInvoice } | { invoice: null; unmatchedReason: string };
 
 /**
- * Which invoice a payment belongs to. A payment, once linked, stays on its
- * invoice: a later event naming another invoice does not move the money.
- * The invoice row is locked (FOR UPDATE) when found.
+ * Which invoice a payment belongs to, given what `lockPayment` locked. A
+ * payment, once linked, stays on its invoice: a later event naming another
+ * invoice does not move the money. The payment's own changes are deferred:
+ * they ride with the transaction's next statement.
  */
-export async function linkInvoice(
+export function linkInvoice(
   manager: Tx,
-  payment: PaymentRow,
+  { payment, invoice }: LockedPayment,
   referencedInvoiceId: string | null | undefined,
   accountId: string | null,
-): Promise<InvoiceLink> {
+): InvoiceLink {
   if (payment.invoice_id) {
-    const invoice = await lockInvoice(manager, payment.invoice_id);
     if (!invoice) throw new Error(`invoice ${payment.invoice_id} of payment ${payment.id} does not exist`);
     return { invoice };
   }
   if (!referencedInvoiceId) {
     if (payment.unmatched_reason) return { invoice: null, unmatchedReason: payment.unmatched_reason };
-    await manager.query('UPDATE payments SET unmatched_reason = ? WHERE id = ?', ['no_invoice_reference', payment.id]);
+    manager.defer('UPDATE payments SET unmatched_reason = ? WHERE id = ?', ['no_invoice_reference', payment.id]);
     return { invoice: null, unmatchedReason: 'no_invoice_reference' };
   }
-  const invoice = await lockInvoice(manager, referencedInvoiceId);
   const reason = !invoice ? 'invoice_not_found' : invoice.account_id !== accountId ? 'account_mismatch' : null;
   if (!invoice || reason) {
-    await manager.query('UPDATE payments SET unmatched_reason = ? WHERE id = ?', [reason, payment.id]);
+    manager.defer('UPDATE payments SET unmatched_reason = ? WHERE id = ?', [reason, payment.id]);
     return { invoice: null, unmatchedReason: reason ?? 'invoice_not_found' };
   }
-  await manager.query('UPDATE payments SET invoice_id = ?, unmatched_reason = NULL WHERE id = ?', [referencedInvoiceId, payment.id]);
+  manager.defer('UPDATE payments SET invoice_id = ?, unmatched_reason = NULL WHERE id = ?', [referencedInvoiceId, payment.id]);
   payment.invoice_id = referencedInvoiceId;
   return { invoice };
 }
 
-async function lockInvoice(manager: Tx, invoiceId: string): Promise<LockedInvoice | undefined> {
-  const [row] = (await manager.query('SELECT id, account_id, currency, amount_due, status FROM invoices WHERE id = ? FOR UPDATE', [
-    invoiceId,
-  ])) as LockedInvoice[];
-  return row;
-}
-
-/** One row per fact of an invoice, all kinds in one round trip (see `FACTS_SQL`). */
+/** One row per fact of the invoices being re-derived, all kinds in one round trip (see `FACTS_SQL`). */
 interface FactRow {
+  invoice_id: string;
   kind: 'payment' | 'charge' | 'refund' | 'dispute';
   id: string;
   payment_id: string;
@@ -107,28 +114,69 @@ interface FactRow {
 }
 
 const FACTS_SQL = `
-  SELECT 'payment' AS kind, p.id, p.id AS payment_id, NULL AS charge_id, p.currency, p.amount_received AS amount,
+  SELECT p.invoice_id, 'payment' AS kind, p.id, p.id AS payment_id, NULL AS charge_id, p.currency, p.amount_received AS amount,
          NULL AS amount_refunded, NULL AS status, NULL AS succeeded
-    FROM payments p WHERE p.invoice_id = ?
+    FROM payments p WHERE p.invoice_id IN (?)
   UNION ALL
-  SELECT 'charge', c.id, c.payment_id, NULL, c.currency, c.amount_captured, c.amount_refunded, NULL, c.succeeded
-    FROM charges c JOIN payments p ON p.id = c.payment_id WHERE p.invoice_id = ?
+  SELECT p.invoice_id, 'charge', c.id, c.payment_id, NULL, c.currency, c.amount_captured, c.amount_refunded, NULL, c.succeeded
+    FROM charges c JOIN payments p ON p.id = c.payment_id WHERE p.invoice_id IN (?)
   UNION ALL
-  SELECT 'refund', r.id, r.payment_id, r.charge_id, r.currency, r.amount, NULL, r.status, NULL
-    FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.invoice_id = ?
+  SELECT p.invoice_id, 'refund', r.id, r.payment_id, r.charge_id, r.currency, r.amount, NULL, r.status, NULL
+    FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.invoice_id IN (?)
   UNION ALL
-  SELECT 'dispute', d.id, d.payment_id, NULL, d.currency, d.amount, NULL, d.status, NULL
-    FROM disputes d JOIN payments p ON p.id = d.payment_id WHERE p.invoice_id = ?`;
+  SELECT p.invoice_id, 'dispute', d.id, d.payment_id, NULL, d.currency, d.amount, NULL, d.status, NULL
+    FROM disputes d JOIN payments p ON p.id = d.payment_id WHERE p.invoice_id IN (?)`;
 
-/** Re-derives the invoice's totals and status from all its facts; the caller holds the invoice lock. */
-export async function recomputeInvoice(
-  manager: Tx,
-  invoice: LockedInvoice,
-  defer: (sql: string, params: unknown[]) => void,
-): Promise<InvoiceState> {
-  const rows = (await manager.query(FACTS_SQL, [invoice.id, invoice.id, invoice.id, invoice.id])) as FactRow[];
+/** The invoices each transaction must re-derive before it commits. */
+const toRecompute = new WeakMap<Tx, Map<string, LockedInvoice>>();
+
+/**
+ * Re-derives the invoice's totals and status from all its facts just before
+ * the transaction commits (the caller holds the invoice lock, which lasts until
+ * then): once per invoice however many events of the transaction touched it,
+ * and every invoice of the transaction in one read.
+ */
+export function recomputeBeforeCommit(manager: Tx, invoice: LockedInvoice, logger: Logger): void {
+  let invoices = toRecompute.get(manager);
+  if (!invoices) {
+    const pending = new Map<string, LockedInvoice>();
+    toRecompute.set(manager, pending);
+    manager.beforeCommit('recompute-invoices', async () => {
+      toRecompute.delete(manager);
+      for (const [id, state] of await recomputeInvoices(manager, [...pending.values()])) {
+        // debug: at a thousand events a second an info line each would be the largest cost of logging; the event row is the record.
+        logger.debug('invoice updated', { invoiceId: id, status: state.status, amountPaid: state.amountPaid });
+      }
+    });
+    invoices = pending;
+  }
+  if (!invoices.has(invoice.id)) invoices.set(invoice.id, invoice);
+}
+
+async function recomputeInvoices(manager: Tx, invoices: LockedInvoice[]): Promise<Map<string, InvoiceState>> {
+  const ids = invoices.map((invoice) => invoice.id);
+  const rows = (await manager.query(FACTS_SQL, [ids, ids, ids, ids])) as FactRow[];
+  const states = new Map<string, InvoiceState>();
+  for (const invoice of invoices) {
+    const mine = rows.filter((row) => row.invoice_id === invoice.id);
+    const state = deriveInvoiceState(toFacts(invoice, mine));
+    // Nothing later in the transaction reads the invoice row, so the write rides with the COMMIT.
+    manager.defer('UPDATE invoices SET amount_paid = ?, amount_refunded = ?, amount_disputed = ?, status = ?, review_reason = ? WHERE id = ?', [
+      state.amountPaid,
+      state.amountRefunded,
+      state.amountDisputed,
+      state.status,
+      state.reviewReason,
+      invoice.id,
+    ]);
+    states.set(invoice.id, state);
+  }
+  return states;
+}
+
+function toFacts(invoice: LockedInvoice, rows: FactRow[]): InvoiceFacts {
   const of = (kind: FactRow['kind']) => rows.filter((row) => row.kind === kind);
-  const facts: InvoiceFacts = {
+  return {
     currency: invoice.currency,
     amountDue: Number(invoice.amount_due),
     voided: invoice.status === 'void',
@@ -144,15 +192,4 @@ export async function recomputeInvoice(
     refunds: of('refund').map((r) => ({ id: r.id, paymentId: r.payment_id, chargeId: r.charge_id, currency: r.currency ?? '', amount: Number(r.amount), status: r.status ?? '' })),
     disputes: of('dispute').map((d) => ({ id: d.id, paymentId: d.payment_id, currency: d.currency ?? '', amount: Number(d.amount), status: d.status ?? '' })),
   };
-  const state = deriveInvoiceState(facts);
-  // Nothing later in the transaction reads the invoice row, so the write rides with the event's status update.
-  defer('UPDATE invoices SET amount_paid = ?, amount_refunded = ?, amount_disputed = ?, status = ?, review_reason = ? WHERE id = ?', [
-    state.amountPaid,
-    state.amountRefunded,
-    state.amountDisputed,
-    state.status,
-    state.reviewReason,
-    invoice.id,
-  ]);
-  return state;
 }

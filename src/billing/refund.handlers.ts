@@ -20,7 +20,7 @@ export const onRefund: EventHandler = async (context) => {
       status_event_created: string;
     }[];
     if (!current) {
-      await manager.query(
+      manager.defer(
         `INSERT INTO refunds (id, payment_id, charge_id, currency, amount, status, status_event_created, reason, failure_reason, stripe_created)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [refund.id, paymentId, chargeId, refund.currency, refund.amount, status, event.created, refund.reason ?? null, refund.failure_reason ?? null, refund.created],
@@ -29,7 +29,7 @@ export const onRefund: EventHandler = async (context) => {
     }
     const stored = { status: current.status, eventCreated: Number(current.status_event_created) };
     if (!changesStatus(refundStatusMoves, stored, { status, eventCreated: event.created })) return 'stale';
-    await manager.query('UPDATE refunds SET status = ?, status_event_created = ?, failure_reason = ? WHERE id = ?', [
+    manager.defer('UPDATE refunds SET status = ?, status_event_created = ?, failure_reason = ? WHERE id = ?', [
       status,
       event.created,
       refund.failure_reason ?? null,

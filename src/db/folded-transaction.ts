@@ -1,12 +1,31 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 
-/** What a handler may do inside its transaction: run SQL. */
-export type Tx = Pick<EntityManager, 'query'>;
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** What a handler may do inside its transaction: run SQL, and queue writes whose results nobody reads. */
+export interface Tx {
+  query(sql: string, params?: unknown[]): Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rows of whatever the SQL selects
+  /**
+   * A write whose result nobody reads: sent in the same round trip as the
+   * transaction's next statement (or its COMMIT), ahead of it, so the next
+   * statement sees it. An error in it fails that statement's call.
+   */
+  defer(sql: string, params: unknown[]): void;
+  /**
+   * Work to do once, just before the COMMIT, after everything else in the transaction (every
+   * event of a batch): e.g. re-deriving an invoice once however many events touched it.
+   */
+  beforeCommit(key: string, task: () => Promise<void>): void;
+}
 
 /**
- * A transaction whose BEGIN rides on its first statement and whose COMMIT rides
- * on its last (multipleStatements), instead of a round trip each: the worker
- * makes thousands of transactions a second, and each round trip is a pair of
+ * A transaction whose BEGIN rides on its first statement, whose deferred
+ * writes ride on the statement after them, and whose COMMIT rides on its last
+ * (multipleStatements), instead of a round trip each: the worker makes
+ * thousands of transactions a second, and each round trip is a pair of
  * syscalls on both sides. On any error the transaction is rolled back.
  *
  * `work` gets a Tx for its statements and returns the final statements, which
@@ -14,29 +33,77 @@ export type Tx = Pick<EntityManager, 'query'>;
  */
 export async function foldedTransaction<T>(
   dataSource: DataSource,
-  work: (tx: Tx) => Promise<{ final: { sql: string; params: unknown[] }[]; done: (results: unknown[]) => T }>,
+  work: (tx: Tx) => Promise<{ final: Statement[]; done: (results: unknown[]) => T }>,
 ): Promise<T> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
-  let begun = false;
-  // A statement's own result(s), without the leading BEGIN's: one result alone, several as an array.
-  const withBegin = async (sql: string, params: unknown[] = []) => {
-    if (begun) return runner.query(sql, params) as Promise<unknown>;
-    begun = true;
-    const results = (await runner.query(`START TRANSACTION;\n${sql}`, params)) as unknown[];
-    return results.length === 2 ? results[1] : results.slice(1);
-  };
+  const tx = new FoldedTx(runner);
   try {
-    const { final, done } = await work({ query: withBegin as Tx['query'] });
-    const statements = [...final, { sql: 'COMMIT', params: [] }];
-    const sql = statements.map((s) => s.sql).join(';\n');
-    const params = statements.flatMap((s) => s.params);
-    const results = (await withBegin(sql, params)) as unknown[];
-    return done(Array.isArray(results) ? results : [results]);
+    const { final, done } = await work(tx);
+    await tx.runBeforeCommit();
+    const results = await tx.send([...final, { sql: 'COMMIT', params: [] }]);
+    return done(results);
   } catch (error) {
-    if (begun) await runner.query('ROLLBACK').catch(() => undefined);
+    if (tx.begun) await runner.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
     await runner.release();
+  }
+}
+
+class FoldedTx implements Tx {
+  begun = false;
+  private deferred: Statement[] = [];
+  private readonly tasks = new Map<string, () => Promise<void>>();
+
+  constructor(private readonly runner: QueryRunner) {}
+
+  defer(sql: string, params: unknown[]): void {
+    this.deferred.push({ sql, params });
+  }
+
+  beforeCommit(key: string, task: () => Promise<void>): void {
+    if (!this.tasks.has(key)) this.tasks.set(key, task);
+  }
+
+  /** In the order they were asked for; a task may ask for another. */
+  async runBeforeCommit(): Promise<void> {
+    for (const [key, task] of this.tasks) {
+      this.tasks.delete(key);
+      await task();
+    }
+  }
+
+  /** One statement (its SQL may hold several): its own result, or its results as an array when it holds several. */
+  async query(sql: string, params: unknown[] = []): Promise<unknown> {
+    const prefix = this.prefix();
+    if (prefix.length === 0) return this.runner.query(sql, params);
+    const results = await this.sendRaw([...prefix, { sql, params }]);
+    const own = results.slice(prefix.length);
+    return own.length === 1 ? own[0] : own;
+  }
+
+  /** Several statements in one round trip (after the BEGIN and deferred writes); one result per statement, in order. */
+  async send(statements: Statement[]): Promise<unknown[]> {
+    const prefix = this.prefix();
+    const results = await this.sendRaw([...prefix, ...statements]);
+    return results.slice(prefix.length);
+  }
+
+  /** The BEGIN (first time only) and the writes deferred so far; taken, so they are sent once. */
+  private prefix(): Statement[] {
+    const prefix: Statement[] = this.begun ? [] : [{ sql: 'START TRANSACTION', params: [] }];
+    this.begun = true;
+    prefix.push(...this.deferred);
+    this.deferred = [];
+    return prefix;
+  }
+
+  private async sendRaw(statements: Statement[]): Promise<unknown[]> {
+    const sql = statements.map((s) => s.sql).join(';\n');
+    const params = statements.flatMap((s) => s.params);
+    const results = (await this.runner.query(sql, params)) as unknown;
+    // A single statement (the COMMIT alone) comes back as its own result, not a list.
+    return statements.length === 1 ? [results] : (results as unknown[]);
   }
 }

@@ -6,14 +6,14 @@ export interface HandlerContext {
   event: Stripe.Event;
   /** The merchant account the event was delivered for; null for the default account. */
   accountId: string | null;
-  /** The transaction's own manager: the effect and the event's status commit together. */
+  /**
+   * The transaction's own manager: the effect and the event's status commit together.
+   * `manager.defer` queues a write whose result nobody reads (the invoice's new totals, a
+   * fact's row): it is sent with the transaction's next statement instead of a round trip
+   * of its own. Other events may run before and after this one in the same transaction.
+   */
   manager: Tx;
   logger: Logger;
-  /**
-   * A write whose result nobody reads (e.g. the invoice's new totals): sent in the same
-   * round trip as the event's own status update, still inside the transaction.
-   */
-  defer(sql: string, params: unknown[]): void;
 }
 
 /**

@@ -4,7 +4,9 @@ import type { EventStatus, StripeEventRecord } from './stripe-event.entity';
 import type { EventHandler, HandlerRegistry } from './handler-registry';
 import { describeError } from '../shared/errors';
 import { attemptInsert, recordAttempt } from './event-attempts';
-import { foldedTransaction } from '../db/folded-transaction';
+import { foldedTransaction, type Statement, type Tx } from '../db/folded-transaction';
+import { currentContext, runWithContext, type LogContext } from '../shared/context';
+import { createBatcher } from './batcher';
 import type { Logger } from '../shared/logger';
 
 export interface Attempt {
@@ -38,6 +40,7 @@ const isDeadlock = (error: unknown) =>
 
 /** The columns processing needs. */
 type LoadedEvent = Pick<StripeEventRecord, 'id' | 'accountId' | 'type' | 'livemode' | 'payload' | 'status' | 'reason' | 'attempts'>;
+type EventRow = Omit<LoadedEvent, 'accountId' | 'livemode'> & { account_id: string | null; livemode: number };
 
 export interface ProcessorDeps {
   dataSource: DataSource;
@@ -47,6 +50,8 @@ export interface ProcessorDeps {
   expectedLivemode?: (accountId: string | null) => Promise<boolean | null>;
   /** Counts a test event sent to a live connection (or the reverse) where the merchant will see it. */
   recordLivemodeMismatch?: (accountId: string | null) => Promise<void>;
+  /** Several events per transaction under load (see processBatch); absent or maxBatch 1: one each. */
+  batch?: { maxBatch: number; lanes: number };
 }
 
 /**
@@ -55,46 +60,47 @@ export interface ProcessorDeps {
  * rethrown so BullMQ retries; only the last try marks the event `failed`.
  */
 export function createEventProcessor(deps: ProcessorDeps) {
+  const SELECT_EVENTS = 'SELECT id, account_id, type, livemode, payload, status, reason, attempts FROM stripe_events WHERE id IN (?)';
+  const toRecord = ({ account_id: accountId, livemode, ...rest }: EventRow): LoadedEvent => ({ ...rest, accountId, livemode: Boolean(livemode) });
+
   /** The hot path reads the row with plain SQL: the ORM's query building costs more than the query. */
   async function loadEvent(eventId: string): Promise<LoadedEvent | undefined> {
-    const [row] = (await deps.dataSource.query(
-      'SELECT id, account_id, type, livemode, payload, status, reason, attempts FROM stripe_events WHERE id = ?',
-      [eventId],
-    )) as { id: string; account_id: string | null; type: string; livemode: number; payload: string; status: EventStatus; reason: string | null; attempts: number }[];
-    if (!row) return undefined;
-    const { account_id: accountId, livemode, ...rest } = row;
-    return { ...rest, accountId, livemode: Boolean(livemode) };
+    const [row] = (await deps.dataSource.query(SELECT_EVENTS, [[eventId]])) as EventRow[];
+    return row && toRecord(row);
+  }
+
+  /**
+   * Runs the handler inside `tx` and returns the event's own closing statements (its status and
+   * its history row), to be sent with the COMMIT, and how to read their results.
+   */
+  async function runInTransaction(tx: Tx, record: LoadedEvent, handler: EventHandler, startedAt: Date) {
+    const event = JSON.parse(record.payload) as Stripe.Event;
+    const outcome = await handler({ event, accountId: record.accountId, manager: tx, logger: deps.logger });
+    const status: EventStatus = outcome?.ignored ? 'ignored' : 'processed';
+    const reason = outcome?.ignored ?? null;
+    const statements = [
+      {
+        // Guarded: if another run of this event (a stalled job taken over, a replay) settled it while
+        // this one waited for the locks, this run settles nothing and records no try. What its handler
+        // wrote is what the first run wrote already (handlers are idempotent).
+        sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
+        params: [status, reason, record.id],
+      },
+      attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }, { onlyIfPreviousChangedRows: true }),
+    ];
+    /** `results`: those of `statements`, in order. */
+    const settle = (results: unknown[]): ProcessResult => {
+      if ((results[0] as { affectedRows?: number } | undefined)?.affectedRows === 0) throw new SettledMeanwhile();
+      return { status, reason };
+    };
+    return { statements, settle };
   }
 
   /** Every connection is READ COMMITTED (see db/data-source.ts): handlers rely on it after taking their locks. */
   const runHandler = (record: LoadedEvent, handler: EventHandler, startedAt: Date) =>
-    foldedTransaction(deps.dataSource, async (manager) => {
-      const event = JSON.parse(record.payload) as Stripe.Event;
-      const deferred: { sql: string; params: unknown[] }[] = [];
-      const defer = (sql: string, params: unknown[]) => void deferred.push({ sql, params });
-      const outcome = await handler({ event, accountId: record.accountId, manager, logger: deps.logger, defer });
-      const status: EventStatus = outcome?.ignored ? 'ignored' : 'processed';
-      const reason = outcome?.ignored ?? null;
-      // The handler's last writes, the event's status and its history row: one round trip.
-      const statements = [
-        ...deferred,
-        {
-          // Guarded: if another run of this event (a stalled job taken over, a replay) settled it while
-          // this one waited for the locks, this run settles nothing and records no try. What its handler
-          // wrote is what the first run wrote already (handlers are idempotent).
-          sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
-          params: [status, reason, record.id],
-        },
-        attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }, { onlyIfPreviousChangedRows: true }),
-      ];
-      return {
-        final: statements,
-        done: (results: unknown[]): ProcessResult => {
-          const eventUpdate = results[deferred.length] as { affectedRows?: number } | undefined;
-          if (eventUpdate?.affectedRows === 0) throw new SettledMeanwhile();
-          return { status, reason };
-        },
-      };
+    foldedTransaction(deps.dataSource, async (tx) => {
+      const { statements, settle } = await runInTransaction(tx, record, handler, startedAt);
+      return { final: statements, done: settle };
     });
 
   /** Settles an event the handler never ran for; only if nothing settled it meanwhile. */
@@ -118,7 +124,12 @@ export function createEventProcessor(deps: ProcessorDeps) {
     }
   }
 
-  return async function processEvent(eventId: string, attempt: Attempt): Promise<ProcessResult> {
+  async function livemodeMatches(record: LoadedEvent): Promise<boolean> {
+    const expected = await deps.expectedLivemode?.(record.accountId);
+    return expected === undefined || expected === null || expected === record.livemode;
+  }
+
+  async function processEvent(eventId: string, attempt: Attempt): Promise<ProcessResult> {
     const startedAt = new Date();
     const record = await loadEvent(eventId);
     if (!record) throw new EventNotStoredError(eventId);
@@ -129,8 +140,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
     // A test-mode event on a live connection (or the reverse) must not touch real invoices:
     // stored, ignored, and counted on the connection so the merchant sees why payments don't appear.
-    const expected = await deps.expectedLivemode?.(record.accountId);
-    if (expected !== undefined && expected !== null && expected !== record.livemode) {
+    if (!(await livemodeMatches(record))) {
       // Counted before the event settles, so whoever sees the event ignored also sees it counted.
       await deps.recordLivemodeMismatch?.(record.accountId);
       return settleWithoutHandler(record, 'livemode_mismatch', startedAt);
@@ -168,7 +178,86 @@ export function createEventProcessor(deps: ProcessorDeps) {
       });
       throw error;
     }
-  };
+  }
+
+  /**
+   * Several events in one transaction, run one after another on one connection: the BEGIN, the
+   * events' load, and their status rows with the COMMIT cost one round trip for the whole batch
+   * instead of one each. Only the common case rides along (stored, unsettled, handled, mode
+   * matching, once in the batch); anything else runs alone. If anything fails (a handler's error,
+   * a deadlock, an event settled meanwhile) the whole batch rolls back and each of its events runs
+   * alone, with its own retries and history: a batch commits entirely or not at all.
+   */
+  async function processBatch(items: BatchItem[]): Promise<PromiseSettledResult<ProcessResult>[]> {
+    const results: PromiseSettledResult<ProcessResult>[] = new Array(items.length);
+    let alone: number[] = [];
+    if (items.length === 1) alone = [0];
+    else {
+      const startedAt = new Date();
+      try {
+        const settled = await foldedTransaction(deps.dataSource, async (tx) => {
+          const rows = (await tx.query(SELECT_EVENTS, [items.map((item) => item.eventId)])) as EventRow[];
+          const byId = new Map(rows.map((row) => [row.id, toRecord(row)]));
+          // Each account's mode once per batch, before any lock is taken.
+          const accounts = [...new Set([...byId.values()].map((record) => record.accountId))];
+          const modes = new Map(await Promise.all(accounts.map(async (accountId) => [accountId, await deps.expectedLivemode?.(accountId)] as const)));
+          const modeMatches = (record: LoadedEvent) => {
+            const expected = modes.get(record.accountId);
+            return expected === undefined || expected === null || expected === record.livemode;
+          };
+          const runs: { index: number; statements: Statement[]; settle: (results: unknown[]) => ProcessResult }[] = [];
+          const seen = new Set<string>();
+          for (const [index, item] of items.entries()) {
+            const record = byId.get(item.eventId);
+            const handler = record && deps.registry[record.type];
+            if (!record || !handler || record.status !== 'received' || seen.has(record.id) || !modeMatches(record)) {
+              alone.push(index);
+              continue;
+            }
+            seen.add(record.id);
+            const run = await runWithContext(item.context, () => runInTransaction(tx, record, handler, startedAt));
+            runs.push({ index, ...run });
+          }
+          return {
+            final: runs.flatMap((run) => run.statements),
+            done: (all: unknown[]) => {
+              let offset = 0;
+              return runs.map((run) => {
+                const result = run.settle(all.slice(offset, offset + run.statements.length));
+                offset += run.statements.length;
+                return { index: run.index, result };
+              });
+            },
+          };
+        });
+        for (const { index, result } of settled) results[index] = { status: 'fulfilled', value: result };
+      } catch (error) {
+        deps.logger.debug('batch rolled back; its events run alone', { events: items.length, error: describeError(error) });
+        alone = items.map((_, index) => index);
+      }
+    }
+    await Promise.all(
+      alone.map(async (index) => {
+        const item = items[index]!;
+        results[index] = await runWithContext(item.context, () => processEvent(item.eventId, item.attempt)).then(
+          (value) => ({ status: 'fulfilled' as const, value }),
+          (reason: unknown) => ({ status: 'rejected' as const, reason }),
+        );
+      }),
+    );
+    return results;
+  }
+
+  if (!deps.batch || deps.batch.maxBatch <= 1) return processEvent;
+  const batched = createBatcher(processBatch, deps.batch);
+  return (eventId: string, attempt: Attempt): Promise<ProcessResult> => batched({ eventId, attempt, context: currentContext() ?? {} });
+}
+
+interface BatchItem {
+  eventId: string;
+  attempt: Attempt;
+  /** The job's log context, restored while its handler runs. */
+  context: LogContext;
 }
 
 export type EventProcessor = ReturnType<typeof createEventProcessor>;

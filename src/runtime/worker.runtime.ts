@@ -25,6 +25,7 @@ export function startWorkers(core: Core): WorkerRuntime {
     dataSource,
     registry: core.registry,
     logger,
+    batch: { maxBatch: config.WORKER_BATCH_SIZE, lanes: config.WORKER_BATCH_LANES },
     expectedLivemode: async (accountId) => (accountId === null ? defaultLivemode : connections.livemode(accountId)),
     recordLivemodeMismatch: async (accountId) => {
       if (accountId !== null) await connections.recordLivemodeMismatch(accountId);
