@@ -19,4 +19,4 @@ ENV NODE_ENV=production
 EXPOSE 3000
 # node itself is the process that gets SIGTERM (through compose's init), so active jobs finish
 # on `docker stop`; `npm start` would not pass the signal on.
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "--max-old-space-size=192", "--import", "tsx", "src/main.ts"]

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { startArgs } from './helpers/start-command';
 import { loadConfig, ConfigError } from '../config/env.schema';
 
 describe('configuration', () => {
@@ -49,7 +50,7 @@ describe('configuration', () => {
 
   it('stops `npm start` with a message naming the variable', function () {
     this.timeout(20_000);
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const result = spawnSync(process.execPath, startArgs(), {
       env: { ...process.env, PORT: 'not-a-port' },
       encoding: 'utf8',
       timeout: 15_000,

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database';
 import { deleteKeys } from './helpers/test-service';
 import { waitFor } from './helpers/wait-for';
+import { startArgs } from './helpers/start-command';
 
 describe('npm start', () => {
   it('creates a missing database, migrates it, serves, and exits 0 within 15 s of SIGTERM', async function () {
@@ -12,7 +13,7 @@ describe('npm start', () => {
     const databaseUrl = uniqueDatabaseUrl('process');
     trackDatabase(databaseUrl);
     const prefix = `billed-test-${randomBytes(4).toString('hex')}`;
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, startArgs(), {
       env: { ...process.env, PORT: '0', DATABASE_URL: databaseUrl, REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait-for';
+import { startArgs } from './start-command';
 
 /** The repository root: children run `src/main.ts` from there, as `npm start` does. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,8 +21,8 @@ export interface ExitStatus {
 }
 
 /**
- * The real service as a process of its own: `node --import tsx src/main.ts`
- * (what `npm start` runs, minus npm), with ROLE and the rest of its
+ * The real service as a process of its own: what `npm start` runs, minus npm
+ * (`startArgs()`), with ROLE and the rest of its
  * configuration in the environment. Kill it with SIGKILL (a crash), or SIGTERM
  * (an orchestrator stopping it), and read its JSON log lines.
  */
@@ -39,7 +40,7 @@ export class ServiceProcess {
     readonly role: 'all' | 'api' | 'worker',
     env: Record<string, string>,
   ) {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, startArgs(), {
       cwd: ROOT,
       env: { ...process.env, ...env, ROLE: role },
       stdio: ['ignore', 'pipe', 'pipe'],
