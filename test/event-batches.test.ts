@@ -47,10 +47,10 @@ describe('batcher (group commit for work items)', () => {
   });
 
   it('fails only the item whose result failed; a batch that throws fails its own items, and the next batch still runs', async () => {
-    let calls = 0;
+    const batches: number[][] = [];
     const submit = createBatcher<number, number>(
       async (items) => {
-        calls += 1;
+        batches.push(items);
         if (items.includes(99)) throw new Error('whole batch broke');
         return items.map((value) => (value === 2 ? { status: 'rejected', reason: new Error('item 2 broke') } : { status: 'fulfilled', value }));
       },
@@ -58,12 +58,12 @@ describe('batcher (group commit for work items)', () => {
     );
     const outcomes = await Promise.allSettled([submit(1), submit(2), submit(3)]);
     assert.deepEqual(
-      outcomes.map((o) => o.status),
-      ['fulfilled', 'rejected', 'fulfilled'],
+      outcomes.map((o) => (o.status === 'fulfilled' ? o.value : String(o.reason))),
+      [1, 'Error: item 2 broke', 3],
     );
     await assert.rejects(submit(99), /whole batch broke/);
     assert.equal(await submit(4), 4);
-    assert.ok(calls >= 4);
+    assert.deepEqual(batches, [[1], [2, 3], [99], [4]]);
   });
 });
 
@@ -173,13 +173,70 @@ describe('several events in one transaction', () => {
     );
     assert.ok(lines.some((line) => line.includes('batch rolled back')), 'the batch path ran and rolled back');
     const after = await getInvoice(t, invoice.id);
-    assert.equal(after.amountPaid, 200 + 201 + 202 + 203, 'each payment counted once');
+    assert.equal(after.amountPaid, 200 + 201 + 202 + 203);
     assert.equal(after.amountDue, 100_000, 'the failing handler wrote nothing');
     const [poisonRow] = await t.query<{ status: string; attempts: number; last_error: string }>('SELECT status, attempts, last_error FROM stripe_events WHERE id = ?', [poison.id]);
     assert.equal(poisonRow!.status, 'received', 'retries remain');
     assert.equal(poisonRow!.attempts, 1);
     assert.match(poisonRow!.last_error, /dispute ledger unavailable/);
+    // Applied once each: one processed try per payment (a second run would have found it settled or added a row).
     const tries = await history(ordered.map((e) => e.id));
     assert.deepEqual(tries.map((row) => row.outcome).sort(), ['processed', 'processed', 'processed', 'processed', 'retrying']);
+  });
+  it('runs several events of one payment in one batch as in sequence: each sees what the one before it wrote', async () => {
+    const invoice = await createInvoice(t, { amountDue: 5000 });
+    const payment = paymentEvents({ invoiceId: invoice.id, amount: 5000 });
+    const warmup = paymentEvents({ invoiceId: null, amount: 100 }).paymentIntent('payment_intent.canceled');
+    const processing = payment.paymentIntent('payment_intent.processing');
+    const succeeded = payment.paymentIntent('payment_intent.succeeded');
+    const charge = payment.charge('charge.succeeded');
+    // The same "processing" state reported again by an older event, after the payment succeeded.
+    const olderProcessing = payment.paymentIntent('payment_intent.processing', { created: processing.created });
+    const events = [warmup, processing, succeeded, charge, olderProcessing];
+    for (const event of events) await deliver(t, event);
+
+    const results = await submitAll(
+      processor().processEvent,
+      events.map((e) => e.id),
+    );
+    assert.equal(transactions, 2, 'the first alone, the four of one payment together');
+    assert.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? `${r.value.status}${r.value.reason ? `/${r.value.reason}` : ''}` : String(r.reason))),
+      ['processed', 'processed', 'processed', 'processed', 'ignored/stale'],
+    );
+    const after = await getInvoice(t, invoice.id);
+    assert.equal(after.status, 'paid');
+    assert.equal(after.amountPaid, 5000);
+  });
+
+  it('reports an event that another run settled while the batch held it as settled, without a try of its own, and commits the rest', async () => {
+    const invoice = await createInvoice(t, { amountDue: 100_000 });
+    const [first, victim, last] = Array.from({ length: 3 }, (_, i) => paymentEvents({ invoiceId: invoice.id, amount: 300 + i }).paymentIntent('payment_intent.succeeded'));
+    // Stands in for another worker settling the victim while this batch runs.
+    const meddler = stripeEvent({ type: 'customer.updated', resource: 'customer', object: { metadata: { settles: victim!.id } } });
+    const events = [first!, meddler, victim!, last!];
+    for (const event of events) await deliver(t, event);
+    const { processEvent, lines } = processor({
+      ...eventHandlers,
+      'customer.updated': async ({ manager, event }) => {
+        const target = (event.data.object as unknown as { metadata: { settles: string } }).metadata.settles;
+        await manager.query("UPDATE stripe_events SET status = 'processed', reason = 'settled elsewhere', attempts = attempts + 1 WHERE id = ?", [target]);
+      },
+    });
+
+    const results = await submitAll(
+      processEvent,
+      events.map((e) => e.id),
+    );
+    assert.deepEqual(
+      results.map((r) => (r.status === 'fulfilled' ? `${r.value.status}${r.value.alreadySettled ? ' (settled)' : ''}` : String(r.reason))),
+      ['processed', 'processed', 'processed (settled)', 'processed'],
+    );
+    assert.equal((results[2] as PromiseFulfilledResult<ProcessResult>).value.reason, 'settled elsewhere');
+    assert.ok(!lines.some((line) => line.includes('batch rolled back')), 'the batch committed');
+    const tries = await history([victim!.id]);
+    assert.equal(tries.length, 0, 'the run that found it settled records no try');
+    const [row] = await t.query<{ attempts: number }>('SELECT attempts FROM stripe_events WHERE id = ?', [victim!.id]);
+    assert.equal(row!.attempts, 1);
   });
 });

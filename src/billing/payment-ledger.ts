@@ -5,8 +5,11 @@ import type { Logger } from '../shared/logger';
 /**
  * The facts store, used inside the event's transaction. Lock order is always
  * payment row → invoice row, so events of one payment run one after another,
- * payments of one invoice serialise on the invoice, and two transactions never
- * wait on each other in a circle.
+ * payments of one invoice serialise on the invoice, and two one-event
+ * transactions never wait on each other in a circle. A batch (several events in
+ * one transaction) takes several such pairs and can deadlock with another
+ * transaction; InnoDB detects that at once and the worker reruns the batch's
+ * events one by one (events/process-event.ts).
  */
 
 export interface PaymentRow {

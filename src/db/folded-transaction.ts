@@ -11,7 +11,9 @@ export interface Tx {
   /**
    * A write whose result nobody reads: sent in the same round trip as the
    * transaction's next statement (or its COMMIT), ahead of it, so the next
-   * statement sees it. An error in it fails that statement's call.
+   * statement sees it. An error in it fails that statement's call, which may be
+   * another event's in a batch: never catch and carry on after a failed query,
+   * let the transaction roll back.
    */
   defer(sql: string, params: unknown[]): void;
   /**

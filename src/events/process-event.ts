@@ -129,8 +129,13 @@ export function createEventProcessor(deps: ProcessorDeps) {
     return expected === undefined || expected === null || expected === record.livemode;
   }
 
-  async function processEvent(eventId: string, attempt: Attempt): Promise<ProcessResult> {
-    const startedAt = new Date();
+  /** The status another run gave an event while this run waited for its locks. */
+  async function readSettled(eventId: string): Promise<ProcessResult> {
+    const [now] = (await deps.dataSource.query('SELECT status, reason FROM stripe_events WHERE id = ?', [eventId])) as { status: EventStatus; reason: string | null }[];
+    return { status: now?.status ?? 'processed', reason: now?.reason ?? null, alreadySettled: true };
+  }
+
+  async function processEvent(eventId: string, attempt: Attempt, startedAt = new Date()): Promise<ProcessResult> {
     const record = await loadEvent(eventId);
     if (!record) throw new EventNotStoredError(eventId);
     // Redelivered jobs (stalled, relayed twice) must not run a settled event again.
@@ -155,10 +160,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
     try {
       return await runWithDeadlockRetry(record, handler, startedAt);
     } catch (error) {
-      if (error instanceof SettledMeanwhile) {
-        const [now] = (await deps.dataSource.query('SELECT status, reason FROM stripe_events WHERE id = ?', [eventId])) as { status: EventStatus; reason: string | null }[];
-        return { status: now?.status ?? 'processed', reason: now?.reason ?? null, alreadySettled: true };
-      }
+      if (error instanceof SettledMeanwhile) return readSettled(eventId);
       const final = attempt.number >= attempt.max;
       // Only a still-unsettled event: if the commit went through but its answer was lost, the
       // event is processed and must not be put back.
@@ -182,18 +184,20 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
   /**
    * Several events in one transaction, run one after another on one connection: the BEGIN, the
-   * events' load, and their status rows with the COMMIT cost one round trip for the whole batch
-   * instead of one each. Only the common case rides along (stored, unsettled, handled, mode
-   * matching, once in the batch); anything else runs alone. If anything fails (a handler's error,
-   * a deadlock, an event settled meanwhile) the whole batch rolls back and each of its events runs
-   * alone, with its own retries and history: a batch commits entirely or not at all.
+   * events' load, the invoices' facts read and their status rows with the COMMIT cost one round
+   * trip for the whole batch instead of one each. Only the common case rides along (stored,
+   * unsettled, handled, mode matching, once in the batch); anything else runs alone. If a handler
+   * fails or the transaction deadlocks (a batch takes several payment → invoice lock pairs, so two
+   * batches can wait on each other; InnoDB detects it at once), the whole batch rolls back and its
+   * events run alone, one after another, each with its own retries and history. An event that
+   * another run settled while this batch held it is reported settled, as a lone run would.
    */
   async function processBatch(items: BatchItem[]): Promise<PromiseSettledResult<ProcessResult>[]> {
     const results: PromiseSettledResult<ProcessResult>[] = new Array(items.length);
-    let alone: number[] = [];
-    if (items.length === 1) alone = [0];
+    const alone: number[] = [];
+    const settledMeanwhile: number[] = [];
+    if (items.length === 1) alone.push(0);
     else {
-      const startedAt = new Date();
       try {
         const settled = await foldedTransaction(deps.dataSource, async (tx) => {
           const rows = (await tx.query(SELECT_EVENTS, [items.map((item) => item.eventId)])) as EventRow[];
@@ -215,42 +219,52 @@ export function createEventProcessor(deps: ProcessorDeps) {
               continue;
             }
             seen.add(record.id);
-            const run = await runWithContext(item.context, () => runInTransaction(tx, record, handler, startedAt));
+            const run = await runWithContext(item.context, () => runInTransaction(tx, record, handler, item.startedAt));
             runs.push({ index, ...run });
           }
           return {
             final: runs.flatMap((run) => run.statements),
+            // After the COMMIT: each event's own results, in order.
             done: (all: unknown[]) => {
               let offset = 0;
               return runs.map((run) => {
-                const result = run.settle(all.slice(offset, offset + run.statements.length));
-                offset += run.statements.length;
-                return { index: run.index, result };
+                const own = all.slice(offset, (offset += run.statements.length));
+                try {
+                  return { index: run.index, result: run.settle(own) };
+                } catch (error) {
+                  if (error instanceof SettledMeanwhile) return { index: run.index, result: undefined };
+                  throw error;
+                }
               });
             },
           };
         });
-        for (const { index, result } of settled) results[index] = { status: 'fulfilled', value: result };
+        for (const { index, result } of settled) {
+          if (result) results[index] = { status: 'fulfilled', value: result };
+          else settledMeanwhile.push(index);
+        }
       } catch (error) {
         deps.logger.debug('batch rolled back; its events run alone', { events: items.length, error: describeError(error) });
-        alone = items.map((_, index) => index);
+        alone.splice(0, alone.length, ...items.keys());
       }
     }
-    await Promise.all(
-      alone.map(async (index) => {
-        const item = items[index]!;
-        results[index] = await runWithContext(item.context, () => processEvent(item.eventId, item.attempt)).then(
-          (value) => ({ status: 'fulfilled' as const, value }),
-          (reason: unknown) => ({ status: 'rejected' as const, reason }),
-        );
-      }),
-    );
+    for (const index of settledMeanwhile) {
+      results[index] = await readSettled(items[index]!.eventId).then((value) => ({ status: 'fulfilled' as const, value }));
+    }
+    // One after another: after a rollback, a burst of lone transactions would contend for the same rows again.
+    for (const index of alone) {
+      const item = items[index]!;
+      results[index] = await runWithContext(item.context, () => processEvent(item.eventId, item.attempt, item.startedAt)).then(
+        (value) => ({ status: 'fulfilled' as const, value }),
+        (reason: unknown) => ({ status: 'rejected' as const, reason }),
+      );
+    }
     return results;
   }
 
   if (!deps.batch || deps.batch.maxBatch <= 1) return processEvent;
   const batched = createBatcher(processBatch, deps.batch);
-  return (eventId: string, attempt: Attempt): Promise<ProcessResult> => batched({ eventId, attempt, context: currentContext() ?? {} });
+  return (eventId: string, attempt: Attempt): Promise<ProcessResult> => batched({ eventId, attempt, context: currentContext() ?? {}, startedAt: new Date() });
 }
 
 interface BatchItem {
@@ -258,6 +272,8 @@ interface BatchItem {
   attempt: Attempt;
   /** The job's log context, restored while its handler runs. */
   context: LogContext;
+  /** When the job handed the event over: its try's start in the history. */
+  startedAt: Date;
 }
 
 export type EventProcessor = ReturnType<typeof createEventProcessor>;
