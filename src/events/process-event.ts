@@ -124,10 +124,9 @@ export function createEventProcessor(deps: ProcessorDeps) {
     }
   }
 
-  async function livemodeMatches(record: LoadedEvent): Promise<boolean> {
-    const expected = await deps.expectedLivemode?.(record.accountId);
-    return expected === undefined || expected === null || expected === record.livemode;
-  }
+  /** `expected`: the mode of the account's key; null or undefined when no key fixes one. */
+  const modeMatches = (record: LoadedEvent, expected: boolean | null | undefined) => expected === undefined || expected === null || expected === record.livemode;
+  const livemodeMatches = async (record: LoadedEvent) => modeMatches(record, await deps.expectedLivemode?.(record.accountId));
 
   /** The status another run gave an event while this run waited for its locks. */
   async function readSettled(eventId: string): Promise<ProcessResult> {
@@ -205,16 +204,12 @@ export function createEventProcessor(deps: ProcessorDeps) {
           // Each account's mode once per batch, before any lock is taken.
           const accounts = [...new Set([...byId.values()].map((record) => record.accountId))];
           const modes = new Map(await Promise.all(accounts.map(async (accountId) => [accountId, await deps.expectedLivemode?.(accountId)] as const)));
-          const modeMatches = (record: LoadedEvent) => {
-            const expected = modes.get(record.accountId);
-            return expected === undefined || expected === null || expected === record.livemode;
-          };
           const runs: { index: number; statements: Statement[]; settle: (results: unknown[]) => ProcessResult }[] = [];
           const seen = new Set<string>();
           for (const [index, item] of items.entries()) {
             const record = byId.get(item.eventId);
             const handler = record && deps.registry[record.type];
-            if (!record || !handler || record.status !== 'received' || seen.has(record.id) || !modeMatches(record)) {
+            if (!record || !handler || record.status !== 'received' || seen.has(record.id) || !modeMatches(record, modes.get(record.accountId))) {
               alone.push(index);
               continue;
             }
