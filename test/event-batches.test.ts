@@ -209,7 +209,7 @@ describe('several events in one transaction', () => {
     assert.equal(after.amountPaid, 5000);
   });
 
-  it('reports an event that another run settled while the batch held it as settled, without a try of its own, and commits the rest', async () => {
+  it('reports an event that another run settled while the batch held it as settled, without a try of its own; the rest are applied once', async () => {
     const invoice = await createInvoice(t, { amountDue: 100_000 });
     const [first, victim, last] = Array.from({ length: 3 }, (_, i) => paymentEvents({ invoiceId: invoice.id, amount: 300 + i }).paymentIntent('payment_intent.succeeded'));
     // Stands in for another worker settling the victim while this batch runs.
@@ -233,7 +233,11 @@ describe('several events in one transaction', () => {
       ['processed', 'processed', 'processed (settled)', 'processed'],
     );
     assert.equal((results[2] as PromiseFulfilledResult<ProcessResult>).value.reason, 'settled elsewhere');
-    assert.ok(!lines.some((line) => line.includes('batch rolled back')), 'the batch committed');
+    // Caught before the COMMIT: the batch rolls back and its events run alone.
+    assert.ok(lines.some((line) => line.includes('batch rolled back')));
+    // The stand-in settled the victim without applying it; the other two are applied once each.
+    assert.equal((await getInvoice(t, invoice.id)).amountPaid, 300 + 302);
+    assert.equal((await history([first!.id, last!.id])).length, 2);
     const tries = await history([victim!.id]);
     assert.equal(tries.length, 0, 'the run that found it settled records no try');
     const [row] = await t.query<{ attempts: number }>('SELECT attempts FROM stripe_events WHERE id = ?', [victim!.id]);

@@ -162,19 +162,26 @@ async function recomputeInvoices(manager: Tx, invoices: LockedInvoice[]): Promis
   const states = new Map<string, InvoiceState>();
   for (const invoice of invoices) {
     const mine = rows.filter((row) => row.invoice_id === invoice.id);
-    const state = deriveInvoiceState(toFacts(invoice, mine));
-    // Nothing later in the transaction reads the invoice row, so the write rides with the COMMIT.
-    manager.defer('UPDATE invoices SET amount_paid = ?, amount_refunded = ?, amount_disputed = ?, status = ?, review_reason = ? WHERE id = ?', [
-      state.amountPaid,
-      state.amountRefunded,
-      state.amountDisputed,
-      state.status,
-      state.reviewReason,
-      invoice.id,
-    ]);
-    states.set(invoice.id, state);
+    states.set(invoice.id, deriveInvoiceState(toFacts(invoice, mine)));
   }
+  // Nothing later in the transaction reads the invoice rows, so the write rides with the next statement.
+  manager.defer(...invoiceTotalsUpdate(states));
   return states;
+}
+
+/** The invoices' new totals and statuses, one statement for all of them. */
+function invoiceTotalsUpdate(states: Map<string, InvoiceState>): [string, unknown[]] {
+  const values = [...states].map(([id, s]) => [id, s.amountPaid, s.amountRefunded, s.amountDisputed, s.status, s.reviewReason]);
+  if (values.length === 1) {
+    const [[id, ...rest]] = values as [unknown[]];
+    return ['UPDATE invoices SET amount_paid = ?, amount_refunded = ?, amount_disputed = ?, status = ?, review_reason = ? WHERE id = ?', [...rest, id]];
+  }
+  const rowsSql = values.map(() => 'SELECT ? AS id, ? AS paid, ? AS refunded, ? AS disputed, ? AS status, ? AS review').join(' UNION ALL ');
+  return [
+    `UPDATE invoices i JOIN (${rowsSql}) s ON s.id = i.id
+        SET i.amount_paid = s.paid, i.amount_refunded = s.refunded, i.amount_disputed = s.disputed, i.status = s.status, i.review_reason = s.review`,
+    values.flat(),
+  ];
 }
 
 function toFacts(invoice: LockedInvoice, rows: FactRow[]): InvoiceFacts {

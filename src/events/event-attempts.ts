@@ -52,3 +52,15 @@ export function attemptInsert(row: AttemptRow, options: { onlyIfPreviousChangedR
     ],
   };
 }
+
+/**
+ * The history rows of a batch's successful tries in one multi-row INSERT (no error, no stack).
+ * `jobId` is passed in: the batch runs outside each job's own context.
+ */
+export function successfulAttemptsInsert(rows: (AttemptRow & { jobId: string | null })[]): { sql: string; params: unknown[] } {
+  return {
+    sql: `INSERT INTO event_attempts (event_id, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
+     VALUES ${rows.map(() => '(?, ?, ?, ?, NOW(3), ?, ?, NULL, NULL)').join(', ')}`,
+    params: rows.flatMap((row) => [row.eventId, row.attempt, row.jobId, row.startedAt, row.outcome, row.reason ?? null]),
+  };
+}

@@ -3,8 +3,8 @@ import type Stripe from 'stripe';
 import type { EventStatus, StripeEventRecord } from './stripe-event.entity';
 import type { EventHandler, HandlerRegistry } from './handler-registry';
 import { describeError } from '../shared/errors';
-import { attemptInsert, recordAttempt } from './event-attempts';
-import { foldedTransaction, type Statement, type Tx } from '../db/folded-transaction';
+import { attemptInsert, recordAttempt, successfulAttemptsInsert } from './event-attempts';
+import { foldedTransaction, type Tx } from '../db/folded-transaction';
 import { currentContext, runWithContext, type LogContext } from '../shared/context';
 import { createBatcher } from './batcher';
 import type { Logger } from '../shared/logger';
@@ -69,38 +69,34 @@ export function createEventProcessor(deps: ProcessorDeps) {
     return row && toRecord(row);
   }
 
-  /**
-   * Runs the handler inside `tx` and returns the event's own closing statements (its status and
-   * its history row), to be sent with the COMMIT, and how to read their results.
-   */
-  async function runInTransaction(tx: Tx, record: LoadedEvent, handler: EventHandler, startedAt: Date) {
+  /** Runs the handler inside `tx`: what the event's status becomes if the transaction commits. */
+  async function runInTransaction(tx: Tx, record: LoadedEvent, handler: EventHandler): Promise<{ status: 'processed' | 'ignored'; reason: string | null }> {
     const event = JSON.parse(record.payload) as Stripe.Event;
     const outcome = await handler({ event, accountId: record.accountId, manager: tx, logger: deps.logger });
-    const status: EventStatus = outcome?.ignored ? 'ignored' : 'processed';
-    const reason = outcome?.ignored ?? null;
-    const statements = [
-      {
-        // Guarded: if another run of this event (a stalled job taken over, a replay) settled it while
-        // this one waited for the locks, this run settles nothing and records no try. What its handler
-        // wrote is what the first run wrote already (handlers are idempotent).
-        sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
-        params: [status, reason, record.id],
-      },
-      attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }, { onlyIfPreviousChangedRows: true }),
-    ];
-    /** `results`: those of `statements`, in order. */
-    const settle = (results: unknown[]): ProcessResult => {
-      if ((results[0] as { affectedRows?: number } | undefined)?.affectedRows === 0) throw new SettledMeanwhile();
-      return { status, reason };
-    };
-    return { statements, settle };
+    return outcome?.ignored ? { status: 'ignored', reason: outcome.ignored } : { status: 'processed', reason: null };
   }
 
   /** Every connection is READ COMMITTED (see db/data-source.ts): handlers rely on it after taking their locks. */
   const runHandler = (record: LoadedEvent, handler: EventHandler, startedAt: Date) =>
     foldedTransaction(deps.dataSource, async (tx) => {
-      const { statements, settle } = await runInTransaction(tx, record, handler, startedAt);
-      return { final: statements, done: settle };
+      const { status, reason } = await runInTransaction(tx, record, handler);
+      return {
+        // The event's status and its history row ride with the COMMIT.
+        final: [
+          {
+            // Guarded: if another run of this event (a stalled job taken over, a replay) settled it while
+            // this one waited for the locks, this run settles nothing and records no try. What its handler
+            // wrote is what the first run wrote already (handlers are idempotent).
+            sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
+            params: [status, reason, record.id],
+          },
+          attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }, { onlyIfPreviousChangedRows: true }),
+        ],
+        done: ([eventUpdate]: unknown[]): ProcessResult => {
+          if ((eventUpdate as { affectedRows?: number } | undefined)?.affectedRows === 0) throw new SettledMeanwhile();
+          return { status, reason };
+        },
+      };
     });
 
   /** Settles an event the handler never ran for; only if nothing settled it meanwhile. */
@@ -182,19 +178,19 @@ export function createEventProcessor(deps: ProcessorDeps) {
   }
 
   /**
-   * Several events in one transaction, run one after another on one connection: the BEGIN, the
-   * events' load, the invoices' facts read and their status rows with the COMMIT cost one round
-   * trip for the whole batch instead of one each. Only the common case rides along (stored,
-   * unsettled, handled, mode matching, once in the batch); anything else runs alone. If a handler
-   * fails or the transaction deadlocks (a batch takes several payment → invoice lock pairs, so two
-   * batches can wait on each other; InnoDB detects it at once), the whole batch rolls back and its
-   * events run alone, one after another, each with its own retries and history. An event that
-   * another run settled while this batch held it is reported settled, as a lone run would.
+   * Several events in one transaction, run one after another on one connection. Per batch, not per
+   * event: the BEGIN and the events' load (one round trip), the invoices' facts read, the events'
+   * statuses (one guarded multi-row UPDATE), and their history rows with the COMMIT. Only the
+   * common case rides along (stored, unsettled, handled, mode matching, once in the batch);
+   * anything else runs alone. If a handler fails, the transaction deadlocks (a batch takes several
+   * payment → invoice lock pairs, so two batches can wait on each other; InnoDB detects it at
+   * once), or another run settled one of its events meanwhile, the whole batch rolls back and its
+   * events run alone, one after another, each with its own retries and history: the outcome is
+   * what one-at-a-time processing gives.
    */
   async function processBatch(items: BatchItem[]): Promise<PromiseSettledResult<ProcessResult>[]> {
     const results: PromiseSettledResult<ProcessResult>[] = new Array(items.length);
     const alone: number[] = [];
-    const settledMeanwhile: number[] = [];
     if (items.length === 1) alone.push(0);
     else {
       try {
@@ -204,47 +200,52 @@ export function createEventProcessor(deps: ProcessorDeps) {
           // Each account's mode once per batch, before any lock is taken.
           const accounts = [...new Set([...byId.values()].map((record) => record.accountId))];
           const modes = new Map(await Promise.all(accounts.map(async (accountId) => [accountId, await deps.expectedLivemode?.(accountId)] as const)));
-          const runs: { index: number; statements: Statement[]; settle: (results: unknown[]) => ProcessResult }[] = [];
-          const seen = new Set<string>();
+          const runs: { index: number; record: LoadedEvent; status: 'processed' | 'ignored'; reason: string | null }[] = [];
           for (const [index, item] of items.entries()) {
             const record = byId.get(item.eventId);
             const handler = record && deps.registry[record.type];
-            if (!record || !handler || record.status !== 'received' || seen.has(record.id) || !modeMatches(record, modes.get(record.accountId))) {
+            if (!record || !handler || record.status !== 'received' || runs.some((run) => run.record.id === record.id) || !modeMatches(record, modes.get(record.accountId))) {
               alone.push(index);
               continue;
             }
-            seen.add(record.id);
-            const run = await runWithContext(item.context, () => runInTransaction(tx, record, handler, item.startedAt));
-            runs.push({ index, ...run });
+            const outcome = await runWithContext(item.context, () => runInTransaction(tx, record, handler));
+            runs.push({ index, record, ...outcome });
           }
+          if (runs.length === 0) return { final: [], done: () => [] };
+          // After everything else (the invoices are re-derived first): the events' statuses in one statement,
+          // guarded as a lone run's. If another run settled one of them meanwhile, the batch rolls back and
+          // its events run alone, which reports that one settled.
+          tx.beforeCommit('settle-events', async () => {
+            const update = (await tx.query(
+              `UPDATE stripe_events e JOIN (${runs.map(() => 'SELECT ? AS id, ? AS status, ? AS reason').join(' UNION ALL ')}) s ON s.id = e.id
+                  SET e.status = s.status, e.reason = s.reason, e.attempts = e.attempts + 1, e.last_error = NULL, e.processed_at = NOW(3)
+                WHERE e.status = 'received'`,
+              runs.flatMap((run) => [run.record.id, run.status, run.reason]),
+            )) as { affectedRows: number };
+            if (update.affectedRows !== runs.length) throw new SettledMeanwhile();
+          });
           return {
-            final: runs.flatMap((run) => run.statements),
-            // After the COMMIT: each event's own results, in order.
-            done: (all: unknown[]) => {
-              let offset = 0;
-              return runs.map((run) => {
-                const own = all.slice(offset, (offset += run.statements.length));
-                try {
-                  return { index: run.index, result: run.settle(own) };
-                } catch (error) {
-                  if (error instanceof SettledMeanwhile) return { index: run.index, result: undefined };
-                  throw error;
-                }
-              });
-            },
+            // The history rows ride with the COMMIT.
+            final: [
+              successfulAttemptsInsert(
+                runs.map((run) => ({
+                  eventId: run.record.id,
+                  attempt: run.record.attempts + 1,
+                  jobId: items[run.index]!.context.jobId ?? null,
+                  startedAt: items[run.index]!.startedAt,
+                  outcome: run.status,
+                  reason: run.reason,
+                })),
+              ),
+            ],
+            done: () => runs.map((run) => ({ index: run.index, result: { status: run.status, reason: run.reason } })),
           };
         });
-        for (const { index, result } of settled) {
-          if (result) results[index] = { status: 'fulfilled', value: result };
-          else settledMeanwhile.push(index);
-        }
+        for (const { index, result } of settled) results[index] = { status: 'fulfilled', value: result };
       } catch (error) {
         deps.logger.debug('batch rolled back; its events run alone', { events: items.length, error: describeError(error) });
         alone.splice(0, alone.length, ...items.keys());
       }
-    }
-    for (const index of settledMeanwhile) {
-      results[index] = await readSettled(items[index]!.eventId).then((value) => ({ status: 'fulfilled' as const, value }));
     }
     // One after another: after a rollback, a burst of lone transactions would contend for the same rows again.
     for (const index of alone) {
