@@ -3,24 +3,7 @@ import type { DataSource } from 'typeorm';
 import { AppError } from '../shared/errors';
 import type { CreateInvoiceInput, ListInvoicesQuery } from './invoice.schema';
 import { createReconciliationService } from '../reconciliation/reconciliation.service';
-
-interface InvoiceRow {
-  seq: string;
-  id: string;
-  account_id: string | null;
-  number: string;
-  currency: string;
-  amount_due: string;
-  amount_paid: string;
-  amount_refunded: string;
-  amount_disputed: string;
-  status: string;
-  review_reason: string | null;
-  customer_name: string;
-  customer_email: string;
-  created_at: Date;
-  updated_at: Date;
-}
+import type { InvoiceRow } from './invoice.row';
 
 const newInvoiceId = () => `inv_${randomBytes(12).toString('hex')}`;
 

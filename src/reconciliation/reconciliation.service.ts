@@ -1,23 +1,15 @@
 import type { DataSource } from 'typeorm';
+import type { InvoiceRow as FullInvoiceRow } from '../billing/invoice.row';
 import { minorUnitDigits } from '../billing/currencies';
 import { endOf, type ReconciliationQuery } from './reconciliation.schema';
 import { factsFor, loadFactsForPayments } from './reconciliation-facts';
 import { attentionRank, reconcileInvoice, RECONCILIATION_STATES, type InvoiceReconciliation, type ReconciliationState } from './invoice-reconciliation';
 
-interface InvoiceRow {
-  seq: string;
-  id: string;
-  account_id: string | null;
-  number: string;
-  currency: string;
-  amount_due: string;
-  amount_paid: string;
-  amount_refunded: string;
-  amount_disputed: string;
-  status: string;
-  customer_name: string;
-  created_at: Date;
-}
+/** The columns reconciliation reads. */
+type InvoiceRow = Pick<
+  FullInvoiceRow,
+  'seq' | 'id' | 'account_id' | 'number' | 'currency' | 'amount_due' | 'amount_paid' | 'amount_refunded' | 'amount_disputed' | 'status' | 'customer_name' | 'created_at'
+>;
 
 export interface InvoiceReconciliationRow extends InvoiceReconciliation {
   id: string;
