@@ -8,11 +8,14 @@
  *    workers run; drain rate = events / (last applied − first sent). Checked:
  *    every event processed once, invoice totals exact. Repeated for each
  *    worker layout in BENCH_E2E_LAYOUTS ("processes×concurrency", default
- *    1x64,1x16,1x128,2x64,4x32; the first is the default configuration).
+ *    1x64,1x16,1x128,2x64,4x32; the first is the default configuration). With BENCH_E2E_DRAIN=1
+ *    the burst is stored first and only the workers are timed, draining it.
  * 2. Steady load: 500 requests/s for 10 s with the workers running, open loop
  *    (bench/steady-load.ts: one request every 2 ms, latency from when it was
  *    due); p50/p99 acknowledgement latency.
  * 3. Peak RSS (VmHWM) of the API and of each worker process.
+ * 4. Where the CPU goes during the burst: CPU µs per event of the API, the workers, MariaDB, Redis and
+ *    this load generator (from /proc; on this host's two cores, 1,000 events/s leaves 2,000 µs in all).
  * The ingestion ratio comes from bench/run.ts (.bench/ingestion-latest.json).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,6 +32,7 @@ import { paymentEvents } from '../test/helpers/payment-events';
 import { signedDelivery, TEST_WEBHOOK_SECRET } from '../test/helpers/stripe-events';
 import { startArgs } from '../test/helpers/start-command';
 import { steadyLoad } from './steady-load';
+import { groupCpuSeconds, pidsNamed } from './cpu-time';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = path.join(repoRoot, '.bench');
@@ -39,6 +43,8 @@ const settings = {
   connections: num('BENCH_CONNECTIONS', 50),
   steadyRate: num('BENCH_STEADY_RATE', 500),
   steadySeconds: num('BENCH_STEADY_SECONDS', 10),
+  // BENCH_E2E_DRAIN=1: post the whole burst first, then start the workers and time them alone on the backlog.
+  drainOnly: process.env.BENCH_E2E_DRAIN === '1',
   layouts: (process.env.BENCH_E2E_LAYOUTS ?? '1x64,1x16,1x128,2x64,4x32').split(',').map((l) => {
     const [processes, concurrency] = l.split('x').map(Number);
     return { processes: processes!, concurrency: concurrency! };
@@ -54,7 +60,9 @@ const cleanups: (() => Promise<void>)[] = [];
 function spawnService(role: 'api' | 'worker', env: Record<string, string>): Promise<{ child: ChildProcess; port?: number }> {
   // BENCH_WORKER_NICE: run workers at a lower CPU priority than the API (a one-host deployment choice).
   const nice = role === 'worker' && process.env.BENCH_WORKER_NICE ? ['nice', '-n', process.env.BENCH_WORKER_NICE] : [];
-  const [command, ...args] = [...nice, process.execPath, ...startArgs()];
+  // BENCH_NODE_FLAGS: extra node flags for the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
+  const extraFlags = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
+  const [command, ...args] = [...nice, process.execPath, ...extraFlags, ...startArgs()];
   const child = spawn(command!, args, {
     cwd: repoRoot,
     env: { ...process.env, ...env, ROLE: role, PORT: '0', LOG_LEVEL: 'info', STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET, ADMIN_TOKEN },
@@ -138,6 +146,7 @@ interface LayoutResult {
   failed: number;
   rssApiMb: number | null;
   rssWorkerMb: (number | null)[];
+  cpuUsPerEvent: Record<'api' | 'workers' | 'mariadb' | 'redis' | 'loadgen', number>;
   steady?: { p50: number; p99: number; max: number; rate: number; non2xx: number };
 }
 
@@ -180,10 +189,21 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
       invoiceIds.push(...batch);
     }
     const bodies = signedBursts(invoiceIds, settings.events, 0);
-    const workers = await Promise.all(Array.from({ length: layout.processes }, () => spawnService('worker', env)));
+    const startWorkers = () => Promise.all(Array.from({ length: layout.processes }, () => spawnService('worker', env)));
+    const backlog = settings.drainOnly ? await post(api.port!, bodies, { connections: settings.connections }) : undefined;
+    const workers = await startWorkers();
 
+    const cpuGroups = {
+      api: [api.child.pid!],
+      workers: workers.map((w) => w.child.pid!),
+      mariadb: pidsNamed('mariadbd'),
+      redis: pidsNamed('redis-server'),
+      loadgen: [process.pid],
+    };
+    const cpuNow = () => Object.fromEntries(Object.entries(cpuGroups).map(([name, pids]) => [name, groupCpuSeconds(pids)])) as Record<keyof typeof cpuGroups, number>;
+    const cpuBefore = cpuNow();
     const started = Date.now();
-    const burst = await post(api.port!, bodies, { connections: settings.connections });
+    const burst = backlog ?? (await post(api.port!, bodies, { connections: settings.connections }));
     // Counts what is left (an index range that shrinks), not what is done: the poll must not cost MariaDB a scan of the inbox.
     for (;;) {
       const [[row]] = await db.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM stripe_events WHERE status = 'received'");
@@ -191,6 +211,10 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const seconds = (Date.now() - started) / 1000;
+    const cpuAfter = cpuNow();
+    const cpuUsPerEvent = Object.fromEntries(
+      Object.keys(cpuGroups).map((name) => [name, Math.round(((cpuAfter[name as keyof typeof cpuGroups] - cpuBefore[name as keyof typeof cpuGroups]) * 1e6) / settings.events)]),
+    ) as LayoutResult['cpuUsPerEvent'];
     const [[totals]] = await db.query<mysql.RowDataPacket[]>(
       "SELECT (SELECT COALESCE(SUM(amount_paid), 0) FROM invoices) AS paid, (SELECT COUNT(*) FROM stripe_events WHERE status = 'failed') AS failed",
     );
@@ -209,6 +233,7 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
       failed: Number(totals!.failed),
       rssApiMb: null,
       rssWorkerMb: [],
+      cpuUsPerEvent,
     };
     if (withSteady) {
       const steadyBodies = signedBursts(invoiceIds, settings.steadyRate * settings.steadySeconds, settings.events);
@@ -267,6 +292,14 @@ async function main(): Promise<number> {
   );
   console.log('\nEnd-to-end by worker layout (processes × concurrency):\n');
   console.log(table([['layout', 'events/s', 'seconds', 'totals exact', 'failed', 'worker RSS MB'], ...results.map((r) => [r.layout, r.eventsPerSec, r.seconds.toFixed(1), r.exact ? 'yes' : 'NO', r.failed, r.rssWorkerMb.join(', ')])]));
+  console.log('\nCPU µs per event during the burst (2 cores at 1,000 events/s = 2,000 µs in all):\n');
+  const cpuTotal = (c: LayoutResult['cpuUsPerEvent']) => c.api + c.workers + c.mariadb + c.redis + c.loadgen;
+  console.log(
+    table([
+      ['layout', 'api', 'workers', 'MariaDB', 'Redis', 'load generator', 'total'],
+      ...results.map((r) => [r.layout, r.cpuUsPerEvent.api, r.cpuUsPerEvent.workers, r.cpuUsPerEvent.mariadb, r.cpuUsPerEvent.redis, r.cpuUsPerEvent.loadgen, cpuTotal(r.cpuUsPerEvent)]),
+    ]),
+  );
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(path.join(resultsDir, 'end-to-end-latest.json'), `${JSON.stringify({ at: new Date().toISOString(), settings, results }, null, 2)}\n`);
   return results.every((r) => r.exact && r.failed === 0) ? 0 : 1;

@@ -13,7 +13,12 @@ export const onCharge: EventHandler = async (context) => {
   if (!safeAmounts(charge.amount, charge.amount_captured, charge.amount_refunded)) return INVALID_OBJECT;
   const paymentId = idOf(charge.payment_intent) ?? charge.id;
 
-  return applyToPayment(context, paymentId, charge.metadata?.invoice_id, async () => {
+  return applyToPayment(context, paymentId, charge.metadata?.invoice_id, async (payment) => {
+    // A charge made without a PaymentIntent is its own payment: it sets the currency and amount.
+    // The row is locked and current, so only a missing value costs a write (merged with the link, if any).
+    if (payment.currency === null || payment.amount === null) {
+      manager.deferUpdate('payments', paymentId, { currency: payment.currency ?? charge.currency, amount: payment.amount ?? charge.amount });
+    }
     const captured = charge.captured ? charge.amount_captured : 0;
     manager.defer(
       `INSERT INTO charges (id, payment_id, currency, amount, amount_captured, amount_refunded, succeeded, balance_transaction_id, stripe_created)
@@ -35,12 +40,6 @@ export const onCharge: EventHandler = async (context) => {
         charge.created,
       ],
     );
-    // A charge made without a PaymentIntent is its own payment: it sets the currency and amount.
-    manager.defer('UPDATE payments SET currency = COALESCE(currency, ?), amount = COALESCE(amount, ?) WHERE id = ?', [
-      charge.currency,
-      charge.amount,
-      paymentId,
-    ]);
     return 'applied';
   });
 };

@@ -33,14 +33,17 @@ export const onPaymentIntent: EventHandler = async (context) => {
       { status: intent.status, eventCreated: event.created },
     );
     if (moves) {
-      manager.defer(
-        `UPDATE payments SET status = ?, status_event_created = ?, currency = ?, amount = ?, amount_received = ? WHERE id = ?`,
-        [intent.status, event.created, intent.currency, intent.amount, received, intent.id],
-      );
+      manager.deferUpdate('payments', intent.id, {
+        status: intent.status,
+        status_event_created: event.created,
+        currency: intent.currency,
+        amount: intent.amount,
+        amount_received: received,
+      });
       return 'applied';
     }
     if (received > payment.amount_received) {
-      manager.defer('UPDATE payments SET amount_received = ? WHERE id = ?', [received, intent.id]);
+      manager.deferUpdate('payments', intent.id, { amount_received: received });
       return 'applied';
     }
     return changed ? 'applied' : 'stale';

@@ -31,12 +31,11 @@ export interface LockedPayment {
   invoice: LockedInvoice | undefined;
 }
 
-const INVOICE_COLUMNS = 'id, account_id, currency, amount_due, status';
-
 /**
- * Creates the payment row if it is new, locks it, then locks its invoice: the
- * one it is linked to, or else the one the event references. One round trip
- * (multipleStatements); the order inside it is still payment → invoice.
+ * Creates the payment row if it is new, then locks it and its invoice (the one
+ * it is linked to, or else the one the event references) in one locking read:
+ * MariaDB reads the payment by its key first, then the invoice it names, so
+ * the lock order is still payment → invoice. One round trip, two statements.
  */
 export async function lockPayment(
   manager: Tx,
@@ -44,21 +43,43 @@ export async function lockPayment(
   origin: { accountId: string | null; livemode: boolean },
   referencedInvoiceId: string | null | undefined,
 ): Promise<LockedPayment> {
-  const [, payments, invoices] = (await manager.query(
+  const [, rows] = (await manager.query(
     `INSERT IGNORE INTO payments (id, account_id, livemode) VALUES (?, ?, ?);
-     SELECT * FROM payments WHERE id = ? FOR UPDATE;
-     SELECT ${INVOICE_COLUMNS} FROM invoices WHERE id = COALESCE((SELECT invoice_id FROM payments WHERE id = ?), ?) FOR UPDATE`,
-    [paymentId, origin.accountId, origin.livemode, paymentId, paymentId, referencedInvoiceId ?? null],
-  )) as [unknown, PaymentRow[], LockedInvoice[]];
-  return { payment: normalise(payments[0]!), invoice: invoices[0] };
+     SELECT p.id, p.invoice_id, p.unmatched_reason, p.account_id, p.currency, p.amount, p.amount_received, p.status, p.status_event_created,
+            i.id AS invoice_row_id, i.account_id AS invoice_account_id, i.currency AS invoice_currency, i.amount_due AS invoice_amount_due,
+            i.status AS invoice_status
+       FROM payments p LEFT JOIN invoices i ON i.id = COALESCE(p.invoice_id, ?)
+      WHERE p.id = ? FOR UPDATE`,
+    [paymentId, origin.accountId, origin.livemode, referencedInvoiceId ?? null, paymentId],
+  )) as [unknown, LockedRow[]];
+  const row = rows[0]!;
+  return {
+    payment: {
+      id: row.id,
+      invoice_id: row.invoice_id,
+      unmatched_reason: row.unmatched_reason,
+      account_id: row.account_id,
+      currency: row.currency,
+      amount: row.amount === null ? null : Number(row.amount),
+      amount_received: Number(row.amount_received),
+      status: row.status,
+      status_event_created: Number(row.status_event_created),
+    },
+    invoice:
+      row.invoice_row_id === null
+        ? undefined
+        : { id: row.invoice_row_id, account_id: row.invoice_account_id, currency: row.invoice_currency!, amount_due: row.invoice_amount_due!, status: row.invoice_status! },
+  };
 }
 
-const normalise = (row: PaymentRow): PaymentRow => ({
-  ...row,
-  amount: row.amount === null ? null : Number(row.amount),
-  amount_received: Number(row.amount_received),
-  status_event_created: Number(row.status_event_created),
-});
+/** The payment's columns and its invoice's, prefixed, as the locking read returns them. */
+interface LockedRow extends PaymentRow {
+  invoice_row_id: string | null;
+  invoice_account_id: string | null;
+  invoice_currency: string | null;
+  invoice_amount_due: string | null;
+  invoice_status: string | null;
+}
 
 /** The locked invoice row: what re-deriving its state needs, read once with the lock. */
 export interface LockedInvoice {
@@ -89,15 +110,15 @@ export function linkInvoice(
   }
   if (!referencedInvoiceId) {
     if (payment.unmatched_reason) return { invoice: null, unmatchedReason: payment.unmatched_reason };
-    manager.defer('UPDATE payments SET unmatched_reason = ? WHERE id = ?', ['no_invoice_reference', payment.id]);
+    manager.deferUpdate('payments', payment.id, { unmatched_reason: 'no_invoice_reference' });
     return { invoice: null, unmatchedReason: 'no_invoice_reference' };
   }
   const reason = !invoice ? 'invoice_not_found' : invoice.account_id !== accountId ? 'account_mismatch' : null;
   if (!invoice || reason) {
-    manager.defer('UPDATE payments SET unmatched_reason = ? WHERE id = ?', [reason, payment.id]);
+    manager.deferUpdate('payments', payment.id, { unmatched_reason: reason });
     return { invoice: null, unmatchedReason: reason ?? 'invoice_not_found' };
   }
-  manager.defer('UPDATE payments SET invoice_id = ?, unmatched_reason = NULL WHERE id = ?', [referencedInvoiceId, payment.id]);
+  manager.deferUpdate('payments', payment.id, { invoice_id: referencedInvoiceId, unmatched_reason: null });
   payment.invoice_id = referencedInvoiceId;
   return { invoice };
 }

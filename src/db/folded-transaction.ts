@@ -17,6 +17,13 @@ export interface Tx {
    */
   defer(sql: string, params: unknown[]): void;
   /**
+   * `defer` for the common case of setting columns of one row by its `id`: when the write
+   * deferred just before it sets columns of the same row, the two become one UPDATE (a
+   * payment linked to its invoice and given its new status is one statement, not two).
+   * Column names come from code, never from input; values are bound.
+   */
+  deferUpdate(table: string, id: string, set: Record<string, unknown>): void;
+  /**
    * Work to do once, just before the COMMIT, after everything else in the transaction (every
    * event of a batch): e.g. re-deriving an invoice once however many events touched it.
    */
@@ -53,15 +60,36 @@ export async function foldedTransaction<T>(
   }
 }
 
+/** A deferred `UPDATE table SET … WHERE id = ?`, kept as columns until sent so the next one for the same row can merge in. */
+interface RowUpdate {
+  table: string;
+  id: string;
+  set: Record<string, unknown>;
+}
+
+const isRowUpdate = (write: Statement | RowUpdate): write is RowUpdate => 'set' in write;
+
+function toStatement(write: Statement | RowUpdate): Statement {
+  if (!isRowUpdate(write)) return write;
+  const columns = Object.keys(write.set);
+  return { sql: `UPDATE ${write.table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`, params: [...Object.values(write.set), write.id] };
+}
+
 class FoldedTx implements Tx {
   begun = false;
-  private deferred: Statement[] = [];
+  private deferred: (Statement | RowUpdate)[] = [];
   private readonly tasks = new Map<string, () => Promise<void>>();
 
   constructor(private readonly runner: QueryRunner) {}
 
   defer(sql: string, params: unknown[]): void {
     this.deferred.push({ sql, params });
+  }
+
+  deferUpdate(table: string, id: string, set: Record<string, unknown>): void {
+    const last = this.deferred.at(-1);
+    if (last && isRowUpdate(last) && last.table === table && last.id === id) Object.assign(last.set, set);
+    else this.deferred.push({ table, id, set: { ...set } });
   }
 
   beforeCommit(key: string, task: () => Promise<void>): void {
@@ -96,7 +124,7 @@ class FoldedTx implements Tx {
   private prefix(): Statement[] {
     const prefix: Statement[] = this.begun ? [] : [{ sql: 'START TRANSACTION', params: [] }];
     this.begun = true;
-    prefix.push(...this.deferred);
+    prefix.push(...this.deferred.map(toStatement));
     this.deferred = [];
     return prefix;
   }
