@@ -8,6 +8,8 @@ export interface Statement {
 /** What a handler may do inside its transaction: run SQL, and queue writes whose results nobody reads. */
 export interface Tx {
   query(sql: string, params?: unknown[]): Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rows of whatever the SQL selects
+  /** Several statements in one round trip; one result per statement, in order. */
+  send(statements: Statement[]): Promise<unknown[]>;
   /**
    * A write whose result nobody reads: sent in the same round trip as the
    * transaction's next statement (or its COMMIT), ahead of it, so the next

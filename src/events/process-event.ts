@@ -216,13 +216,21 @@ export function createEventProcessor(deps: ProcessorDeps) {
           // guarded as a lone run's. If another run settled one of them meanwhile, the batch rolls back and
           // its events run alone, which reports that one settled.
           tx.beforeCommit('settle-events', async () => {
-            const update = (await tx.query(
-              `UPDATE stripe_events e JOIN (${runs.map(() => 'SELECT ? AS id, ? AS status, ? AS reason').join(' UNION ALL ')}) s ON s.id = e.id
-                  SET e.status = s.status, e.reason = s.reason, e.attempts = e.attempts + 1, e.last_error = NULL, e.processed_at = NOW(3)
-                WHERE e.status = 'received'`,
-              runs.flatMap((run) => [run.record.id, run.status, run.reason]),
-            )) as { affectedRows: number };
-            if (update.affectedRows !== runs.length) throw new SettledMeanwhile();
+            // One UPDATE per outcome (usually one: all processed), short for MariaDB to parse at any batch size.
+            const byOutcome = new Map<string, { status: string; reason: string | null; ids: string[] }>();
+            for (const run of runs) {
+              const key = `${run.status}\u0000${run.reason ?? ''}`;
+              const group = byOutcome.get(key) ?? byOutcome.set(key, { status: run.status, reason: run.reason, ids: [] }).get(key)!;
+              group.ids.push(run.record.id);
+            }
+            const updates = (await tx.send(
+              [...byOutcome.values()].map(({ status, reason, ids }) => ({
+                sql: `UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3)
+                       WHERE id IN (?) AND status = 'received'`,
+                params: [status, reason, ids],
+              })),
+            )) as { affectedRows: number }[];
+            if (updates.reduce((sum, update) => sum + update.affectedRows, 0) !== runs.length) throw new SettledMeanwhile();
           });
           return {
             // The history rows ride with the COMMIT.
