@@ -209,6 +209,25 @@ describe('several events in one transaction', () => {
     assert.equal(after.amountPaid, 5000);
   });
 
+  it('locks a batch up front, payments then invoices in id order: two batches over the same invoices in opposite orders never deadlock', async () => {
+    const invoices = await Promise.all(Array.from({ length: 4 }, () => createInvoice(t, { amountDue: 100_000 })));
+    const burst = (order: typeof invoices, base: number) =>
+      [paymentEvents({ invoiceId: null, amount: 1 }).paymentIntent('payment_intent.canceled')].concat(
+        Array.from({ length: 12 }, (_, i) => paymentEvents({ invoiceId: order[i % order.length]!.id, amount: base + i }).paymentIntent('payment_intent.succeeded')),
+      );
+    const forward = burst(invoices, 100);
+    const backward = burst([...invoices].reverse(), 200);
+    for (const event of [...forward, ...backward]) await deliver(t, event);
+    const [one, two] = [processor(), processor()];
+
+    const results = await Promise.all([submitAll(one.processEvent, forward.map((e) => e.id)), submitAll(two.processEvent, backward.map((e) => e.id))]);
+    assert.ok(results.flat().every((r) => r.status === 'fulfilled' && r.value.status === 'processed'), JSON.stringify(results));
+    assert.deepEqual([...one.lines, ...two.lines].filter((line) => line.includes('batch rolled back')), [], 'neither batch deadlocked and fell back');
+    const paid = await Promise.all(invoices.map(async (invoice) => (await getInvoice(t, invoice.id)).amountPaid));
+    const expected = invoices.map((_, k) => [0, 1, 2].reduce((sum, round) => sum + 100 + k + 4 * round + 200 + (3 - k) + 4 * round, 0));
+    assert.deepEqual(paid, expected);
+  });
+
   it('reports an event that another run settled while the batch held it as settled, without a try of its own; the rest are applied once', async () => {
     const invoice = await createInvoice(t, { amountDue: 100_000 });
     const [first, victim, last] = Array.from({ length: 3 }, (_, i) => paymentEvents({ invoiceId: invoice.id, amount: 300 + i }).paymentIntent('payment_intent.succeeded'));

@@ -1,4 +1,5 @@
-import type { HandlerContext, HandlerOutcome } from '../events/handler-registry';
+import type Stripe from 'stripe';
+import type { EventHandler, HandlerContext, HandlerOutcome, PaymentTarget } from '../events/handler-registry';
 import { linkInvoice, lockPayment, recomputeBeforeCommit, type PaymentRow } from './payment-ledger';
 
 /** What writing an event's facts did: `stale` when the stored facts were already newer. */
@@ -32,6 +33,30 @@ export async function applyToPayment(
   if (result === 'stale' && !newlyLinked) return { ignored: 'stale' };
   if (link.invoice) recomputeBeforeCommit(manager, link.invoice, context.logger);
   else context.logger.debug('payment matches no invoice', { paymentId, reason: 'unmatchedReason' in link ? link.unmatchedReason : null });
+}
+
+/**
+ * A handler for an event about one payment, in two parts: `target` reads from
+ * the event alone which payment it is about and which invoice it names (or why
+ * it applies nothing: an invalid amount, no payment at all), and `write`
+ * records the event's facts on the locked payment. Knowing the payment before
+ * any lock lets a batch of events lock all its payments and invoices up front
+ * (`lockTarget`); a lone event locks its own in `applyToPayment`.
+ */
+export function paymentHandler(
+  target: (event: Stripe.Event) => PaymentTarget | HandlerOutcome,
+  write: (context: HandlerContext, payment: PaymentRow, target: PaymentTarget) => Promise<WriteResult>,
+): EventHandler {
+  const handler: EventHandler = async (context) => {
+    const found = target(context.event);
+    if (!('paymentId' in found)) return found;
+    return applyToPayment(context, found.paymentId, found.referencedInvoiceId, (payment) => write(context, payment, found));
+  };
+  handler.lockTarget = (event) => {
+    const found = target(event);
+    return 'paymentId' in found ? found : null;
+  };
+  return handler;
 }
 
 /**

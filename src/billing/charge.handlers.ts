@@ -1,19 +1,20 @@
 import type Stripe from 'stripe';
-import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
+import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment';
 
 /**
  * charge.succeeded / charge.refunded. Since API 2022-11-15 `charge.refunds` is
  * not expanded: `amount_refunded` is the cumulative total, kept here as the
  * largest value seen, whatever order the events came in.
  */
-export const onCharge: EventHandler = async (context) => {
-  const { manager } = context;
-  const charge = context.event.data.object as Stripe.Charge;
-  if (!safeAmounts(charge.amount, charge.amount_captured, charge.amount_refunded)) return INVALID_OBJECT;
-  const paymentId = idOf(charge.payment_intent) ?? charge.id;
-
-  return applyToPayment(context, paymentId, charge.metadata?.invoice_id, async (payment) => {
+export const onCharge = paymentHandler(
+  (event) => {
+    const charge = event.data.object as Stripe.Charge;
+    if (!safeAmounts(charge.amount, charge.amount_captured, charge.amount_refunded)) return INVALID_OBJECT;
+    // A charge made without a PaymentIntent is its own payment.
+    return { paymentId: idOf(charge.payment_intent) ?? charge.id, referencedInvoiceId: charge.metadata?.invoice_id };
+  },
+  async ({ event, manager }, payment, { paymentId }) => {
+    const charge = event.data.object as Stripe.Charge;
     // A charge made without a PaymentIntent is its own payment: it sets the currency and amount.
     // The row is locked and current, so only a missing value costs a write (merged with the link, if any).
     if (payment.currency === null || payment.amount === null) {
@@ -41,5 +42,5 @@ export const onCharge: EventHandler = async (context) => {
       ],
     );
     return 'applied';
-  });
-};
+  },
+);

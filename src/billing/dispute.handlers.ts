@@ -1,17 +1,17 @@
 import type Stripe from 'stripe';
-import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
+import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment';
 import { changesStatus, disputeStatusMoves } from './status-order';
 
 /** charge.dispute.created / .closed: one row per dispute id; `won` releases the invoice, `lost` keeps it disputed. */
-export const onDispute: EventHandler = async (context) => {
-  const { manager, event } = context;
-  const dispute = event.data.object as Stripe.Dispute;
-  if (!safeAmounts(dispute.amount)) return INVALID_OBJECT;
-  const chargeId = idOf(dispute.charge)!;
-  const paymentId = idOf(dispute.payment_intent) ?? chargeId;
-
-  return applyToPayment(context, paymentId, null, async () => {
+export const onDispute = paymentHandler(
+  (event) => {
+    const dispute = event.data.object as Stripe.Dispute;
+    if (!safeAmounts(dispute.amount)) return INVALID_OBJECT;
+    return { paymentId: idOf(dispute.payment_intent) ?? idOf(dispute.charge)!, referencedInvoiceId: null };
+  },
+  async ({ event, manager }, _payment, { paymentId }) => {
+    const dispute = event.data.object as Stripe.Dispute;
+    const chargeId = idOf(dispute.charge)!;
     const [current] = (await manager.query('SELECT status, status_event_created FROM disputes WHERE id = ? FOR UPDATE', [dispute.id])) as {
       status: string;
       status_event_created: string;
@@ -28,5 +28,5 @@ export const onDispute: EventHandler = async (context) => {
     if (!changesStatus(disputeStatusMoves, stored, { status: dispute.status, eventCreated: event.created })) return 'stale';
     manager.defer('UPDATE disputes SET status = ?, status_event_created = ? WHERE id = ?', [dispute.status, event.created, dispute.id]);
     return 'applied';
-  });
-};
+  },
+);

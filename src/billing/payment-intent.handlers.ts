@@ -1,18 +1,19 @@
 import type Stripe from 'stripe';
-import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
+import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment';
 import { paymentIntentStatusMoves } from './status-order';
 
 /**
  * payment_intent.succeeded / .processing / .payment_failed / .canceled.
  * The invoice is the PaymentIntent's metadata.invoice_id (set by Pay Now).
  */
-export const onPaymentIntent: EventHandler = async (context) => {
-  const { event, manager } = context;
-  const intent = event.data.object as Stripe.PaymentIntent;
-  if (!safeAmounts(intent.amount, intent.amount_received)) return INVALID_OBJECT;
-
-  return applyToPayment(context, intent.id, intent.metadata?.invoice_id, async (payment) => {
+export const onPaymentIntent = paymentHandler(
+  (event) => {
+    const intent = event.data.object as Stripe.PaymentIntent;
+    if (!safeAmounts(intent.amount, intent.amount_received)) return INVALID_OBJECT;
+    return { paymentId: intent.id, referencedInvoiceId: intent.metadata?.invoice_id };
+  },
+  async ({ event, manager }, payment) => {
+    const intent = event.data.object as Stripe.PaymentIntent;
     let changed = false;
     if (event.type === 'payment_intent.payment_failed') {
       // A declined attempt is a fact of its own, kept even when a later attempt succeeded.
@@ -47,5 +48,5 @@ export const onPaymentIntent: EventHandler = async (context) => {
       return 'applied';
     }
     return changed ? 'applied' : 'stale';
-  });
-};
+  },
+);

@@ -4,11 +4,13 @@ import type { Logger } from '../shared/logger';
 
 /**
  * The facts store, used inside the event's transaction. Lock order is always
- * payment row → invoice row, so events of one payment run one after another,
- * payments of one invoice serialise on the invoice, and two one-event
- * transactions never wait on each other in a circle. A batch (several events in
- * one transaction) takes several such pairs and can deadlock with another
- * transaction; InnoDB detects that at once and the worker reruns the batch's
+ * payment rows → invoice rows, so events of one payment run one after another,
+ * payments of one invoice serialise on the invoice, and transactions do not
+ * wait on each other in a circle: a lone event takes its payment then its
+ * invoice; a batch takes all its payments, in id order, then all their
+ * invoices, in id order (`lockPaymentsUpFront`). One case can still deadlock:
+ * a second event of an unlinked payment in a batch naming another invoice
+ * than the first; InnoDB detects it at once and the worker reruns the batch's
  * events one by one (events/process-event.ts).
  */
 
@@ -43,6 +45,8 @@ export async function lockPayment(
   origin: { accountId: string | null; livemode: boolean },
   referencedInvoiceId: string | null | undefined,
 ): Promise<LockedPayment> {
+  const early = takePreLocked(manager, paymentId, referencedInvoiceId);
+  if (early) return early;
   const [, rows] = (await manager.query(
     `INSERT IGNORE INTO payments (id, account_id, livemode) VALUES (?, ?, ?);
      SELECT p.id, p.invoice_id, p.unmatched_reason, p.account_id, p.currency, p.amount, p.amount_received, p.status, p.status_event_created,
@@ -52,25 +56,80 @@ export async function lockPayment(
       WHERE p.id = ? FOR UPDATE`,
     [paymentId, origin.accountId, origin.livemode, referencedInvoiceId ?? null, paymentId],
   )) as [unknown, LockedRow[]];
-  const row = rows[0]!;
+  const { invoice_row_id, invoice_account_id, invoice_currency, invoice_amount_due, invoice_status, ...payment } = rows[0]!;
+  const row = { invoice_row_id, invoice_account_id, invoice_currency, invoice_amount_due, invoice_status };
   return {
-    payment: {
-      id: row.id,
-      invoice_id: row.invoice_id,
-      unmatched_reason: row.unmatched_reason,
-      account_id: row.account_id,
-      currency: row.currency,
-      amount: row.amount === null ? null : Number(row.amount),
-      amount_received: Number(row.amount_received),
-      status: row.status,
-      status_event_created: Number(row.status_event_created),
-    },
+    payment: normalise(payment),
     invoice:
       row.invoice_row_id === null
         ? undefined
         : { id: row.invoice_row_id, account_id: row.invoice_account_id, currency: row.invoice_currency!, amount_due: row.invoice_amount_due!, status: row.invoice_status! },
   };
 }
+
+/** What a batch locked up front, per payment: taken by the first of its events to ask (`lockPayment`). */
+const preLocked = new WeakMap<Tx, Map<string, { referencedInvoiceId: string | null; locked: LockedPayment }>>();
+
+/** The payment as the batch locked it, once: a later event of the same payment reads it again (it may have changed since). */
+function takePreLocked(manager: Tx, paymentId: string, referencedInvoiceId: string | null | undefined): LockedPayment | undefined {
+  const locked = preLocked.get(manager);
+  const entry = locked?.get(paymentId);
+  if (!entry) return undefined;
+  locked!.delete(paymentId);
+  return entry.referencedInvoiceId === (referencedInvoiceId ?? null) ? entry.locked : undefined;
+}
+
+export interface PaymentLock {
+  paymentId: string;
+  referencedInvoiceId: string | null | undefined;
+  origin: { accountId: string | null; livemode: boolean };
+}
+
+/**
+ * A batch's locks, taken before any of its events runs: every payment (created
+ * if new) in id order, then every invoice they belong to or name, in id order,
+ * in two round trips whatever the batch's size. Every transaction takes
+ * payments before invoices, and batches take each kind in id order, so two
+ * batches cannot wait on each other in a circle. `lockPayment` then answers
+ * from what was locked here, without a round trip of its own.
+ */
+export async function lockPaymentsUpFront(manager: Tx, locks: PaymentLock[]): Promise<void> {
+  const byPayment = new Map<string, PaymentLock>();
+  for (const lock of locks) if (!byPayment.has(lock.paymentId)) byPayment.set(lock.paymentId, lock);
+  const ordered = [...byPayment.values()].sort((a, b) => (a.paymentId < b.paymentId ? -1 : a.paymentId > b.paymentId ? 1 : 0));
+  if (ordered.length === 0) return;
+  const [, payments] = (await manager.query(
+    `INSERT IGNORE INTO payments (id, account_id, livemode) VALUES ${ordered.map(() => '(?, ?, ?)').join(', ')};
+     SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id IN (?) ORDER BY id FOR UPDATE`,
+    [...ordered.flatMap((lock) => [lock.paymentId, lock.origin.accountId, lock.origin.livemode]), ordered.map((lock) => lock.paymentId)],
+  )) as [unknown, PaymentRow[]];
+  const invoiceOf = (payment: PaymentRow) => payment.invoice_id ?? byPayment.get(payment.id)!.referencedInvoiceId ?? null;
+  const invoiceIds = [...new Set(payments.map(invoiceOf).filter((id): id is string => id !== null))].sort();
+  const invoices =
+    invoiceIds.length === 0
+      ? []
+      : ((await manager.query(`SELECT ${INVOICE_COLUMNS} FROM invoices WHERE id IN (?) ORDER BY id FOR UPDATE`, [invoiceIds])) as LockedInvoice[]);
+  const invoiceById = new Map(invoices.map((invoice) => [invoice.id, invoice]));
+  const entries = new Map<string, { referencedInvoiceId: string | null; locked: LockedPayment }>();
+  for (const row of payments) {
+    const invoiceId = invoiceOf(row);
+    entries.set(row.id, {
+      referencedInvoiceId: byPayment.get(row.id)!.referencedInvoiceId ?? null,
+      locked: { payment: normalise(row), invoice: invoiceId === null ? undefined : invoiceById.get(invoiceId) },
+    });
+  }
+  preLocked.set(manager, entries);
+}
+
+const PAYMENT_COLUMNS = 'id, invoice_id, unmatched_reason, account_id, currency, amount, amount_received, status, status_event_created';
+const INVOICE_COLUMNS = 'id, account_id, currency, amount_due, status';
+
+const normalise = (row: PaymentRow): PaymentRow => ({
+  ...row,
+  amount: row.amount === null ? null : Number(row.amount),
+  amount_received: Number(row.amount_received),
+  status_event_created: Number(row.status_event_created),
+});
 
 /** The payment's columns and its invoice's, prefixed, as the locking read returns them. */
 interface LockedRow extends PaymentRow {

@@ -1,20 +1,20 @@
 import type Stripe from 'stripe';
-import type { EventHandler } from '../events/handler-registry';
-import { applyToPayment, idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
+import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment';
 import { changesStatus, refundStatusMoves } from './status-order';
 
 /** refund.created / .updated / .failed: one row per refund id, its status moving forward only. */
-export const onRefund: EventHandler = async (context) => {
-  const { manager, event } = context;
-  const refund = event.data.object as Stripe.Refund;
-  if (!safeAmounts(refund.amount)) return INVALID_OBJECT;
-  const chargeId = idOf(refund.charge);
-  const paymentId = idOf(refund.payment_intent) ?? chargeId;
-  // A refund of a customer balance or a bank transfer has no card payment to attach to.
-  if (!paymentId) return { ignored: 'no_payment' };
-  const status = refund.status ?? 'pending';
-
-  return applyToPayment(context, paymentId, null, async () => {
+export const onRefund = paymentHandler(
+  (event) => {
+    const refund = event.data.object as Stripe.Refund;
+    if (!safeAmounts(refund.amount)) return INVALID_OBJECT;
+    const paymentId = idOf(refund.payment_intent) ?? idOf(refund.charge);
+    // A refund of a customer balance or a bank transfer has no card payment to attach to.
+    return paymentId ? { paymentId, referencedInvoiceId: null } : { ignored: 'no_payment' };
+  },
+  async ({ event, manager }, _payment, { paymentId }) => {
+    const refund = event.data.object as Stripe.Refund;
+    const chargeId = idOf(refund.charge);
+    const status = refund.status ?? 'pending';
     const [current] = (await manager.query('SELECT status, status_event_created FROM refunds WHERE id = ? FOR UPDATE', [refund.id])) as {
       status: string;
       status_event_created: string;
@@ -36,5 +36,5 @@ export const onRefund: EventHandler = async (context) => {
       refund.id,
     ]);
     return 'applied';
-  });
-};
+  },
+);

@@ -25,7 +25,21 @@ export interface HandlerOutcome {
   ignored?: string;
 }
 
-export type EventHandler = (context: HandlerContext) => Promise<HandlerOutcome | void>;
+/** The payment row a handler works on, and the invoice its event names (if any). */
+export interface PaymentTarget {
+  paymentId: string;
+  referencedInvoiceId: string | null | undefined;
+}
+
+export interface EventHandler {
+  (context: HandlerContext): Promise<HandlerOutcome | void>;
+  /**
+   * For handlers that lock one payment (and its invoice): which payment the event will lock,
+   * read from the event alone, or null when it will lock none. A batch locks all its events'
+   * payments and invoices up front, in id order, in two statements (events/process-event.ts).
+   */
+  lockTarget?: (event: Stripe.Event) => PaymentTarget | null;
+}
 
 export type HandlerRegistry = Readonly<Record<string, EventHandler>>;
 

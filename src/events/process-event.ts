@@ -7,6 +7,7 @@ import { attemptInsert, recordAttempt, successfulAttemptsInsert } from './event-
 import { foldedTransaction, type Tx } from '../db/folded-transaction';
 import { currentContext, runWithContext, type LogContext } from '../shared/context';
 import { createBatcher } from './batcher';
+import { lockPaymentsUpFront } from '../billing/payment-ledger';
 import type { Logger } from '../shared/logger';
 
 export interface Attempt {
@@ -70,8 +71,12 @@ export function createEventProcessor(deps: ProcessorDeps) {
   }
 
   /** Runs the handler inside `tx`: what the event's status becomes if the transaction commits. */
-  async function runInTransaction(tx: Tx, record: LoadedEvent, handler: EventHandler): Promise<{ status: 'processed' | 'ignored'; reason: string | null }> {
-    const event = JSON.parse(record.payload) as Stripe.Event;
+  async function runInTransaction(
+    tx: Tx,
+    record: LoadedEvent,
+    handler: EventHandler,
+    event = JSON.parse(record.payload) as Stripe.Event,
+  ): Promise<{ status: 'processed' | 'ignored'; reason: string | null }> {
     const outcome = await handler({ event, accountId: record.accountId, manager: tx, logger: deps.logger });
     return outcome?.ignored ? { status: 'ignored', reason: outcome.ignored } : { status: 'processed', reason: null };
   }
@@ -179,14 +184,15 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
   /**
    * Several events in one transaction, run one after another on one connection. Per batch, not per
-   * event: the BEGIN and the events' load (one round trip), the invoices' facts read, the events'
-   * statuses (one guarded multi-row UPDATE), and their history rows with the COMMIT. Only the
-   * common case rides along (stored, unsettled, handled, mode matching, once in the batch);
-   * anything else runs alone. If a handler fails, the transaction deadlocks (a batch takes several
-   * payment → invoice lock pairs, so two batches can wait on each other; InnoDB detects it at
-   * once), or another run settled one of its events meanwhile, the whole batch rolls back and its
-   * events run alone, one after another, each with its own retries and history: the outcome is
-   * what one-at-a-time processing gives.
+   * event: the BEGIN and the events' load (one round trip), the locks of every payment and invoice
+   * the events touch (two: all payments, then all invoices, each in id order, so batches do not
+   * wait on each other in a circle; billing/payment-ledger.ts), the invoices' facts read, the
+   * events' statuses, and their history rows with the COMMIT. Only the common case rides along
+   * (stored, unsettled, handled, mode matching, once in the batch); anything else runs alone. If a
+   * handler fails, the transaction deadlocks all the same (InnoDB detects it at once), or another
+   * run settled one of its events meanwhile, the whole batch rolls back and its events run alone,
+   * one after another, each with its own retries and history: the outcome is what one-at-a-time
+   * processing gives.
    */
   async function processBatch(items: BatchItem[]): Promise<PromiseSettledResult<ProcessResult>[]> {
     const results: PromiseSettledResult<ProcessResult>[] = new Array(items.length);
@@ -200,15 +206,29 @@ export function createEventProcessor(deps: ProcessorDeps) {
           // Each account's mode once per batch, before any lock is taken.
           const accounts = [...new Set([...byId.values()].map((record) => record.accountId))];
           const modes = new Map(await Promise.all(accounts.map(async (accountId) => [accountId, await deps.expectedLivemode?.(accountId)] as const)));
-          const runs: { index: number; record: LoadedEvent; status: 'processed' | 'ignored'; reason: string | null }[] = [];
+          const riders: { index: number; record: LoadedEvent; handler: EventHandler; event: Stripe.Event }[] = [];
+          const riding = new Set<string>();
           for (const [index, item] of items.entries()) {
             const record = byId.get(item.eventId);
             const handler = record && deps.registry[record.type];
-            if (!record || !handler || record.status !== 'received' || runs.some((run) => run.record.id === record.id) || !modeMatches(record, modes.get(record.accountId))) {
+            if (!record || !handler || record.status !== 'received' || riding.has(record.id) || !modeMatches(record, modes.get(record.accountId))) {
               alone.push(index);
               continue;
             }
-            const outcome = await runWithContext(item.context, () => runInTransaction(tx, record, handler));
+            riding.add(record.id);
+            riders.push({ index, record, handler, event: JSON.parse(record.payload) as Stripe.Event });
+          }
+          // Every payment and invoice the batch will touch, locked in two round trips instead of one per event.
+          await lockPaymentsUpFront(
+            tx,
+            riders.flatMap(({ record, handler, event }) => {
+              const target = handler.lockTarget?.(event);
+              return target ? [{ ...target, origin: { accountId: record.accountId, livemode: record.livemode } }] : [];
+            }),
+          );
+          const runs: { index: number; record: LoadedEvent; status: 'processed' | 'ignored'; reason: string | null }[] = [];
+          for (const { index, record, handler, event } of riders) {
+            const outcome = await runWithContext(items[index]!.context, () => runInTransaction(tx, record, handler, event));
             runs.push({ index, record, ...outcome });
           }
           if (runs.length === 0) return { final: [], done: () => [] };
