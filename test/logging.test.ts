@@ -15,6 +15,18 @@ describe('logs', () => {
     assert.equal(line.invoiceId, 'inv_1');
   });
 
+  it('below the level are dropped before they are formatted: a debug line per event costs no serialisation at info', () => {
+    const { logger, lines } = createMemoryLogger('info');
+    let serialised = 0;
+    logger.debug('invoice updated', { detail: { toJSON: () => ((serialised += 1), 'x') } });
+    logger.info('kept', { detail: { toJSON: () => ((serialised += 1), 'y') } });
+    assert.equal(serialised, 1);
+    assert.deepEqual(
+      lines.map((line) => JSON.parse(line).message),
+      ['kept'],
+    );
+  });
+
   it('never contain a Stripe key, signing secret or bearer token, wherever it is passed', () => {
     const { logger, lines } = createMemoryLogger();
     const secrets = ['sk_live_fakeLOG0001', 'rk_test_51Hqrstuvwxyz012345', 'whsec_0123456789abcdef', 'sk_test_abcdef0123456789'];

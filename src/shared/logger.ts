@@ -21,9 +21,14 @@ const redacted = winston.format((info) => {
 export type Logger = winston.Logger;
 
 export function createLogger(level = 'info', transports?: winston.transport[]): Logger {
-  return winston.createLogger({
+  // winston formats every line before its transports drop the ones below their level, so a
+  // debug line in a hot path (one per event) would cost a JSON serialisation each at level info.
+  // This gate drops them first; it asks the logger, so transports' own levels still count.
+  const belowLevel = winston.format((info) => (logger.isLevelEnabled(info.level) ? info : false));
+  const logger = winston.createLogger({
     level,
     format: winston.format.combine(
+      belowLevel(),
       withContext(),
       winston.format.timestamp(),
       winston.format.errors({ stack: false }),
@@ -32,4 +37,5 @@ export function createLogger(level = 'info', transports?: winston.transport[]): 
     ),
     transports: transports ?? [new winston.transports.Console()],
   });
+  return logger;
 }
