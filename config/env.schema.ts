@@ -100,8 +100,11 @@ export const envSchema = z
     WORKER_CONCURRENCY: positiveInt(64),
     /** Events at most per database transaction when jobs queue up (1: one transaction per event). */
     WORKER_BATCH_SIZE: positiveInt(32),
-    /** Batch transactions a worker process runs at once. */
-    WORKER_BATCH_LANES: positiveInt(2),
+    /**
+     * Batch transactions a worker process runs at once. One: while it runs, the next batch fills,
+     * so batches are bigger and each event costs less (measured: more events/s than with two).
+     */
+    WORKER_BATCH_LANES: positiveInt(1),
     /** Tries per event before it is marked failed (exponential backoff between them). */
     JOB_ATTEMPTS: positiveInt(8),
     /** First retry delay in ms; doubles each try. */
