@@ -215,8 +215,11 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
     }
     // The end is when the last event was applied (its transaction's clock), not when the poll saw it:
     // autocannon hands back control on its own once-a-second tick, which would add up to a second.
-    const [[last]] = await db.query<mysql.RowDataPacket[]>('SELECT UNIX_TIMESTAMP(MAX(processed_at)) * 1000 AS at FROM stripe_events');
-    const seconds = (Number(last!.at) - started) / 1000;
+    // Draining a stored backlog, the start is the first event applied: the workers begin before their "started" line is read.
+    const [[applied]] = await db.query<mysql.RowDataPacket[]>(
+      'SELECT UNIX_TIMESTAMP(MIN(processed_at)) * 1000 AS first, UNIX_TIMESTAMP(MAX(processed_at)) * 1000 AS last FROM stripe_events',
+    );
+    const seconds = (Number(applied!.last) - (settings.drainOnly ? Number(applied!.first) : started)) / 1000;
     const cpuAfter = cpuNow();
     const cpuUsPerEvent = Object.fromEntries(
       Object.keys(cpuGroups).map((name) => [name, Math.round(((cpuAfter[name as keyof typeof cpuGroups] - cpuBefore[name as keyof typeof cpuGroups]) * 1e6) / settings.events)]),

@@ -10,9 +10,11 @@ export type WriteResult = 'applied' | 'stale';
  * invoice, write the event's facts, have the invoice re-derived before the
  * commit. A payment that matches no invoice is still recorded, as an unmatched
  * payment. Writes whose results nobody reads are deferred (`manager.defer`):
- * they ride with the next statement, so a payment or charge event costs one
- * round trip of its own (the locks) besides its transaction's load, facts read
- * and commit; refunds, disputes and declines read their own row once more.
+ * they ride with the next statement. Alone, a payment or charge event costs one
+ * round trip for its locks besides its transaction's load, facts read and
+ * commit; in a batch its locks were taken up front with everyone's
+ * (`lockPaymentsUpFront`) and it costs none. Refunds, disputes and declines
+ * read their own row once more.
  */
 export async function applyToPayment(
   context: HandlerContext,

@@ -7,7 +7,10 @@ export const onDispute = paymentHandler(
   (event) => {
     const dispute = event.data.object as Stripe.Dispute;
     if (!safeAmounts(dispute.amount)) return INVALID_OBJECT;
-    return { paymentId: idOf(dispute.payment_intent) ?? idOf(dispute.charge)!, referencedInvoiceId: null };
+    const chargeId = idOf(dispute.charge);
+    // Stripe always names the disputed charge; an object without one has nothing to attach to.
+    if (!chargeId) return { ignored: 'no_payment' };
+    return { paymentId: idOf(dispute.payment_intent) ?? chargeId, referencedInvoiceId: null };
   },
   async ({ event, manager }, _payment, { paymentId }) => {
     const dispute = event.data.object as Stripe.Dispute;

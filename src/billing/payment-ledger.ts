@@ -4,14 +4,18 @@ import type { Logger } from '../shared/logger';
 
 /**
  * The facts store, used inside the event's transaction. Lock order is always
- * payment rows → invoice rows, so events of one payment run one after another,
- * payments of one invoice serialise on the invoice, and transactions do not
- * wait on each other in a circle: a lone event takes its payment then its
- * invoice; a batch takes all its payments, in id order, then all their
- * invoices, in id order (`lockPaymentsUpFront`). One case can still deadlock:
- * a second event of an unlinked payment in a batch naming another invoice
- * than the first; InnoDB detects it at once and the worker reruns the batch's
- * events one by one (events/process-event.ts).
+ * payment rows → invoice rows, so events of one payment run one after another
+ * and payments of one invoice serialise on the invoice: a lone event takes its
+ * payment then its invoice; a batch takes all its payments, in id order, then
+ * all their invoices, in id order (`lockPaymentsUpFront`), so two batches do
+ * not wait on each other in a circle over payments and invoices. A payment is
+ * created and locked with INSERT … ON DUPLICATE KEY UPDATE, which takes the
+ * existing row's lock exclusively at once: INSERT IGNORE would take it shared,
+ * and two transactions holding it shared would deadlock upgrading it.
+ * What can still deadlock, rarely: a second event of an unlinked payment in a
+ * batch naming another invoice than the first, and payouts (locked in event
+ * order). InnoDB detects it at once; a batch then reruns its events one by
+ * one, a lone event runs again (events/process-event.ts).
  */
 
 export interface PaymentRow {
@@ -48,7 +52,7 @@ export async function lockPayment(
   const early = takePreLocked(manager, paymentId, referencedInvoiceId);
   if (early) return early;
   const [, rows] = (await manager.query(
-    `INSERT IGNORE INTO payments (id, account_id, livemode) VALUES (?, ?, ?);
+    `INSERT INTO payments (id, account_id, livemode) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE id = id;
      SELECT p.id, p.invoice_id, p.unmatched_reason, p.account_id, p.currency, p.amount, p.amount_received, p.status, p.status_event_created,
             i.id AS invoice_row_id, i.account_id AS invoice_account_id, i.currency AS invoice_currency, i.amount_due AS invoice_amount_due,
             i.status AS invoice_status
@@ -88,10 +92,9 @@ export interface PaymentLock {
 /**
  * A batch's locks, taken before any of its events runs: every payment (created
  * if new) in id order, then every invoice they belong to or name, in id order,
- * in two round trips whatever the batch's size. Every transaction takes
- * payments before invoices, and batches take each kind in id order, so two
- * batches cannot wait on each other in a circle. `lockPayment` then answers
- * from what was locked here, without a round trip of its own.
+ * in two round trips whatever the batch's size. `lockPayment` then answers the
+ * first event of each payment from what was locked here, without a round trip
+ * of its own.
  */
 export async function lockPaymentsUpFront(manager: Tx, locks: PaymentLock[]): Promise<void> {
   const byPayment = new Map<string, PaymentLock>();
@@ -99,7 +102,7 @@ export async function lockPaymentsUpFront(manager: Tx, locks: PaymentLock[]): Pr
   const ordered = [...byPayment.values()].sort((a, b) => (a.paymentId < b.paymentId ? -1 : a.paymentId > b.paymentId ? 1 : 0));
   if (ordered.length === 0) return;
   const [, payments] = (await manager.query(
-    `INSERT IGNORE INTO payments (id, account_id, livemode) VALUES ${ordered.map(() => '(?, ?, ?)').join(', ')};
+    `INSERT INTO payments (id, account_id, livemode) VALUES ${ordered.map(() => '(?, ?, ?)').join(', ')} ON DUPLICATE KEY UPDATE id = id;
      SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id IN (?) ORDER BY id FOR UPDATE`,
     [...ordered.flatMap((lock) => [lock.paymentId, lock.origin.accountId, lock.origin.livemode]), ordered.map((lock) => lock.paymentId)],
   )) as [unknown, PaymentRow[]];

@@ -186,10 +186,10 @@ export function createEventProcessor(deps: ProcessorDeps) {
    * Several events in one transaction, run one after another on one connection. Per batch, not per
    * event: the BEGIN and the events' load (one round trip), the locks of every payment and invoice
    * the events touch (two: all payments, then all invoices, each in id order, so batches do not
-   * wait on each other in a circle; billing/payment-ledger.ts), the invoices' facts read, the
-   * events' statuses, and their history rows with the COMMIT. Only the common case rides along
+   * wait on each other in a circle over them; billing/payment-ledger.ts), the invoices' facts read,
+   * the events' statuses, and their history rows with the COMMIT. Only the common case rides along
    * (stored, unsettled, handled, mode matching, once in the batch); anything else runs alone. If a
-   * handler fails, the transaction deadlocks all the same (InnoDB detects it at once), or another
+   * handler fails, the transaction deadlocks all the same (rare: see payment-ledger.ts), or another
    * run settled one of its events meanwhile, the whole batch rolls back and its events run alone,
    * one after another, each with its own retries and history: the outcome is what one-at-a-time
    * processing gives.
@@ -232,7 +232,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
             runs.push({ index, record, ...outcome });
           }
           if (runs.length === 0) return { final: [], done: () => [] };
-          // After everything else (the invoices are re-derived first): the events' statuses in one statement,
+          // After everything else (the invoices are re-derived first): the events' statuses, one statement per outcome,
           // guarded as a lone run's. If another run settled one of them meanwhile, the batch rolls back and
           // its events run alone, which reports that one settled.
           tx.beforeCommit('settle-events', async () => {
