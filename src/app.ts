@@ -47,6 +47,10 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  // No ETags: every answer here is live data (nothing uses conditional GETs), and hashing each
+  // response body is a cost on the webhook path, the hottest one. The dashboard's files still
+  // revalidate by Last-Modified.
+  app.set('etag', false);
   app.set('trust proxy', false);
   app.use(requestContext);
   // Raw body: must come before any JSON parser or every signature fails. Before helmet too:

@@ -13,7 +13,8 @@ const envelopeSchema = z.object({
   created: z.number().int().nonnegative(),
   livemode: z.boolean(),
   api_version: z.string().max(32).nullable().optional(),
-  data: z.object({ object: z.looseObject({ id: z.string().max(255).optional() }) }),
+  // Only the id is read: a plain (stripping) object schema does not walk or copy the object's other keys.
+  data: z.object({ object: z.object({ id: z.string().max(255).optional() }) }),
 });
 
 export interface EventEnvelope {
