@@ -32,7 +32,7 @@ import { Redis } from 'ioredis';
 import { paymentEvents } from '../test/helpers/payment-events';
 import { signedDelivery, TEST_WEBHOOK_SECRET } from '../test/helpers/stripe-events';
 import { startArgs } from '../test/helpers/start-command';
-import { steadyLoad } from './steady-load';
+import { steadyLoadOnOwnThread } from './steady-load';
 import { groupCpuSeconds, pidsNamed } from './cpu-time';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -246,7 +246,7 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
     };
     if (withSteady) {
       const steadyBodies = signedBursts(invoiceIds, settings.steadyRate * settings.steadySeconds, settings.events);
-      const steady = await steadyLoad({
+      const steady = await steadyLoadOnOwnThread({
         port: api.port!,
         rate: settings.steadyRate,
         connections: settings.connections,

@@ -10,6 +10,33 @@
  * second; and its coordinated-omission correction assumes a 1 ms interval.
  */
 import http from 'node:http';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+
+export interface SteadyOptions {
+  port: number;
+  rate: number;
+  connections: number;
+  requests: SteadyRequest[];
+}
+
+/**
+ * `steadyLoad` on a thread of its own: its heap holds only its requests, so the bench's own
+ * garbage (the burst's bodies, autocannon's state) is not collected in pauses that would delay
+ * requests and count as the service's latency. The thread runs this same module (through
+ * steady-load.thread.mjs, which gives it the tsx loader).
+ */
+export function steadyLoadOnOwnThread(options: SteadyOptions): Promise<SteadyResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./steady-load.thread.mjs', import.meta.url), { workerData: { steadyLoad: options } });
+    worker.once('message', (result: SteadyResult) => resolve(result));
+    worker.once('error', reject);
+    worker.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`steady-load thread exited with ${code}`))));
+  });
+}
+
+if (!isMainThread && (workerData as { steadyLoad?: SteadyOptions } | null)?.steadyLoad) {
+  void steadyLoad((workerData as { steadyLoad: SteadyOptions }).steadyLoad).then((result) => parentPort!.postMessage(result));
+}
 
 export interface SteadyResult {
   sent: number;
@@ -28,7 +55,7 @@ export interface SteadyRequest {
   body: string;
 }
 
-export async function steadyLoad(options: { port: number; rate: number; connections: number; requests: SteadyRequest[] }): Promise<SteadyResult> {
+export async function steadyLoad(options: SteadyOptions): Promise<SteadyResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.connections });
   const latencies: number[] = [];
   let non2xx = 0;
