@@ -12,8 +12,8 @@
  *    1x64,1x16,1x128,2x64,4x32; the first is the default configuration). With BENCH_E2E_DRAIN=1
  *    the burst is stored first and only the workers are timed, draining it.
  * 2. Steady load: 500 requests/s for 10 s with the workers running, open loop
- *    (bench/steady-load.ts: one request every 2 ms, latency from when it was
- *    due); p50/p99 acknowledgement latency.
+ *    (bench/steady-load.ts, on a thread of its own: one request every 2 ms,
+ *    latency from when it was due); p50/p99 acknowledgement latency.
  * 3. Peak RSS (VmHWM) of the API and of each worker process.
  * 4. Where the CPU goes during the burst: CPU µs per event of the API, the workers, MariaDB, Redis and
  *    this load generator (from /proc; on this host's two cores, 1,000 events/s leaves 2,000 µs in all).
