@@ -15,8 +15,8 @@ export const onCharge = paymentHandler(
   },
   async ({ event, manager }, payment, { paymentId }) => {
     const charge = event.data.object as Stripe.Charge;
-    // A charge made without a PaymentIntent is its own payment: it sets the currency and amount.
-    // The row is locked and current, so only a missing value costs a write (merged with the link, if any).
+    // Such a charge sets its payment's currency and amount. The row is locked and current, so only
+    // a missing value costs a write (merged with the link, if any).
     if (payment.currency === null || payment.amount === null) {
       manager.deferUpdate('payments', paymentId, { currency: payment.currency ?? charge.currency, amount: payment.amount ?? charge.amount });
     }
