@@ -61,13 +61,12 @@ export async function lockPayment(
     [paymentId, origin.accountId, origin.livemode, referencedInvoiceId ?? null, paymentId],
   )) as [unknown, LockedRow[]];
   const { invoice_row_id, invoice_account_id, invoice_currency, invoice_amount_due, invoice_status, ...payment } = rows[0]!;
-  const row = { invoice_row_id, invoice_account_id, invoice_currency, invoice_amount_due, invoice_status };
   return {
     payment: normalise(payment),
     invoice:
-      row.invoice_row_id === null
+      invoice_row_id === null
         ? undefined
-        : { id: row.invoice_row_id, account_id: row.invoice_account_id, currency: row.invoice_currency!, amount_due: row.invoice_amount_due!, status: row.invoice_status! },
+        : { id: invoice_row_id, account_id: invoice_account_id, currency: invoice_currency!, amount_due: invoice_amount_due!, status: invoice_status! },
   };
 }
 

@@ -4,7 +4,7 @@ import type { EventStatus, StripeEventRecord } from './stripe-event.entity';
 import type { EventHandler, HandlerRegistry } from './handler-registry';
 import { describeError } from '../shared/errors';
 import { attemptInsert, recordAttempt, successfulAttemptsInsert } from './event-attempts';
-import { foldedTransaction, type Tx } from '../db/folded-transaction';
+import { foldedTransaction, type Statement, type Tx } from '../db/folded-transaction';
 import { currentContext, runWithContext, type LogContext } from '../shared/context';
 import { createBatcher } from './batcher';
 import { lockPaymentsUpFront } from '../billing/payment-ledger';
@@ -38,6 +38,16 @@ class SettledMeanwhile extends Error {}
 const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 const isDeadlock = (error: unknown) =>
   DEADLOCK_CODES.has((error as { driverError?: { code?: string } })?.driverError?.code ?? '');
+
+/**
+ * Settles events: their outcome, one more try counted. Guarded: only events still `received`
+ * change, so a run that another run beat to it (a stalled job taken over, a replay) settles
+ * nothing, which its caller sees in affectedRows.
+ */
+const settleEvents = (status: 'processed' | 'ignored', reason: string | null, ids: string[]): Statement => ({
+  sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id IN (?) AND status = 'received'",
+  params: [status, reason, ids],
+});
 
 /** The columns processing needs. */
 type LoadedEvent = Pick<StripeEventRecord, 'id' | 'accountId' | 'type' | 'livemode' | 'payload' | 'status' | 'reason' | 'attempts'>;
@@ -88,13 +98,9 @@ export function createEventProcessor(deps: ProcessorDeps) {
       return {
         // The event's status and its history row ride with the COMMIT.
         final: [
-          {
-            // Guarded: if another run of this event (a stalled job taken over, a replay) settled it while
-            // this one waited for the locks, this run settles nothing and records no try. What its handler
-            // wrote is what the first run wrote already (handlers are idempotent).
-            sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
-            params: [status, reason, record.id],
-          },
+          // If another run settled the event while this one waited for the locks, this run settles nothing
+          // and records no try. What its handler wrote is what the first run wrote already (handlers are idempotent).
+          settleEvents(status, reason, [record.id]),
           attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }, { onlyIfPreviousChangedRows: true }),
         ],
         done: ([eventUpdate]: unknown[]): ProcessResult => {
@@ -106,10 +112,8 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
   /** Settles an event the handler never ran for; only if nothing settled it meanwhile. */
   async function settleWithoutHandler(record: LoadedEvent, reason: string, startedAt: Date): Promise<ProcessResult> {
-    await deps.dataSource.query(
-      "UPDATE stripe_events SET status = 'ignored', reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id = ? AND status = 'received'",
-      [reason, record.id],
-    );
+    const { sql, params } = settleEvents('ignored', reason, [record.id]);
+    await deps.dataSource.query(sql, params);
     await recordAttempt(deps.dataSource, { eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason });
     return { status: 'ignored', reason };
   }
@@ -237,19 +241,13 @@ export function createEventProcessor(deps: ProcessorDeps) {
           // its events run alone, which reports that one settled.
           tx.beforeCommit('settle-events', async () => {
             // One UPDATE per outcome (usually one: all processed), short for MariaDB to parse at any batch size.
-            const byOutcome = new Map<string, { status: string; reason: string | null; ids: string[] }>();
+            const byOutcome = new Map<string, { status: 'processed' | 'ignored'; reason: string | null; ids: string[] }>();
             for (const run of runs) {
               const key = `${run.status}\u0000${run.reason ?? ''}`;
               const group = byOutcome.get(key) ?? byOutcome.set(key, { status: run.status, reason: run.reason, ids: [] }).get(key)!;
               group.ids.push(run.record.id);
             }
-            const updates = (await tx.send(
-              [...byOutcome.values()].map(({ status, reason, ids }) => ({
-                sql: `UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3)
-                       WHERE id IN (?) AND status = 'received'`,
-                params: [status, reason, ids],
-              })),
-            )) as { affectedRows: number }[];
+            const updates = (await tx.send([...byOutcome.values()].map(({ status, reason, ids }) => settleEvents(status, reason, ids)))) as { affectedRows: number }[];
             if (updates.reduce((sum, update) => sum + update.affectedRows, 0) !== runs.length) throw new SettledMeanwhile();
           });
           return {
