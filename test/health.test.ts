@@ -2,6 +2,13 @@ import assert from 'node:assert/strict';
 import { startTestService, type TestService } from './helpers/test-service';
 import { signedDelivery, stripeEvent } from './helpers/stripe-events';
 import { waitFor } from './helpers/wait-for';
+import express from 'express';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import supertest from 'supertest';
+import { createDataSource } from '../src/db/data-source';
+import { healthRouter } from '../src/http/health.route';
+import { REDIS_URL, TEST_DATABASE_URL } from './helpers/test-database';
 
 describe('health and metrics', () => {
   let t: TestService;
@@ -20,6 +27,24 @@ describe('health and metrics', () => {
     const res = await t.http.get('/readyz');
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { status: 'ready', mysql: 'ok', redis: 'ok' });
+  });
+
+  it('GET /readyz asked while Redis is still connecting waits for it, instead of answering 503 at once', async () => {
+    const dataSource = createDataSource(TEST_DATABASE_URL);
+    await dataSource.initialize();
+    // Like the producer connection: no offline queue, so a ping before the connection is up fails at once.
+    const redis = new Redis(REDIS_URL, { enableOfflineQueue: false, lazyConnect: true });
+    try {
+      const app = express().use(healthRouter({ dataSource, redis, registry: new Registry() }));
+      const answer = supertest(app).get('/readyz').then((r) => r);
+      setTimeout(() => void redis.connect(), 100);
+      const res = await answer;
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, { status: 'ready', mysql: 'ok', redis: 'ok' });
+    } finally {
+      redis.disconnect();
+      await dataSource.destroy();
+    }
   });
 
   it('GET /metrics counts webhooks by outcome and shows the queue depth in Prometheus text', async () => {

@@ -4,6 +4,25 @@ import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
 import { withTimeout } from '../shared/with-timeout';
 
+/**
+ * The producer connection has no offline queue, so a ping sent while it is still connecting (just after
+ * start, or while Redis restarts) fails at once: wait for it to connect, within the probe's timeout.
+ */
+async function pingWhenConnected(redis: Redis): Promise<unknown> {
+  if (redis.status !== 'ready') {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 1500);
+      function done() {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      }
+      redis.once('ready', done);
+    });
+  }
+  return redis.ping();
+}
+
 /** /healthz: the process answers. /readyz: MySQL and Redis answer too. /metrics: Prometheus text. */
 export function healthRouter(deps: { dataSource: DataSource; redis: Redis; registry: Registry }): Router {
   const router = Router();
@@ -20,7 +39,7 @@ export function healthRouter(deps: { dataSource: DataSource; redis: Redis; regis
       );
     const [mysql, redis] = await Promise.all([
       check(() => deps.dataSource.query('SELECT 1')),
-      check(() => deps.redis.ping()),
+      check(() => pingWhenConnected(deps.redis)),
     ]);
     const ready = mysql === 'ok' && redis === 'ok';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', mysql, redis });
