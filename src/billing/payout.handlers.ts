@@ -42,23 +42,22 @@ export const onPayout: EventHandler = async (context) => {
     payout.failure_message?.slice(0, 1024) ?? null,
     payout.reconciliation_status ?? null,
   ];
-  // Insert-if-new, then lock: two first events of one payout cannot both insert it.
-  const inserted = (await manager.query(
-    `INSERT IGNORE INTO payouts (amount, currency, status, status_event_created, automatic, method, description, arrival_date,
+  // Insert-if-new and lock in one: on an existing payout, ON DUPLICATE KEY UPDATE takes the row's lock
+  // exclusively at once, where INSERT IGNORE would take it shared, and two events of the payout holding it
+  // shared would deadlock upgrading it. Whether this event created the row needs no flag: a new row
+  // carries this event's status (so the status step below changes nothing) and has no history yet.
+  const [, [current]] = (await manager.query(
+    `INSERT INTO payouts (amount, currency, status, status_event_created, automatic, method, description, arrival_date,
        balance_transaction_id, failure_balance_transaction_id, failure_code, failure_message, stripe_reconciliation_status,
        id, account_id, livemode, stripe_created)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    [...fields, payout.id, accountId, event.livemode, payout.created],
-  )) as { affectedRows: number };
-  const [current] = (await manager.query(
-    'SELECT status, status_event_created, items_requested_event_id, items_requested_event_created FROM payouts WHERE id = ? FOR UPDATE',
-    [payout.id],
-  )) as PayoutRow[];
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id;
+     SELECT status, status_event_created, items_requested_event_id, items_requested_event_created FROM payouts WHERE id = ? FOR UPDATE`,
+    [...fields, payout.id, accountId, event.livemode, payout.created, payout.id],
+  )) as [unknown, PayoutRow[]];
   if (!current) throw new Error(`payout ${payout.id} vanished while locked`);
-  let changed = inserted.affectedRows > 0;
+  let changed = false;
 
   if (
-    !changed &&
     changesStatus(payoutStatusMoves, { status: current.status, eventCreated: Number(current.status_event_created) }, { status, eventCreated: event.created })
   ) {
     // Links to the payout's transactions only ever get set: an older snapshot must not erase them.

@@ -6,8 +6,11 @@ import { foldedTransaction } from '../src/db/folded-transaction';
 import { lockPayment, lockPaymentsUpFront } from '../src/billing/payment-ledger';
 import { startTestService, type TestService } from './helpers/test-service';
 import { createInvoice } from './helpers/billing-client';
+import { onPayout } from '../src/billing/payout.handlers';
+import { payoutEvents } from './helpers/payout-events';
+import { createMemoryLogger } from './helpers/memory-logger';
 
-describe('payment locks', () => {
+describe('row locks of payments and payouts', () => {
   let t: TestService;
   let dataSource: DataSource;
 
@@ -53,5 +56,40 @@ describe('payment locks', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     release();
     assert.deepEqual(await Promise.all([holder, lone, batch]), ['holder', 'lone true true', 'batch true']);
+  });
+
+  it('on an existing payout, two of its events queue for its lock instead of deadlocking', async () => {
+    const payout = payoutEvents({ amount: 1_900 });
+    const { logger } = createMemoryLogger();
+    const apply = (event: ReturnType<typeof payout.event>) =>
+      foldedTransaction(dataSource, async (manager) => {
+        const outcome = await onPayout({ event, accountId: null, manager, logger });
+        return { final: [], done: () => outcome?.ignored ?? 'applied' };
+      });
+    assert.equal(await apply(payout.event('payout.created')), 'applied');
+
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const holding = new Promise<void>((resolve) => (locked = resolve));
+    const holder = foldedTransaction(dataSource, async (tx) => {
+      await tx.query('SELECT id FROM payouts WHERE id = ? FOR UPDATE', [payout.id]);
+      locked();
+      await released;
+      return { final: [], done: () => 'holder' };
+    });
+    await holding;
+    // INSERT IGNORE would give each waiter the row shared once the holder commits, and the two would
+    // deadlock upgrading it; one of them would fail with ER_LOCK_DEADLOCK.
+    const paid = apply(payout.event('payout.paid'));
+    const completed = apply(payout.event('payout.reconciliation_completed'));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    release();
+    assert.deepEqual(await Promise.all([holder, paid, completed]), ['holder', 'applied', 'applied']);
+    const [row] = (await dataSource.query('SELECT status, stripe_reconciliation_status FROM payouts WHERE id = ?', [payout.id])) as {
+      status: string;
+      stripe_reconciliation_status: string;
+    }[];
+    assert.deepEqual({ ...row }, { status: 'paid', stripe_reconciliation_status: 'completed' });
   });
 });
