@@ -5,6 +5,7 @@ import { startFakeStripe } from './helpers/fake-stripe';
 import { signedDelivery, stripeEvent } from './helpers/stripe-events';
 import { settled } from './helpers/billing-client';
 import { paymentEvents } from './helpers/payment-events';
+import { payoutEvents } from './helpers/payout-events';
 import { trackDatabase, uniqueDatabaseUrl } from './helpers/test-database';
 import { SUBSCRIBED_EVENT_TYPES } from '../src/events/subscribed-events';
 
@@ -232,6 +233,28 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
     assert.deepEqual([result.status, result.reason], ['ignored', 'account_mismatch']);
     const after = await t.http.get(`/api/invoices/${invoice.body.id}`).set(auth);
     assert.deepEqual([after.body.status, after.body.amountRefunded], ['paid', 0]);
+  });
+
+  it('ignores (account_mismatch) a merchant\'s signed event about another account\'s payout, and leaves that payout alone', async () => {
+    const accountId = await newAccount();
+    const res = await connect(accountId, { secretKey: TEST_KEY });
+    const merchantSecret = fake.endpoints.get(res.body.webhookEndpointId)!.secret;
+    const payout = payoutEvents({ amount: 5_000 });
+    const paid = payout.event('payout.paid');
+    const paidPayload = JSON.stringify(paid);
+    await t.http.post('/webhooks/stripe').set(signedDelivery(paidPayload).headers).send(paidPayload).expect(200);
+    assert.equal((await settled(t, paid.id)).status, 'processed');
+    // The merchant signs, with their own endpoint's secret, a failure of the default account's payout.
+    const forged = payout.event('payout.failed');
+    (forged.data.object as { amount: number }).amount = 999_999;
+    const forgedPayload = JSON.stringify(forged);
+    await t.http.post(`/webhooks/stripe/${accountId}`).set(signedDelivery(forgedPayload, merchantSecret).headers).send(forgedPayload).expect(200);
+    const result = await settled(t, forged.id);
+    assert.deepEqual([result.status, result.reason], ['ignored', 'account_mismatch']);
+    const [row] = await t.query<{ account_id: string | null; status: string; amount: number }>('SELECT account_id, status, amount FROM payouts WHERE id = ?', [
+      payout.id,
+    ]);
+    assert.deepEqual({ ...row, amount: Number(row?.amount) }, { account_id: null, status: 'paid', amount: 5_000 });
   });
 
   it('disconnects: deletes the endpoint it created, and the account\'s deliveries are no longer verified', async () => {

@@ -7,7 +7,9 @@ import { changesStatus, payoutStatusMoves } from './status-order';
 const FETCH_TRIGGERS = new Set(['payout.paid', 'payout.reconciliation_completed']);
 
 interface PayoutRow {
+  account_id: string | null;
   status: string;
+  items_status: string;
   status_event_created: string;
   items_requested_event_id: string | null;
   items_requested_event_created: string;
@@ -51,10 +53,14 @@ export const onPayout: EventHandler = async (context) => {
        balance_transaction_id, failure_balance_transaction_id, failure_code, failure_message, stripe_reconciliation_status,
        id, account_id, livemode, stripe_created)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE id = id;
-     SELECT status, status_event_created, items_requested_event_id, items_requested_event_created FROM payouts WHERE id = ? FOR UPDATE`,
+     SELECT account_id, status, status_event_created, items_status, items_requested_event_id, items_requested_event_created
+       FROM payouts WHERE id = ? FOR UPDATE`,
     [...fields, payout.id, accountId, event.livemode, payout.created, payout.id],
   )) as [unknown, PayoutRow[]];
   if (!current) throw new Error(`payout ${payout.id} vanished while locked`);
+  // A payout belongs to the account whose events created it: a merchant who can sign events for their
+  // own endpoint must not be able to move another account's payout (as with payments).
+  if (current.account_id !== accountId) return { ignored: 'account_mismatch' };
   let changed = false;
 
   if (
@@ -107,10 +113,11 @@ export const onPayout: EventHandler = async (context) => {
 
   if (FETCH_TRIGGERS.has(event.type) && payout.automatic !== false) {
     // A newer trigger asks again (reconciliation_completed after paid: Stripe's list is now final);
-    // an older or repeated one does not.
+    // an older or repeated one does not, unless the last fetch failed for good: then replaying the
+    // event (on-call, once Stripe answers again or the key is fixed) is how the fetch is retried.
     const requestedCreated = Number(current.items_requested_event_created);
     const newer = event.created > requestedCreated || (event.created === requestedCreated && event.id !== current.items_requested_event_id);
-    if (newer) {
+    if (newer || current.items_status === 'failed') {
       await manager.query(
         `UPDATE payouts SET items_requested_gen = items_requested_gen + 1, items_status = 'pending', items_error = NULL,
            items_requested_event_id = ?, items_requested_event_created = ?, items_requested_at = NOW(3)

@@ -8,6 +8,7 @@ import { AppError, describeError } from '../shared/errors';
 import type { Logger } from '../shared/logger';
 import type { OpsServices } from './ops.services';
 import { MAINTENANCE_QUEUE_NAME } from './retention';
+import { PAYOUT_QUEUE_NAME } from '../reconciliation/payout-queue';
 
 export const QUEUE_UI_PATH = '/ops/queues';
 const COOKIE = 'billed_ops_token';
@@ -62,11 +63,11 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     if (!eventQueue) {
       throw new AppError(503, 'queue_unavailable', 'Redis has not been reachable since this process started: check REDIS_URL and /readyz, then reload.');
     }
-    const maintenance = new Queue(MAINTENANCE_QUEUE_NAME, { connection: deps.ops.redis, prefix: deps.ops.queuePrefix });
+    const queue = (name: string) => new BullMQAdapter(new Queue(name, { connection: deps.ops.redis, prefix: deps.ops.queuePrefix }));
     const serverAdapter = new ExpressAdapter();
     serverAdapter.setBasePath(QUEUE_UI_PATH);
     createBullBoard({
-      queues: [new BullMQAdapter(eventQueue), new BullMQAdapter(maintenance)],
+      queues: [new BullMQAdapter(eventQueue), queue(PAYOUT_QUEUE_NAME), queue(MAINTENANCE_QUEUE_NAME)],
       serverAdapter,
       options: { uiConfig: { boardTitle: 'Billed queues' } },
     });

@@ -28,7 +28,7 @@ describe('queue UI in a real browser', function () {
     await t?.stop();
   });
 
-  it("opens with ?token= once, then runs on the cookie under helmet's CSP and lists both queues", async () => {
+  it("opens with ?token= once, then runs on the cookie under helmet's CSP and lists its three queues", async () => {
     const { token } = await createToken(t, 'operator', 'browser-operator');
     const page = context.pages()[0] ?? (await context.newPage());
     const cspViolations: string[] = [];
@@ -42,6 +42,7 @@ describe('queue UI in a real browser', function () {
     assert.equal(new URL(page.url()).search, '', 'the token is gone from the address bar');
     // The board's own API calls (same origin, cookie only) fill in the queue list.
     await page.getByText('stripe-events').first().waitFor({ timeout: 20_000 });
+    await page.getByText('payout-reconciliation').first().waitFor({ timeout: 20_000 });
     await page.getByText('maintenance').first().waitFor({ timeout: 20_000 });
     assert.deepEqual(cspViolations, []);
     assert.deepEqual(scriptErrors, []);

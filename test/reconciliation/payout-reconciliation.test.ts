@@ -265,6 +265,32 @@ describe('payout reconciliation', function () {
     assert.equal((await getPayout(t, payout.id)).difference, 0);
   });
 
+  it('a fetch that failed for good is fetched again by replaying the payout event, once Stripe answers', async () => {
+    const { t, balance } = rig;
+    const { payout, items } = await mixedPayout(rig);
+    // More failures than every job attempt (each with stripe-node's own retries) can use up.
+    balance.failNext = 1_000;
+    const paid = payout.event('payout.paid');
+    await deliverInOrder(t, [paid]);
+    const failed = await itemsSettled(t, payout.id, 30_000);
+    assert.deepEqual([failed.items_status, failed.items_fetched_gen], ['failed', 0]);
+    assert.equal((await getPayout(t, payout.id)).tieOut, 'fetch_failed');
+
+    balance.failNext = 0;
+    const replay = await t.http.post(`/api/ops/events/${paid.id}/replay`).set(auth);
+    assert.equal(replay.status, 202);
+    assert.equal((await settled(t, paid.id)).status, 'processed');
+    const fetched = await itemsSettled(t, payout.id, 30_000);
+    assert.deepEqual([fetched.items_status, fetched.items_fetched_gen], ['done', 2]);
+    const view = await getPayout(t, payout.id);
+    assert.deepEqual([view.items.length, view.difference], [items.length, 0]);
+    // A replay after a fetch that worked asks for nothing more.
+    await t.http.post(`/api/ops/events/${paid.id}/replay`).set(auth).expect(202);
+    const again = await settled(t, paid.id);
+    assert.deepEqual([again.status, again.reason], ['ignored', 'stale']);
+    assert.equal((await itemsSettled(t, payout.id)).items_requested_gen, 2);
+  });
+
   it('when Stripe no longer lists a transaction, the next fetch drops it', async () => {
     const { t, balance } = rig;
     const { payout, items, amount } = await mixedPayout(rig);
