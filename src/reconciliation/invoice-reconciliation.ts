@@ -146,7 +146,8 @@ export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceR
       return discrepancy('amount_mismatch', `refund ${refund.id} of ${money(refund.amount, facts.currency)} does not match its balance transaction`);
     }
   }
-  for (const dispute of facts.disputes) {
+  // An inquiry (warning_*) moves no money, so no balance transaction will ever come for it.
+  for (const dispute of facts.disputes.filter((d) => !d.status.startsWith('warning_'))) {
     if (!facts.items.some((i) => i.disputeId === dispute.id)) awaiting = true;
   }
   // Money received that no charge fact covers yet (payment_intent.succeeded came before charge.succeeded):

@@ -47,7 +47,7 @@ export interface CurrencyTotals {
   amountPaid: number;
   amountRefunded: number;
   amountDisputed: number;
-  /** Fees and net of the balance transactions in this currency (converted money is counted where it settled). */
+  /** Fees and net of the balance transactions settled in this currency, whatever the invoice's currency. */
   fees: number;
   net: number;
   reconciliation: Record<ReconciliationState, number>;
@@ -157,32 +157,37 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
   }
 
   function addToTotals(totals: Map<string, CurrencyTotals>, row: InvoiceReconciliationRow): void {
-    let entry = totals.get(row.currency);
-    if (!entry) {
-      entry = {
-        currency: row.currency,
-        minorUnitDigits: minorUnitDigits(row.currency),
-        invoices: 0,
-        amountDue: 0,
-        amountPaid: 0,
-        amountRefunded: 0,
-        amountDisputed: 0,
-        fees: 0,
-        net: 0,
-        reconciliation: { unpaid: 0, awaiting_payout: 0, reconciled: 0, discrepancy: 0 },
-      };
-      totals.set(row.currency, entry);
-    }
+    const entryFor = (currency: string): CurrencyTotals => {
+      let entry = totals.get(currency);
+      if (!entry) {
+        entry = {
+          currency,
+          minorUnitDigits: minorUnitDigits(currency),
+          invoices: 0,
+          amountDue: 0,
+          amountPaid: 0,
+          amountRefunded: 0,
+          amountDisputed: 0,
+          fees: 0,
+          net: 0,
+          reconciliation: { unpaid: 0, awaiting_payout: 0, reconciled: 0, discrepancy: 0 },
+        };
+        totals.set(currency, entry);
+      }
+      return entry;
+    };
+    const entry = entryFor(row.currency);
     entry.invoices++;
     entry.amountDue += row.amountDue;
     entry.amountPaid += row.amountPaid;
     entry.amountRefunded += row.amountRefunded;
     entry.amountDisputed += row.amountDisputed;
-    if (row.settlementCurrency === null || row.settlementCurrency === row.currency) {
-      entry.fees += row.fees;
-      entry.net += row.net;
-    }
     entry.reconciliation[row.reconciliation]++;
+    // Fees and net are in the currency the money settled in (a EUR invoice paid out in USD counts in
+    // USD), so each currency's net adds up to what its payouts carried.
+    const settled = entryFor(row.settlementCurrency ?? row.currency);
+    settled.fees += row.fees;
+    settled.net += row.net;
   }
 
   /**

@@ -10,7 +10,7 @@ import { formatMinor } from '../../src/billing/currencies';
 import { SUBSCRIBED_EVENT_TYPES } from '../../src/events/subscribed-events';
 import { bearer, createToken } from '../helpers/ops-client';
 
-type Row = { id: string; reconciliation: string; discrepancy: { reason: string; message: string } | null; fees: number; net: number; payouts: { id: string; arrivalDate: string }[] };
+type Row = { id: string; currency: string; settlementCurrency: string | null; reconciliation: string; discrepancy: { reason: string; message: string } | null; fees: number; net: number; payouts: { id: string; arrivalDate: string }[] };
 const rowOf = (report: { invoices: Row[] }, id: string) => {
   const row = report.invoices.find((r) => r.id === id);
   assert.ok(row, `invoice ${id} is in the report`);
@@ -157,14 +157,29 @@ describe('payout reconciliation', function () {
     assert.deepEqual([future.invoiceCount, future.totals], [0, []]);
   });
 
-  it('per-currency totals add up the rows', async () => {
-    const report = await reconciliationReport(rig.t, { limit: '5000' });
+  it('per-currency totals add up the rows; fees and net count in the currency the money settled in', async () => {
+    const { t } = rig;
+    // A EUR invoice whose money Stripe converted and paid out in USD.
+    const euros = await createInvoice(t, { amountDue: 2_000, currency: 'eur' });
+    const pay = paymentEvents({ invoiceId: euros.id, amount: 2_000, currency: 'eur' });
+    await deliverInOrder(t, [pay.paymentIntent('payment_intent.succeeded'), pay.charge('charge.succeeded')]);
+    const payout = payoutEvents({ amount: 2_150 - 92 });
+    rig.balance.set(payout.id, [txns.charge({ chargeId: pay.chargeId, paymentIntentId: pay.paymentIntentId, amount: 2_150, fee: 92, currency: 'usd' })]);
+    await deliverInOrder(t, [payout.event('payout.paid')]);
+    await itemsSettled(t, payout.id);
+
+    const report = await reconciliationReport(t, { limit: '5000' });
     assert.equal(report.truncated, false);
+    const converted = rowOf(report, euros.id) as Row;
+    assert.deepEqual([converted.currency, converted.settlementCurrency, converted.fees, converted.net], ['eur', 'usd', 92, 2_058]);
+    // No money left out: every row's fees and net are in exactly one currency's totals.
+    const all = (items: { fees: number; net: number }[]) => [items.reduce((a, r) => a + r.fees, 0), items.reduce((a, r) => a + r.net, 0)];
+    assert.deepEqual(all(report.totals), all(report.invoices));
     for (const total of report.totals) {
       const rows = report.invoices.filter((r: { currency: string }) => r.currency === total.currency);
       assert.equal(total.invoices, rows.length);
       assert.equal(total.amountPaid, rows.reduce((a: number, r: { amountPaid: number }) => a + r.amountPaid, 0));
-      const counted = rows.filter((r: { settlementCurrency: string | null }) => r.settlementCurrency === null || r.settlementCurrency === total.currency);
+      const counted = report.invoices.filter((r: Row) => (r.settlementCurrency ?? r.currency) === total.currency);
       assert.equal(total.fees, counted.reduce((a: number, r: Row) => a + r.fees, 0));
       assert.equal(total.net, counted.reduce((a: number, r: Row) => a + r.net, 0));
       const counts = Object.values(total.reconciliation as Record<string, number>).reduce((a, b) => a + b, 0);
