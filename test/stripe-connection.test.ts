@@ -197,6 +197,21 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
     assert.equal(await send(newSecret), 200);
   });
 
+  it('answers 502 stripe_error, and saves nothing, when Stripe will not create the webhook endpoint', async () => {
+    const accountId = await newAccount();
+    // Stripe refuses the endpoint (e.g. the account's limit of endpoints): this route answers first, once.
+    let refused = false;
+    fake.route('POST', /^\/v1\/webhook_endpoints$/, () => {
+      if (refused) return undefined;
+      refused = true;
+      return { status: 400, body: { error: { type: 'invalid_request_error', message: 'You have reached the maximum of 16 test webhook endpoints.' } } };
+    });
+    const res = await connect(accountId, { secretKey: TEST_KEY });
+    assert.deepEqual([res.status, res.body.error?.code], [502, 'stripe_error']);
+    assert.match(res.body.error.message, /maximum of 16 test webhook endpoints/);
+    assert.equal((await t.http.get(`/api/accounts/${accountId}/stripe`).set(auth)).status, 404);
+  });
+
   it('stores a test-mode event sent to a live connection, ignores it as livemode_mismatch, and counts it on the connection', async () => {
     const accountId = await newAccount();
     const res = await connect(accountId, { secretKey: LIVE_KEY });
@@ -342,6 +357,38 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
       const res = await t.http.post('/api/invoices/inv_nope/payment-intent').set(auth);
       assert.equal(res.status, 404);
     });
+  });
+});
+
+describe('Stripe connection without PUBLIC_BASE_URL (the merchant passes the signing secret)', () => {
+  it('keeps the current signing secret when only the key is rolled: deliveries still verify after 24 h', async () => {
+    const fake = await startFakeStripe();
+    const key = 'sk_test_51Hmanual0123456789abcdefMANUAL';
+    const rolled = 'sk_test_51Hmanual0123456789abcdefROLLED';
+    fake.addAccount({ id: 'acct_manual', keys: [key, rolled] });
+    let clock = Date.now();
+    const t = await startTestService({ STRIPE_API_BASE: fake.url, ENCRYPTION_KEY }, { now: () => new Date(clock) });
+    try {
+      const account = await t.http.post('/api/accounts').set(auth).send({ name: 'Manual endpoint' });
+      const accountId = account.body.id as string;
+      const secret = 'whsec_manual_0123456789abcdef';
+      await t.http.put(`/api/accounts/${accountId}/stripe`).set(auth).send({ secretKey: key, webhookSecret: secret }).expect(200);
+      const rolledRes = await t.http.put(`/api/accounts/${accountId}/stripe`).set(auth).send({ secretKey: rolled });
+      assert.equal(rolledRes.status, 200);
+      assert.equal(rolledRes.body.keyLast4, rolled.slice(-4));
+      assert.equal(rolledRes.body.webhookSecretConfigured, true);
+      assert.equal(rolledRes.body.previousSecretExpiresAt ?? null, null);
+      assert.ok(!rolledRes.body.warnings.some((w: string) => /No webhook signing secret/.test(w)), rolledRes.body.warnings.join('; '));
+
+      clock += 25 * 3600 * 1000;
+      const event = stripeEvent({ type: 'customer.created', resource: 'customer' });
+      const payload = JSON.stringify(event);
+      const res = await t.http.post(`/webhooks/stripe/${accountId}`).set(signedDelivery(payload, secret).headers).send(payload);
+      assert.equal(res.status, 200, 'the endpoint\'s secret still verifies a day after the key was rolled');
+    } finally {
+      await t.stop();
+      await fake.stop();
+    }
   });
 });
 

@@ -122,6 +122,10 @@ export function createConnectionService(deps: ConnectionDeps) {
       if (error instanceof Stripe.errors.StripePermissionError) {
         throw new AppError(400, 'key_missing_permissions', `This key may not create webhook endpoints. Give it: ${RESTRICTED_KEY_PERMISSIONS}; or pass webhookSecret for an endpoint you created yourself.`);
       }
+      if (error instanceof Stripe.errors.StripeError) {
+        // E.g. the account's limit of webhook endpoints, or a URL Stripe will not call (live mode wants https).
+        throw new AppError(502, 'stripe_error', `Stripe did not create the webhook endpoint (${error.message}); nothing was saved. Fix what it names (PUBLIC_BASE_URL, or endpoints in the Stripe Dashboard), or pass webhookSecret for an endpoint you created yourself.`);
+      }
       throw error;
     }
   }
@@ -136,24 +140,28 @@ export function createConnectionService(deps: ConnectionDeps) {
       if (checked.restricted) warnings.push(`Restricted key: it needs ${RESTRICTED_KEY_PERMISSIONS}.`);
       const account = await askStripe(checked, warnings);
 
+      const previous = await load(accountId);
+      const live = (row: ConnectionRow) => secretsOf(row).filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime());
       let endpointId: string | null = null;
       let secret = givenSecret;
       if (!secret && deps.publicBaseUrl) {
         const endpoint = await createEndpoint(checked, accountId);
         endpointId = endpoint.id;
         secret = endpoint.secret;
-      } else if (!secret) {
+      } else if (!secret && !(previous && live(previous).some((s) => s.expiresAt === null))) {
         warnings.push('No webhook signing secret: set PUBLIC_BASE_URL so the endpoint is created for you, or pass webhookSecret. Until then this account\'s events cannot be verified.');
       }
 
-      // Rolling: the previous current secret keeps verifying for 24 h, so deliveries in flight still land.
-      const previous = await load(accountId);
-      const kept = previous
-        ? secretsOf(previous)
-            .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime())
-            .filter((s) => s.secret !== secret)
-            .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? new Date(now().getTime() + PREVIOUS_SECRET_GRACE_MS).toISOString() }))
-        : [];
+      // Rolling: a new signing secret becomes current and the previous current one keeps verifying for
+      // 24 h, so deliveries in flight still land. Without a new secret (only the key changed) the
+      // secrets stay as they are: the endpoint still signs with its current one.
+      const kept = !previous
+        ? []
+        : secret
+          ? live(previous)
+              .filter((s) => s.secret !== secret)
+              .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? new Date(now().getTime() + PREVIOUS_SECRET_GRACE_MS).toISOString() }))
+          : live(previous);
       const secrets: StoredSecret[] = [...(secret ? [{ secret, expiresAt: null }] : []), ...kept];
 
       await dataSource.query(
