@@ -171,22 +171,24 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
     assert.equal(withDefault.body.error.code, 'signature_invalid');
   });
 
-  it('rolls the connection on a new key: the previous signing secret verifies for 24 h, then stops', async () => {
+  const sendAs = async (accountId: string, secret: string) => {
+    const e = stripeEvent({ type: 'customer.created', resource: 'customer' });
+    const payload = JSON.stringify(e);
+    return (await t.http.post(`/webhooks/stripe/${accountId}`).set(signedDelivery(payload, secret).headers).send(payload)).status;
+  };
+
+  it('rolls the connection to another mode or Stripe account: a new endpoint, and the previous signing secret verifies for 24 h, then stops', async () => {
     const accountId = await newAccount();
     const first = await connect(accountId, { secretKey: TEST_KEY });
     const oldSecret = fake.endpoints.get(first.body.webhookEndpointId)!.secret;
-    const second = await connect(accountId, { secretKey: ROLLED_KEY });
+    const second = await connect(accountId, { secretKey: LIVE_KEY });
     assert.equal(second.status, 200);
-    assert.equal(second.body.keyLast4, ROLLED_KEY.slice(-4));
+    assert.deepEqual([second.body.mode, second.body.keyLast4], ['live', LIVE_KEY.slice(-4)]);
     assert.notEqual(second.body.webhookEndpointId, first.body.webhookEndpointId);
     const newSecret = fake.endpoints.get(second.body.webhookEndpointId)!.secret;
     assert.ok(second.body.previousSecretExpiresAt);
 
-    const send = async (secret: string) => {
-      const e = stripeEvent({ type: 'customer.created', resource: 'customer' });
-      const payload = JSON.stringify(e);
-      return (await t.http.post(`/webhooks/stripe/${accountId}`).set(signedDelivery(payload, secret).headers).send(payload)).status;
-    };
+    const send = (secret: string) => sendAs(accountId, secret);
     clock += 3000; // past the secrets cache
     assert.equal(await send(newSecret), 200);
     assert.equal(await send(oldSecret), 200, 'the previous secret still verifies');
@@ -195,6 +197,32 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
     clock += 3600 * 1000 + 3000;
     assert.equal(await send(oldSecret), 400, 'after 24 h the previous secret no longer verifies');
     assert.equal(await send(newSecret), 200);
+  });
+
+  it('rolls only the key within the same Stripe account and mode: the endpoint and its secret stay, and no endpoint is left behind', async () => {
+    const accountId = await newAccount();
+    const first = await connect(accountId, { secretKey: TEST_KEY });
+    const secret = fake.endpoints.get(first.body.webhookEndpointId)!.secret;
+    const endpointsBefore = fake.endpoints.size;
+    const second = await connect(accountId, { secretKey: ROLLED_KEY });
+    assert.equal(second.status, 200);
+    assert.equal(second.body.keyLast4, ROLLED_KEY.slice(-4));
+    assert.equal(second.body.webhookEndpointId, first.body.webhookEndpointId);
+    assert.equal(second.body.previousSecretExpiresAt, null);
+    assert.equal(fake.endpoints.size, endpointsBefore, 'no new endpoint');
+    clock += 25 * 3600 * 1000;
+    assert.equal(await sendAs(accountId, secret), 200, 'the endpoint\'s secret still verifies a day later');
+  });
+
+  it('makes a new endpoint on a roll when the previous one was deleted in the Stripe Dashboard', async () => {
+    const accountId = await newAccount();
+    const first = await connect(accountId, { secretKey: TEST_KEY });
+    fake.endpoints.get(first.body.webhookEndpointId)!.deleted = true;
+    const second = await connect(accountId, { secretKey: ROLLED_KEY });
+    assert.equal(second.status, 200);
+    assert.notEqual(second.body.webhookEndpointId, first.body.webhookEndpointId);
+    clock += 3000;
+    assert.equal(await sendAs(accountId, fake.endpoints.get(second.body.webhookEndpointId)!.secret), 200);
   });
 
   it('answers 502 stripe_error, and saves nothing, when Stripe will not create the webhook endpoint', async () => {

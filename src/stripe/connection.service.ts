@@ -105,28 +105,52 @@ export function createConnectionService(deps: ConnectionDeps) {
     }
   }
 
+  const endpointUrl = (accountId: string) => `${deps.publicBaseUrl!.replace(/\/$/, '')}/webhooks/stripe/${accountId}`;
+
+  /**
+   * A key rolled within the same Stripe account and mode keeps the endpoint created before, if Stripe
+   * still has it enabled at this URL: a new endpoint each roll would leave the old one behind,
+   * failing its deliveries once its secret expires, until Stripe's limit of endpoints is reached.
+   */
+  async function reusableEndpoint(checked: CheckedKey, stripeAccountId: string | null, accountId: string, previous: ConnectionRow | undefined) {
+    if (!previous?.webhook_endpoint_id || stripeAccountId === null) return false;
+    if (previous.stripe_account_id !== stripeAccountId || previous.mode !== checked.mode) return false;
+    try {
+      const endpoint = await createStripeClient(checked.key, deps.stripe).webhookEndpoints.retrieve(previous.webhook_endpoint_id);
+      return endpoint.status === 'enabled' && endpoint.url === endpointUrl(accountId);
+    } catch (error) {
+      // Deleted in the Dashboard (404), or a restricted key that may not read endpoints: make a new one.
+      if (error instanceof Stripe.errors.StripeInvalidRequestError || error instanceof Stripe.errors.StripePermissionError) return false;
+      throw endpointError(error);
+    }
+  }
+
+  function endpointError(error: unknown): unknown {
+    if (error instanceof Stripe.errors.StripeConnectionError) {
+      return new AppError(502, 'stripe_unreachable', 'Stripe could not be reached to create the webhook endpoint; nothing was saved. Try again in a minute.');
+    }
+    if (error instanceof Stripe.errors.StripePermissionError) {
+      return new AppError(400, 'key_missing_permissions', `This key may not create webhook endpoints. Give it: ${RESTRICTED_KEY_PERMISSIONS}; or pass webhookSecret for an endpoint you created yourself.`);
+    }
+    if (error instanceof Stripe.errors.StripeError) {
+      // E.g. the account's limit of webhook endpoints, or a URL Stripe will not call (live mode wants https).
+      return new AppError(502, 'stripe_error', `Stripe did not create the webhook endpoint (${error.message}); nothing was saved. Fix what it names (PUBLIC_BASE_URL, or endpoints in the Stripe Dashboard), or pass webhookSecret for an endpoint you created yourself.`);
+    }
+    return error;
+  }
+
   async function createEndpoint(checked: CheckedKey, accountId: string): Promise<{ id: string; secret: string }> {
     const stripe = createStripeClient(checked.key, deps.stripe);
     try {
       const endpoint = await stripe.webhookEndpoints.create({
-        url: `${deps.publicBaseUrl!.replace(/\/$/, '')}/webhooks/stripe/${accountId}`,
+        url: endpointUrl(accountId),
         enabled_events: [...deps.subscribedEventTypes] as Stripe.WebhookEndpointCreateParams.EnabledEvent[],
         description: 'Billed payments backend',
       });
       if (!endpoint.secret) throw new Error('Stripe returned no signing secret');
       return { id: endpoint.id, secret: endpoint.secret };
     } catch (error) {
-      if (error instanceof Stripe.errors.StripeConnectionError) {
-        throw new AppError(502, 'stripe_unreachable', 'Stripe could not be reached to create the webhook endpoint; nothing was saved. Try again in a minute.');
-      }
-      if (error instanceof Stripe.errors.StripePermissionError) {
-        throw new AppError(400, 'key_missing_permissions', `This key may not create webhook endpoints. Give it: ${RESTRICTED_KEY_PERMISSIONS}; or pass webhookSecret for an endpoint you created yourself.`);
-      }
-      if (error instanceof Stripe.errors.StripeError) {
-        // E.g. the account's limit of webhook endpoints, or a URL Stripe will not call (live mode wants https).
-        throw new AppError(502, 'stripe_error', `Stripe did not create the webhook endpoint (${error.message}); nothing was saved. Fix what it names (PUBLIC_BASE_URL, or endpoints in the Stripe Dashboard), or pass webhookSecret for an endpoint you created yourself.`);
-      }
-      throw error;
+      throw endpointError(error);
     }
   }
 
@@ -144,11 +168,14 @@ export function createConnectionService(deps: ConnectionDeps) {
       const live = (row: ConnectionRow) => secretsOf(row).filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime());
       let endpointId: string | null = null;
       let secret = givenSecret;
-      if (!secret && deps.publicBaseUrl) {
+      const hasCurrentSecret = previous !== undefined && live(previous).some((s) => s.expiresAt === null);
+      if (!secret && deps.publicBaseUrl && hasCurrentSecret && (await reusableEndpoint(checked, account.id, accountId, previous))) {
+        endpointId = previous!.webhook_endpoint_id;
+      } else if (!secret && deps.publicBaseUrl) {
         const endpoint = await createEndpoint(checked, accountId);
         endpointId = endpoint.id;
         secret = endpoint.secret;
-      } else if (!secret && !(previous && live(previous).some((s) => s.expiresAt === null))) {
+      } else if (!secret && !hasCurrentSecret) {
         warnings.push('No webhook signing secret: set PUBLIC_BASE_URL so the endpoint is created for you, or pass webhookSecret. Until then this account\'s events cannot be verified.');
       }
 

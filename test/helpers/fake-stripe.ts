@@ -118,6 +118,12 @@ export async function startFakeStripe(): Promise<FakeStripe & { endpoints: Map<s
     fake.endpoints.set(id, { url: req.form.url ?? '', events, secret, deleted: false });
     return { body: { id, object: 'webhook_endpoint', url: req.form.url, enabled_events: events, secret, status: 'enabled' } };
   });
+  fake.route('GET', /^\/v1\/webhook_endpoints\/we_\w+$/, (req) => {
+    const id = req.path.split('/').pop()!;
+    const endpoint = fake.endpoints.get(id);
+    if (!endpoint || endpoint.deleted) return { status: 404, body: { error: { type: 'invalid_request_error', message: `No such webhook endpoint: '${id}'` } } };
+    return { body: { id, object: 'webhook_endpoint', url: endpoint.url, enabled_events: endpoint.events, status: 'enabled' } };
+  });
   fake.route('DELETE', /^\/v1\/webhook_endpoints\/we_\w+$/, (req) => {
     const id = req.path.split('/').pop()!;
     const endpoint = fake.endpoints.get(id);
