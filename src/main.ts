@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import type { Worker } from 'bullmq';
+import type { Express } from 'express';
 import { loadConfig, ConfigError, type Config } from '../config/env.schema';
 import { createDataSource, ensureDatabase } from './db/data-source';
 import { migrate } from './db/migrate';
@@ -25,6 +26,8 @@ export interface Service {
   /** Set when the API runs: the bound port (PORT=0 picks a free one). */
   port?: number;
   server?: Server;
+  /** The Express app behind the webhook intake. */
+  app?: Express;
   worker?: Worker;
   stop(): Promise<void>;
 }
@@ -65,7 +68,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         }
       }
     })());
-  return { config, port: api?.port, server: api?.server, worker: workers?.worker, stop };
+  return { config, port: api?.port, server: api?.server, app: api?.app, worker: workers?.worker, stop };
 }
 
 /** `npm start`: one process, ROLE decides which sides run; SIGTERM/SIGINT stop it gracefully. */

@@ -10,21 +10,28 @@ export const notFound: RequestHandler = (req) => {
 /** The one error mapper: AppError → its status and code; body-parser errors → 4xx; anything else → 500 with the request id. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error, _req, res, _next) => {
-    const mapped = toAppError(error);
-    if (mapped.status >= 500) {
-      logger.error('request failed', { code: mapped.code, error: describeError(error) });
-    }
+    const { status, body } = errorAnswer(error, logger);
     if (res.headersSent) return;
-    res.status(mapped.status).json({ error: { code: mapped.code, message: mapped.message, ...mapped.details } });
+    res.status(status).json(body);
   };
 }
+
+/** The status and JSON body answering `error` (logged when it is ours, a 5xx); shared with the webhook intake. */
+export function errorAnswer(error: unknown, logger: Logger): { status: number; body: { error: Record<string, unknown> } } {
+  const mapped = toAppError(error);
+  if (mapped.status >= 500) {
+    logger.error('request failed', { code: mapped.code, error: describeError(error) });
+  }
+  return { status: mapped.status, body: { error: { code: mapped.code, message: mapped.message, ...mapped.details } } };
+}
+
+export const payloadTooLarge = () =>
+  new AppError(413, 'payload_too_large', 'The body is larger than the route accepts: 1 MB for webhooks (Stripe events are far smaller), 100 kB for /api.');
 
 function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
   const type = (error as { type?: string } | null)?.type;
-  if (type === 'entity.too.large') {
-    return new AppError(413, 'payload_too_large', 'The body is larger than the route accepts: 1 MB for webhooks (Stripe events are far smaller), 100 kB for /api.');
-  }
+  if (type === 'entity.too.large') return payloadTooLarge();
   if (type === 'entity.parse.failed') {
     return new AppError(400, 'invalid_json', 'The body is not valid JSON: send Content-Type: application/json with a JSON object.');
   }

@@ -6,31 +6,49 @@ import type { Ingestor } from '../events/ingest';
 import { AppError } from '../shared/errors';
 import type { Metrics } from '../shared/metrics';
 
-export const WEBHOOK_BODY_LIMIT = '1mb';
+/** 1 MB, as body-parser counts it: Stripe events are far smaller. */
+export const WEBHOOK_BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface WebhookDeps {
+  resolveSecrets: WebhookSecretResolver;
+  ingestor: Ingestor;
+  metrics: Metrics;
+}
 
 /**
- * POST /webhooks/stripe[/:accountId]. Mounted before any JSON parser: the
- * signature covers the raw bytes. Verify, store, enqueue, answer; the worker
- * does everything else.
+ * What every delivery goes through, whichever way it came in: verify the
+ * signature over the raw bytes, check the envelope, store and enqueue; the
+ * worker does everything else. Throws an AppError for a delivery to refuse.
  */
-export function webhookRouter(deps: { resolveSecrets: WebhookSecretResolver; ingestor: Ingestor; metrics: Metrics }): Router {
+export async function receiveWebhook(deps: WebhookDeps, raw: Buffer, signature: string | undefined, accountId: string | null): Promise<{ duplicate: boolean }> {
+  try {
+    const secrets = await deps.resolveSecrets(accountId);
+    const json = verifyStripeSignature(raw, signature, secrets);
+    const envelope = parseEventEnvelope(json);
+    const { duplicate } = await deps.ingestor.ingest({ ...envelope, accountId, payload: raw.toString('utf8') });
+    deps.metrics.webhooksReceived.inc({ outcome: duplicate ? 'duplicate' : 'stored' });
+    return { duplicate };
+  } catch (error) {
+    deps.metrics.webhooksReceived.inc({ outcome: error instanceof AppError ? error.code : 'error' });
+    throw error;
+  }
+}
+
+/**
+ * POST /webhooks/stripe[/:accountId] through Express, for the deliveries the
+ * intake (http/webhook-intake.ts) leaves to it: a compressed body (body-parser
+ * inflates it, within the limit), an unusual path form (a trailing slash,
+ * other letter case, a percent-encoded id). Mounted before any JSON parser: the
+ * signature covers the raw bytes.
+ */
+export function webhookRouter(deps: WebhookDeps): Router {
   const router = Router();
-  const rawBody = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT });
+  const rawBody = express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT_BYTES });
 
   const receive = async (req: Request, res: Response, accountId: string | null) => {
-    try {
-      const secrets = await deps.resolveSecrets(accountId);
-      const body: unknown = req.body;
-      const raw = Buffer.isBuffer(body) ? body : Buffer.alloc(0);
-      const json = verifyStripeSignature(raw, req.get('stripe-signature'), secrets);
-      const envelope = parseEventEnvelope(json);
-      const { duplicate } = await deps.ingestor.ingest({ ...envelope, accountId, payload: raw.toString('utf8') });
-      deps.metrics.webhooksReceived.inc({ outcome: duplicate ? 'duplicate' : 'stored' });
-      res.status(200).json({ received: true, duplicate });
-    } catch (error) {
-      deps.metrics.webhooksReceived.inc({ outcome: error instanceof AppError ? error.code : 'error' });
-      throw error;
-    }
+    const body: unknown = req.body;
+    const { duplicate } = await receiveWebhook(deps, Buffer.isBuffer(body) ? body : Buffer.alloc(0), req.get('stripe-signature'), accountId);
+    res.status(200).json({ received: true, duplicate });
   };
 
   router.post('/webhooks/stripe', rawBody, (req, res) => receive(req, res, null));

@@ -1,6 +1,8 @@
-import type { Server, ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../app';
+import { webhookIntake } from '../http/webhook-intake';
 import { createProducerConnection } from '../events/event-queue';
 import { EventPublisher } from '../events/event-publisher';
 import { Ingestor } from '../events/ingest';
@@ -18,6 +20,8 @@ const INTAKE_DRAIN_MS = 3000;
 
 export interface ApiRuntime {
   server: Server;
+  /** The Express app behind the webhook intake (tests read its routes). */
+  app: Express;
   port: number;
   /** Stops taking requests; then the relay and Redis. */
   stopIntake(): Promise<void>;
@@ -41,15 +45,20 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   // A Redis that restarted may have lost queued jobs: the next relay pass looks at every stored event.
   redis.on('ready', () => relay.rescan());
 
-  const app = createApp({
-    dataSource,
-    redis,
+  const webhooks = {
     ingestor: new Ingestor({ dataSource, publisher, logger, metrics }),
     resolveSecrets: createSecretResolver({
       envSecrets: config.STRIPE_WEBHOOK_SECRET,
       accountSecrets: (id) => connections.webhookSecrets(id),
       now: core.now,
     }),
+    metrics,
+    logger,
+  };
+  const app = createApp({
+    dataSource,
+    redis,
+    ...webhooks,
     // ADMIN_TOKEN bootstraps; every other token lives (hashed) in access_tokens.
     verifyToken: accessTokenVerifier(config.ADMIN_TOKEN, ops.tokens),
     invoices: createInvoiceService({ dataSource, accountExists: (id) => accounts.exists(id) }),
@@ -60,9 +69,12 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     logger,
     metrics,
   });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(config.PORT, () => resolve(s));
+  // Webhooks are taken before Express (http/webhook-intake.ts); everything else is the app's.
+  const intake = webhookIntake(webhooks);
+  const server = createServer((req, res) => {
+    if (!intake(req, res)) app(req, res);
   });
+  await new Promise<void>((resolve) => server.listen(config.PORT, resolve));
   relay.start();
   const port = (server.address() as AddressInfo).port;
   logger.info('api listening', { port });
@@ -88,6 +100,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     }));
   return {
     server,
+    app,
     port,
     stopIntake,
     async close() {

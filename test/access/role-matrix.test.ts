@@ -82,7 +82,7 @@ describe('access: the role table on every route', () => {
   after(() => t.stop());
 
   it('has a row for every route the app serves', () => {
-    const app = t.service.server!.listeners('request')[0] as Express;
+    const app = t.service.app!;
     const served = routesOf(app);
     assert.ok(served.length > 10, `found the routes (${served.join(', ')})`);
     const missing = served.filter(
