@@ -3,6 +3,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { webhookIntake } from '../src/http/webhook-intake';
 import { createMemoryLogger } from './helpers/memory-logger';
+import { currentContext } from '../src/shared/context';
 import { startTestService, type TestService } from './helpers/test-service';
 import { signedDelivery, stripeEvent } from './helpers/stripe-events';
 
@@ -10,11 +11,15 @@ describe('webhook intake (the webhook route in front of Express)', () => {
   describe('takes only what it answers exactly as Express would', () => {
     let server: Server;
     let port: number;
+    const contexts: (string | undefined)[] = [];
     before(async () => {
       const { logger } = createMemoryLogger();
       // Deliveries it takes are refused (no secret): what matters here is whether it took them.
       const intake = webhookIntake({
-        resolveSecrets: async () => [],
+        resolveSecrets: async () => {
+          contexts.push(currentContext()?.requestId);
+          return [];
+        },
         ingestor: { ingest: () => Promise.reject(new Error('not reached')) } as never,
         metrics: { webhooksReceived: { inc: () => undefined } } as never,
         logger,
@@ -50,6 +55,12 @@ describe('webhook intake (the webhook route in front of Express)', () => {
       ['GET', '/webhooks/stripe', {}, 'express'],
       ['POST', '/api/invoices', {}, 'express'],
     ];
+    it('runs the delivery in its request context (read after the body), so its log lines carry the request id', async () => {
+      contexts.length = 0;
+      await send('POST', '/webhooks/stripe', { 'x-request-id': 'ctx-check-1' });
+      assert.deepEqual(contexts, ['ctx-check-1']);
+    });
+
     for (const [method, path, headers, taker] of cases) {
       it(`${method} ${path}${headers['content-encoding'] ? ` (Content-Encoding: ${headers['content-encoding']})` : ''} → ${taker}`, async () => {
         const status = await send(method, path, headers);
