@@ -56,11 +56,14 @@ export function createConnectionService(deps: ConnectionDeps) {
   const load = async (accountId: string) =>
     ((await dataSource.query('SELECT * FROM stripe_connections WHERE account_id = ?', [accountId])) as ConnectionRow[])[0];
 
-  const secretsOf = (row: ConnectionRow): StoredSecret[] =>
-    row.webhook_secrets_enc ? (JSON.parse(secretBox.open(row.webhook_secrets_enc)) as StoredSecret[]) : [];
+  /** The signing secrets that verify now: the current one, and previous ones within their 24 h. */
+  const liveSecretsOf = (row: Pick<ConnectionRow, 'webhook_secrets_enc'>): StoredSecret[] =>
+    row.webhook_secrets_enc
+      ? (JSON.parse(secretBox.open(row.webhook_secrets_enc)) as StoredSecret[]).filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime())
+      : [];
 
   const view = (row: ConnectionRow) => {
-    const live = secretsOf(row).filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime());
+    const live = liveSecretsOf(row);
     return {
       mode: row.mode,
       keyLast4: row.key_last4,
@@ -165,10 +168,9 @@ export function createConnectionService(deps: ConnectionDeps) {
       const account = await askStripe(checked, warnings);
 
       const previous = await load(accountId);
-      const live = (row: ConnectionRow) => secretsOf(row).filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime());
       let endpointId: string | null = null;
       let secret = givenSecret;
-      const hasCurrentSecret = previous !== undefined && live(previous).some((s) => s.expiresAt === null);
+      const hasCurrentSecret = previous !== undefined && liveSecretsOf(previous).some((s) => s.expiresAt === null);
       if (!secret && deps.publicBaseUrl && hasCurrentSecret && (await reusableEndpoint(checked, account.id, accountId, previous))) {
         endpointId = previous!.webhook_endpoint_id;
       } else if (!secret && deps.publicBaseUrl) {
@@ -185,10 +187,10 @@ export function createConnectionService(deps: ConnectionDeps) {
       const kept = !previous
         ? []
         : secret
-          ? live(previous)
+          ? liveSecretsOf(previous)
               .filter((s) => s.secret !== secret)
               .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? new Date(now().getTime() + PREVIOUS_SECRET_GRACE_MS).toISOString() }))
-          : live(previous);
+          : liveSecretsOf(previous);
       const secrets: StoredSecret[] = [...(secret ? [{ secret, expiresAt: null }] : []), ...kept];
 
       await dataSource.query(
@@ -246,10 +248,7 @@ export function createConnectionService(deps: ConnectionDeps) {
         [accountId],
       )) as { id: string; webhook_secrets_enc: string | null }[];
       if (!row) return null;
-      if (!row.webhook_secrets_enc) return [];
-      return (JSON.parse(secretBox.open(row.webhook_secrets_enc)) as StoredSecret[])
-        .filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime())
-        .map((s) => s.secret);
+      return liveSecretsOf(row).map((s) => s.secret);
     },
 
     async secretKey(accountId: string): Promise<string | null> {
