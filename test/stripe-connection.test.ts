@@ -389,11 +389,12 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
 });
 
 describe('Stripe connection without PUBLIC_BASE_URL (the merchant passes the signing secret)', () => {
-  it('keeps the current signing secret when only the key is rolled: deliveries still verify after 24 h', async () => {
+  it('keeps the current signing secret when only the key is rolled (deliveries still verify after 24 h), and expires it on a switch to the other mode', async () => {
     const fake = await startFakeStripe();
     const key = 'sk_test_51Hmanual0123456789abcdefMANUAL';
     const rolled = 'sk_test_51Hmanual0123456789abcdefROLLED';
-    fake.addAccount({ id: 'acct_manual', keys: [key, rolled] });
+    const live = 'sk_live_51Hmanual0123456789abcdefLIVE';
+    fake.addAccount({ id: 'acct_manual', keys: [key, rolled, live] });
     let clock = Date.now();
     const t = await startTestService({ STRIPE_API_BASE: fake.url, ENCRYPTION_KEY }, { now: () => new Date(clock) });
     try {
@@ -413,6 +414,18 @@ describe('Stripe connection without PUBLIC_BASE_URL (the merchant passes the sig
       const payload = JSON.stringify(event);
       const res = await t.http.post(`/webhooks/stripe/${accountId}`).set(signedDelivery(payload, secret).headers).send(payload);
       assert.equal(res.status, 200, 'the endpoint\'s secret still verifies a day after the key was rolled');
+
+      // A key of the other mode is another endpoint: the test endpoint's secret verifies 24 h more, then stops.
+      const switched = await t.http.put(`/api/accounts/${accountId}/stripe`).set(auth).send({ secretKey: live });
+      assert.equal(switched.status, 200);
+      assert.deepEqual([switched.body.mode, switched.body.webhookSecretConfigured], ['live', false]);
+      assert.ok(switched.body.previousSecretExpiresAt);
+      assert.ok(switched.body.warnings.some((w: string) => /No webhook signing secret/.test(w)), switched.body.warnings.join('; '));
+      clock += 25 * 3600 * 1000;
+      const later = stripeEvent({ type: 'customer.created', resource: 'customer' });
+      const laterPayload = JSON.stringify(later);
+      const stale = await t.http.post(`/webhooks/stripe/${accountId}`).set(signedDelivery(laterPayload, secret).headers).send(laterPayload);
+      assert.equal(stale.status, 503, 'no secret verifies any more: the account needs the live endpoint\'s secret');
     } finally {
       await t.stop();
       await fake.stop();

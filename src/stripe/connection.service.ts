@@ -115,15 +115,14 @@ export function createConnectionService(deps: ConnectionDeps) {
    * still has it enabled at this URL: a new endpoint each roll would leave the old one behind,
    * failing its deliveries once its secret expires, until Stripe's limit of endpoints is reached.
    */
-  async function reusableEndpoint(checked: CheckedKey, stripeAccountId: string | null, accountId: string, previous: ConnectionRow | undefined) {
-    if (!previous?.webhook_endpoint_id || stripeAccountId === null) return false;
-    if (previous.stripe_account_id !== stripeAccountId || previous.mode !== checked.mode) return false;
+  async function reusableEndpoint(checked: CheckedKey, accountId: string, previous: ConnectionRow | undefined) {
+    if (!previous?.webhook_endpoint_id) return false;
     try {
       const endpoint = await createStripeClient(checked.key, deps.stripe).webhookEndpoints.retrieve(previous.webhook_endpoint_id);
       return endpoint.status === 'enabled' && endpoint.url === endpointUrl(accountId);
     } catch (error) {
       // Deleted in the Dashboard (404), or a restricted key that may not read endpoints: make a new one.
-      if (error instanceof Stripe.errors.StripeInvalidRequestError || error instanceof Stripe.errors.StripePermissionError) return false;
+      if ((error instanceof Stripe.errors.StripeInvalidRequestError && error.statusCode === 404) || error instanceof Stripe.errors.StripePermissionError) return false;
       throw endpointError(error);
     }
   }
@@ -170,8 +169,10 @@ export function createConnectionService(deps: ConnectionDeps) {
       const previous = await load(accountId);
       let endpointId: string | null = null;
       let secret = givenSecret;
-      const hasCurrentSecret = previous !== undefined && liveSecretsOf(previous).some((s) => s.expiresAt === null);
-      if (!secret && deps.publicBaseUrl && hasCurrentSecret && (await reusableEndpoint(checked, account.id, accountId, previous))) {
+      // The same Stripe account in the same mode: the endpoint, and so its signing secret, can stay.
+      const sameScope = previous !== undefined && account.id !== null && previous.stripe_account_id === account.id && previous.mode === checked.mode;
+      const hasCurrentSecret = sameScope && liveSecretsOf(previous).some((s) => s.expiresAt === null);
+      if (!secret && deps.publicBaseUrl && hasCurrentSecret && (await reusableEndpoint(checked, accountId, previous))) {
         endpointId = previous!.webhook_endpoint_id;
       } else if (!secret && deps.publicBaseUrl) {
         const endpoint = await createEndpoint(checked, accountId);
@@ -182,11 +183,12 @@ export function createConnectionService(deps: ConnectionDeps) {
       }
 
       // Rolling: a new signing secret becomes current and the previous current one keeps verifying for
-      // 24 h, so deliveries in flight still land. Without a new secret (only the key changed) the
-      // secrets stay as they are: the endpoint still signs with its current one.
+      // 24 h, so deliveries in flight still land; so does a switch to another Stripe account or mode,
+      // whose endpoint is another one. Only the key changed (same account and mode, no new secret): the
+      // secrets stay as they are, the endpoint still signs with its current one.
       const kept = !previous
         ? []
-        : secret
+        : secret || !sameScope
           ? liveSecretsOf(previous)
               .filter((s) => s.secret !== secret)
               .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? new Date(now().getTime() + PREVIOUS_SECRET_GRACE_MS).toISOString() }))
