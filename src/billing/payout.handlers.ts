@@ -118,11 +118,14 @@ export const onPayout: EventHandler = async (context) => {
     const requestedCreated = Number(current.items_requested_event_created);
     const newer = event.created > requestedCreated || (event.created === requestedCreated && event.id !== current.items_requested_event_id);
     if (newer || current.items_status === 'failed') {
+      // Only a newer event becomes the one that asked: an older one retrying a failed fetch leaves it,
+      // so a later trigger already seen is not taken for new.
       await manager.query(
         `UPDATE payouts SET items_requested_gen = items_requested_gen + 1, items_status = 'pending', items_error = NULL,
-           items_requested_event_id = ?, items_requested_event_created = ?, items_requested_at = NOW(3)
+           items_requested_event_id = IF(?, ?, items_requested_event_id),
+           items_requested_event_created = IF(?, ?, items_requested_event_created), items_requested_at = NOW(3)
          WHERE id = ?`,
-        [event.id, event.created, payout.id],
+        [newer, event.id, newer, event.created, payout.id],
       );
       changed = true;
     }

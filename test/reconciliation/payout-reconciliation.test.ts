@@ -306,6 +306,27 @@ describe('payout reconciliation', function () {
     assert.equal((await itemsSettled(t, payout.id)).items_requested_gen, 2);
   });
 
+  it('an older event retrying a failed fetch does not become the event that asked', async () => {
+    const { t, balance } = rig;
+    const { payout } = await mixedPayout(rig);
+    balance.failNext = 1_000;
+    const paid = payout.event('payout.paid');
+    const completed = payout.event('payout.reconciliation_completed');
+    await deliverInOrder(t, [paid, completed]);
+    assert.equal((await itemsSettled(t, payout.id, 30_000)).items_status, 'failed');
+
+    balance.failNext = 0;
+    await t.http.post(`/api/ops/events/${paid.id}/replay`).set(auth).expect(202);
+    assert.equal((await settled(t, paid.id)).status, 'processed');
+    assert.equal((await itemsSettled(t, payout.id, 30_000)).items_status, 'done');
+    const [row] = await t.query<{ items_requested_event_id: string }>('SELECT items_requested_event_id FROM payouts WHERE id = ?', [payout.id]);
+    assert.equal(row?.items_requested_event_id, completed.id);
+    // So replaying the newer event, already seen, asks for nothing more.
+    await t.http.post(`/api/ops/events/${completed.id}/replay`).set(auth).expect(202);
+    const again = await settled(t, completed.id);
+    assert.deepEqual([again.status, again.reason], ['ignored', 'stale']);
+  });
+
   it('when Stripe no longer lists a transaction, the next fetch drops it', async () => {
     const { t, balance } = rig;
     const { payout, items, amount } = await mixedPayout(rig);
