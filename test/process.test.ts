@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database';
@@ -32,6 +34,32 @@ describe('npm start', () => {
       assert.ok(Date.now() - started < 15_000);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
+      await deleteKeys(REDIS_URL, `${prefix}:*`);
+    }
+  });
+
+  it('exits 1 naming the port when the port is taken, instead of hanging on an uncaught error', async function () {
+    this.timeout(60_000);
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    const databaseUrl = uniqueDatabaseUrl('process_port');
+    trackDatabase(databaseUrl);
+    const prefix = `billed-test-${randomBytes(4).toString('hex')}`;
+    const child = spawn(process.execPath, startArgs(), {
+      env: { ...process.env, PORT: String(port), DATABASE_URL: databaseUrl, REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const [code] = (await Promise.race([once(child, 'exit'), new Promise((_, reject) => setTimeout(() => reject(new Error(`still running: ${output}`)), 30_000))])) as [number | null];
+      assert.equal(code, 1, output);
+      assert.match(output, /start-up failed: listen EADDRINUSE/);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      blocker.close();
       await deleteKeys(REDIS_URL, `${prefix}:*`);
     }
   });

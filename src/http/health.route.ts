@@ -6,26 +6,32 @@ import { withTimeout } from '../shared/with-timeout';
 
 /**
  * The producer connection has no offline queue, so a ping sent while it is still connecting (just after
- * start, or while Redis restarts) fails at once: wait for it to connect, within the probe's timeout.
+ * start, or while Redis restarts) fails at once: wait for it to connect (1 s at most, inside the probe's
+ * 1.5 s), all probes on one wait.
  */
-async function pingWhenConnected(redis: Redis): Promise<unknown> {
-  if (redis.status !== 'ready') {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, 1500);
+function pingerWhenConnected(redis: Redis): () => Promise<unknown> {
+  let connecting: Promise<void> | undefined;
+  const connected = () =>
+    (connecting ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 1000);
       function done() {
         clearTimeout(timer);
         redis.off('ready', done);
+        connecting = undefined;
         resolve();
       }
       redis.once('ready', done);
-    });
-  }
-  return redis.ping();
+    }));
+  return async () => {
+    if (redis.status !== 'ready') await connected();
+    return redis.ping();
+  };
 }
 
 /** /healthz: the process answers. /readyz: MySQL and Redis answer too. /metrics: Prometheus text. */
 export function healthRouter(deps: { dataSource: DataSource; redis: Redis; registry: Registry }): Router {
   const router = Router();
+  const pingRedis = pingerWhenConnected(deps.redis);
 
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -39,7 +45,7 @@ export function healthRouter(deps: { dataSource: DataSource; redis: Redis; regis
       );
     const [mysql, redis] = await Promise.all([
       check(() => deps.dataSource.query('SELECT 1')),
-      check(() => pingWhenConnected(deps.redis)),
+      check(pingRedis),
     ]);
     const ready = mysql === 'ok' && redis === 'ok';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', mysql, redis });

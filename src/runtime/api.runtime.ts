@@ -74,7 +74,14 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   const server = createServer((req, res) => {
     if (!intake(req, res)) app(req, res);
   });
-  await new Promise<void>((resolve) => server.listen(config.PORT, resolve));
+  // A port already taken must fail start-up, not surface as an uncaught 'error' event.
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   relay.start();
   const port = (server.address() as AddressInfo).port;
   logger.info('api listening', { port });
