@@ -393,7 +393,7 @@ describe('Stripe connection without PUBLIC_BASE_URL (the merchant passes the sig
     const fake = await startFakeStripe();
     const key = 'sk_test_51Hmanual0123456789abcdefMANUAL';
     const rolled = 'sk_test_51Hmanual0123456789abcdefROLLED';
-    const live = 'sk_live_51Hmanual0123456789abcdefLIVE';
+    const live = 'sk_live_fakeMANUAL077';
     fake.addAccount({ id: 'acct_manual', keys: [key, rolled, live] });
     let clock = Date.now();
     const t = await startTestService({ STRIPE_API_BASE: fake.url, ENCRYPTION_KEY }, { now: () => new Date(clock) });
