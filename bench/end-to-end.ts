@@ -29,11 +29,11 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
-import { paymentEvents } from '../test/helpers/payment-events';
-import { signedDelivery, TEST_WEBHOOK_SECRET } from '../test/helpers/stripe-events';
-import { startArgs } from '../test/helpers/start-command';
-import { steadyLoadOnOwnThread } from './steady-load';
-import { groupCpuSeconds, pidsNamed } from './cpu-time';
+import { paymentEvents } from '../test/helpers/payment-events.js';
+import { signedDelivery, TEST_WEBHOOK_SECRET } from '../test/helpers/stripe-events.js';
+import { startArgs } from '../test/helpers/start-command.js';
+import { steadyLoadOnOwnThread } from './steady-load.js';
+import { groupCpuSeconds, pidsNamed } from './cpu-time.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = path.join(repoRoot, '.bench');

@@ -29,9 +29,9 @@ import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
-import { createDataSource, ensureDatabase } from '../src/db/data-source';
-import { EVENT_QUEUE_NAME } from '../src/events/event-queue';
-import { signedDelivery, stripeEvent, TEST_WEBHOOK_SECRET, uniqueId } from '../test/helpers/stripe-events';
+import { createDataSource, ensureDatabase } from '../src/db/data-source.js';
+import { EVENT_QUEUE_NAME } from '../src/events/event-queue.js';
+import { signedDelivery, stripeEvent, TEST_WEBHOOK_SECRET, uniqueId } from '../test/helpers/stripe-events.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const resultsDir = path.join(repoRoot, '.bench');

@@ -4,8 +4,8 @@
  * CPU while ingestion is measured; jobs stay waiting in the queue.
  * Prints `listening <port>` once the API accepts requests.
  */
-import { loadConfig } from '../config/env.schema';
-import { start } from '../src/main';
+import { loadConfig } from '../config/env.schema.js';
+import { start } from '../src/main.js';
 
 const service = await start(loadConfig({ ...process.env, ROLE: 'api' }));
 console.log(`listening ${service.port}`);

@@ -2,16 +2,16 @@ import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import type { Worker } from 'bullmq';
 import type { Express } from 'express';
-import { loadConfig, ConfigError, type Config } from '../config/env.schema';
-import { createDataSource, ensureDatabase } from './db/data-source';
-import { migrate } from './db/migrate';
-import { assertRegistryMatches, type HandlerRegistry } from './events/handler-registry';
-import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-events';
-import { createCore } from './runtime/core-services';
-import { startApi } from './runtime/api.runtime';
-import { startWorkers } from './runtime/worker.runtime';
-import { createLogger, type Logger } from './shared/logger';
-import { createMetrics } from './shared/metrics';
+import { loadConfig, ConfigError, type Config } from '../config/env.schema.js';
+import { createDataSource, ensureDatabase } from './db/data-source.js';
+import { migrate } from './db/migrate.js';
+import { assertRegistryMatches, type HandlerRegistry } from './events/handler-registry.js';
+import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-events.js';
+import { createCore } from './runtime/core-services.js';
+import { startApi } from './runtime/api.runtime.js';
+import { startWorkers } from './runtime/worker.runtime.js';
+import { createLogger, type Logger } from './shared/logger.js';
+import { createMetrics } from './shared/metrics.js';
 
 export interface StartOptions {
   /** Tests swap in handlers (e.g. one that always throws). */

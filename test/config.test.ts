@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startArgs } from './helpers/start-command';
-import { loadConfig, ConfigError } from '../config/env.schema';
+import { startArgs } from './helpers/start-command.js';
+import { loadConfig, ConfigError } from '../config/env.schema.js';
 
 describe('configuration', () => {
   it('runs with no variables at all against local MySQL and Redis', () => {

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import type { DataSource } from 'typeorm';
-import { createBatcher } from '../src/events/batcher';
-import { createEventProcessor, type ProcessResult } from '../src/events/process-event';
-import { eventHandlers } from '../src/events/subscribed-events';
-import type { HandlerRegistry } from '../src/events/handler-registry';
-import { createDataSource } from '../src/db/data-source';
-import { runWithContext } from '../src/shared/context';
-import { startTestService, type TestService } from './helpers/test-service';
-import { createInvoice, deliver, getInvoice } from './helpers/billing-client';
-import { paymentEvents } from './helpers/payment-events';
-import { stripeEvent } from './helpers/stripe-events';
-import { createMemoryLogger } from './helpers/memory-logger';
+import { createBatcher } from '../src/events/batcher.js';
+import { createEventProcessor, type ProcessResult } from '../src/events/process-event.js';
+import { eventHandlers } from '../src/events/subscribed-events.js';
+import type { HandlerRegistry } from '../src/events/handler-registry.js';
+import { createDataSource } from '../src/db/data-source.js';
+import { runWithContext } from '../src/shared/context.js';
+import { startTestService, type TestService } from './helpers/test-service.js';
+import { createInvoice, deliver, getInvoice } from './helpers/billing-client.js';
+import { paymentEvents } from './helpers/payment-events.js';
+import { stripeEvent } from './helpers/stripe-events.js';
+import { createMemoryLogger } from './helpers/memory-logger.js';
 
 describe('batcher (group commit for work items)', () => {
   const tick = () => new Promise((resolve) => setTimeout(resolve, 5));

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from './helpers/test-service';
-import { signedDelivery, stripeEvent } from './helpers/stripe-events';
-import { waitFor } from './helpers/wait-for';
-import type { HandlerRegistry } from '../src/events/handler-registry';
-import { createEventProcessor } from '../src/events/process-event';
-import { createDataSource } from '../src/db/data-source';
-import { createMemoryLogger } from './helpers/memory-logger';
+import { startTestService, type TestService } from './helpers/test-service.js';
+import { signedDelivery, stripeEvent } from './helpers/stripe-events.js';
+import { waitFor } from './helpers/wait-for.js';
+import type { HandlerRegistry } from '../src/events/handler-registry.js';
+import { createEventProcessor } from '../src/events/process-event.js';
+import { createDataSource } from '../src/db/data-source.js';
+import { createMemoryLogger } from './helpers/memory-logger.js';
 
 interface EventRow {
   status: string;

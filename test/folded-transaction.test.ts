@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import type { DataSource } from 'typeorm';
-import { createDataSource } from '../src/db/data-source';
-import { foldedTransaction } from '../src/db/folded-transaction';
-import { MYSQL_ROOT_URL, dropDatabase, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database';
+import { createDataSource } from '../src/db/data-source.js';
+import { foldedTransaction } from '../src/db/folded-transaction.js';
+import { MYSQL_ROOT_URL, dropDatabase, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database.js';
 
 describe('folded transaction: deferred writes', () => {
   const databaseUrl = uniqueDatabaseUrl('folded');

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from './helpers/test-service';
-import { signedDelivery, stripeEvent } from './helpers/stripe-events';
-import { waitFor } from './helpers/wait-for';
+import { startTestService, type TestService } from './helpers/test-service.js';
+import { signedDelivery, stripeEvent } from './helpers/stripe-events.js';
+import { waitFor } from './helpers/wait-for.js';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import supertest from 'supertest';
-import { createDataSource } from '../src/db/data-source';
-import { healthRouter } from '../src/http/health.route';
-import { REDIS_URL, TEST_DATABASE_URL } from './helpers/test-database';
+import { createDataSource } from '../src/db/data-source.js';
+import { healthRouter } from '../src/http/health.route.js';
+import { REDIS_URL, TEST_DATABASE_URL } from './helpers/test-database.js';
 
 describe('health and metrics', () => {
   let t: TestService;

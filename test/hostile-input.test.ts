@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
-import { startTestService, TEST_ADMIN_TOKEN, TEST_ENCRYPTION_KEY, type TestService } from './helpers/test-service';
-import { startFakeStripe, type FakeStripe } from './helpers/fake-stripe';
-import { stripeEvent, uniqueId } from './helpers/stripe-events';
-import { settled } from './helpers/billing-client';
+import { startTestService, TEST_ADMIN_TOKEN, TEST_ENCRYPTION_KEY, type TestService } from './helpers/test-service.js';
+import { startFakeStripe, type FakeStripe } from './helpers/fake-stripe.js';
+import { stripeEvent, uniqueId } from './helpers/stripe-events.js';
+import { settled } from './helpers/billing-client.js';
 import {
   assertClientError,
   rowCounts,
@@ -22,7 +22,7 @@ import {
   type RawResponse,
   type RowCounts,
   type StorageTable,
-} from './helpers/hostile-http';
+} from './helpers/hostile-http.js';
 
 /**
  * Issue 7, the bad-input sweep: a table of hostile requests. Each one gets a

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import type { DataSource } from 'typeorm';
-import { Ingestor, type IncomingEvent } from '../src/events/ingest';
-import type { EventPublisher } from '../src/events/event-publisher';
-import { createMetrics } from '../src/shared/metrics';
-import { createMemoryLogger } from './helpers/memory-logger';
+import { Ingestor, type IncomingEvent } from '../src/events/ingest.js';
+import type { EventPublisher } from '../src/events/event-publisher.js';
+import { createMetrics } from '../src/shared/metrics.js';
+import { createMemoryLogger } from './helpers/memory-logger.js';
 
 const event = (id: string): IncomingEvent => ({
   id,

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { createMemoryLogger } from './helpers/memory-logger';
-import { runWithContext } from '../src/shared/context';
-import { startTestService, TEST_ADMIN_TOKEN } from './helpers/test-service';
-import { signedDelivery, stripeEvent, TEST_WEBHOOK_SECRET } from './helpers/stripe-events';
-import { waitFor } from './helpers/wait-for';
+import { createMemoryLogger } from './helpers/memory-logger.js';
+import { runWithContext } from '../src/shared/context.js';
+import { startTestService, TEST_ADMIN_TOKEN } from './helpers/test-service.js';
+import { signedDelivery, stripeEvent, TEST_WEBHOOK_SECRET } from './helpers/stripe-events.js';
+import { waitFor } from './helpers/wait-for.js';
 
 describe('logs', () => {
   it('are JSON lines carrying the request or event id of their context', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './helpers/test-service';
-import { signedDelivery, stripeEvent } from './helpers/stripe-events';
-import { waitFor } from './helpers/wait-for';
+import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './helpers/test-service.js';
+import { signedDelivery, stripeEvent } from './helpers/stripe-events.js';
+import { waitFor } from './helpers/wait-for.js';
 
 describe('GET /api/ops/events/:eventId', () => {
   let t: TestService;

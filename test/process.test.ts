@@ -4,10 +4,10 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database';
-import { deleteKeys } from './helpers/test-service';
-import { waitFor } from './helpers/wait-for';
-import { startArgs } from './helpers/start-command';
+import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database.js';
+import { deleteKeys } from './helpers/test-service.js';
+import { waitFor } from './helpers/wait-for.js';
+import { startArgs } from './helpers/start-command.js';
 
 describe('npm start', () => {
   it('creates a missing database, migrates it, serves, and exits 0 within 15 s of SIGTERM', async function () {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { createDataSource } from '../src/db/data-source';
-import { createRelay } from '../src/events/relay';
-import type { EventPublisher } from '../src/events/event-publisher';
-import { createMetrics } from '../src/shared/metrics';
-import { createMemoryLogger } from './helpers/memory-logger';
-import { startTestService } from './helpers/test-service';
-import { uniqueDatabaseUrl, trackDatabase } from './helpers/test-database';
+import { createDataSource } from '../src/db/data-source.js';
+import { createRelay } from '../src/events/relay.js';
+import type { EventPublisher } from '../src/events/event-publisher.js';
+import { createMetrics } from '../src/shared/metrics.js';
+import { createMemoryLogger } from './helpers/memory-logger.js';
+import { startTestService } from './helpers/test-service.js';
+import { uniqueDatabaseUrl, trackDatabase } from './helpers/test-database.js';
 
 describe('relay', () => {
   it('re-enqueues events stored but never queued, walks a backlog once, and everything again after a rescan', async () => {

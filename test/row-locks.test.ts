@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { createDataSource } from '../src/db/data-source';
-import { foldedTransaction } from '../src/db/folded-transaction';
-import { lockPayment, lockPaymentsUpFront } from '../src/billing/payment-ledger';
-import { startTestService, type TestService } from './helpers/test-service';
-import { createInvoice } from './helpers/billing-client';
-import { onPayout } from '../src/billing/payout.handlers';
-import { payoutEvents } from './helpers/payout-events';
-import { createMemoryLogger } from './helpers/memory-logger';
+import { createDataSource } from '../src/db/data-source.js';
+import { foldedTransaction } from '../src/db/folded-transaction.js';
+import { lockPayment, lockPaymentsUpFront } from '../src/billing/payment-ledger.js';
+import { startTestService, type TestService } from './helpers/test-service.js';
+import { createInvoice } from './helpers/billing-client.js';
+import { onPayout } from '../src/billing/payout.handlers.js';
+import { payoutEvents } from './helpers/payout-events.js';
+import { createMemoryLogger } from './helpers/memory-logger.js';
 
 describe('row locks of payments and payouts', () => {
   let t: TestService;

@@ -1,4 +1,4 @@
-import { dropTestDatabases } from './helpers/test-database';
+import { dropTestDatabases } from './helpers/test-database.js';
 
 /** Root hooks: the run's databases go away with the run, pass or fail. */
 export const mochaHooks = {

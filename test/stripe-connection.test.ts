@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
-import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './helpers/test-service';
-import { startFakeStripe } from './helpers/fake-stripe';
-import { signedDelivery, stripeEvent } from './helpers/stripe-events';
-import { settled } from './helpers/billing-client';
-import { paymentEvents } from './helpers/payment-events';
-import { payoutEvents } from './helpers/payout-events';
-import { trackDatabase, uniqueDatabaseUrl } from './helpers/test-database';
-import { SUBSCRIBED_EVENT_TYPES } from '../src/events/subscribed-events';
+import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './helpers/test-service.js';
+import { startFakeStripe } from './helpers/fake-stripe.js';
+import { signedDelivery, stripeEvent } from './helpers/stripe-events.js';
+import { settled } from './helpers/billing-client.js';
+import { paymentEvents } from './helpers/payment-events.js';
+import { payoutEvents } from './helpers/payout-events.js';
+import { trackDatabase, uniqueDatabaseUrl } from './helpers/test-database.js';
+import { SUBSCRIBED_EVENT_TYPES } from '../src/events/subscribed-events.js';
 
 const auth = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 const ENCRYPTION_KEY = 'ab'.repeat(32);

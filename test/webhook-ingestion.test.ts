@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from './helpers/test-service';
-import { signedDelivery, stripeEvent, TEST_WEBHOOK_SECRET, uniqueId } from './helpers/stripe-events';
-import { waitFor } from './helpers/wait-for';
+import { startTestService, type TestService } from './helpers/test-service.js';
+import { signedDelivery, stripeEvent, TEST_WEBHOOK_SECRET, uniqueId } from './helpers/stripe-events.js';
+import { waitFor } from './helpers/wait-for.js';
 
 describe('POST /webhooks/stripe', () => {
   let t: TestService;

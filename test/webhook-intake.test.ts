@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { webhookIntake } from '../src/http/webhook-intake';
-import { createMemoryLogger } from './helpers/memory-logger';
-import { currentContext } from '../src/shared/context';
-import { startTestService, type TestService } from './helpers/test-service';
-import { signedDelivery, stripeEvent } from './helpers/stripe-events';
+import { webhookIntake } from '../src/http/webhook-intake.js';
+import { createMemoryLogger } from './helpers/memory-logger.js';
+import { currentContext } from '../src/shared/context.js';
+import { startTestService, type TestService } from './helpers/test-service.js';
+import { signedDelivery, stripeEvent } from './helpers/stripe-events.js';
 
 describe('webhook intake (the webhook route in front of Express)', () => {
   describe('takes only what it answers exactly as Express would', () => {

@@ -1,10 +1,10 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { EVENT_QUEUE_NAME, type EventJobData } from '../src/events/event-queue';
-import { EventNotStoredError, type EventProcessor } from '../src/events/process-event';
-import { runWithContext } from '../src/shared/context';
-import type { Logger } from '../src/shared/logger';
-import type { Metrics } from '../src/shared/metrics';
+import { EVENT_QUEUE_NAME, type EventJobData } from '../src/events/event-queue.js';
+import { EventNotStoredError, type EventProcessor } from '../src/events/process-event.js';
+import { runWithContext } from '../src/shared/context.js';
+import type { Logger } from '../src/shared/logger.js';
+import type { Metrics } from '../src/shared/metrics.js';
 
 export interface EventWorkerOptions {
   connection: Redis;

@@ -1,12 +1,12 @@
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
-import { MAINTENANCE_QUEUE_NAME, PURGE_SCHEDULER_ID, purgeSettledEvents } from '../src/ops/retention';
-import type { AuditLog } from '../src/ops/audit-log';
-import { runWithContext } from '../src/shared/context';
-import { describeError } from '../src/shared/errors';
-import type { Logger } from '../src/shared/logger';
-import { closeQueue, closeWorker } from '../src/runtime/graceful-close';
+import { MAINTENANCE_QUEUE_NAME, PURGE_SCHEDULER_ID, purgeSettledEvents } from '../src/ops/retention.js';
+import type { AuditLog } from '../src/ops/audit-log.js';
+import { runWithContext } from '../src/shared/context.js';
+import { describeError } from '../src/shared/errors.js';
+import type { Logger } from '../src/shared/logger.js';
+import { closeQueue, closeWorker } from '../src/runtime/graceful-close.js';
 
 export interface MaintenanceOptions {
   connection: Redis;

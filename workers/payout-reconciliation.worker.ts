@@ -1,11 +1,11 @@
 import { UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { PAYOUT_QUEUE_NAME, type PayoutJobData } from '../src/reconciliation/payout-queue';
-import type { PayoutItemsJob } from '../src/reconciliation/payout-items.job';
-import { AppError, describeError } from '../src/shared/errors';
-import { runWithContext } from '../src/shared/context';
-import type { Logger } from '../src/shared/logger';
-import type { Metrics } from '../src/shared/metrics';
+import { PAYOUT_QUEUE_NAME, type PayoutJobData } from '../src/reconciliation/payout-queue.js';
+import type { PayoutItemsJob } from '../src/reconciliation/payout-items.job.js';
+import { AppError, describeError } from '../src/shared/errors.js';
+import { runWithContext } from '../src/shared/context.js';
+import type { Logger } from '../src/shared/logger.js';
+import type { Metrics } from '../src/shared/metrics.js';
 
 export interface PayoutWorkerOptions {
   connection: Redis;

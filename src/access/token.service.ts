@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { AppError } from '../shared/errors';
-import { adminTokenVerifier, type Principal, type Role, type TokenVerifier } from '../http/auth.middleware';
+import { AppError } from '../shared/errors.js';
+import { adminTokenVerifier, type Principal, type Role, type TokenVerifier } from '../http/auth.middleware.js';
 
 export const ROLES: readonly Role[] = ['admin', 'accountant', 'operator'];
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { AppError } from '../shared/errors';
+import { AppError } from '../shared/errors.js';
 
 interface AccountRow {
   id: string;

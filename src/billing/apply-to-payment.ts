@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
-import type { EventHandler, HandlerContext, HandlerOutcome, PaymentTarget } from '../events/handler-registry';
-import { linkInvoice, lockPayment, recomputeBeforeCommit, type PaymentRow } from './payment-ledger';
+import type { EventHandler, HandlerContext, HandlerOutcome, PaymentTarget } from '../events/handler-registry.js';
+import { linkInvoice, lockPayment, recomputeBeforeCommit, type PaymentRow } from './payment-ledger.js';
 
 /** What writing an event's facts did: `stale` when the stored facts were already newer. */
 export type WriteResult = 'applied' | 'stale';

@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment';
+import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment.js';
 
 /**
  * charge.succeeded / charge.refunded. Since API 2022-11-15 `charge.refunds` is

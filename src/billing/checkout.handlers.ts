@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { idOf, paymentHandler } from './apply-to-payment';
+import { idOf, paymentHandler } from './apply-to-payment.js';
 
 /**
  * checkout.session.completed links the session's PaymentIntent to the invoice

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
-import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment';
-import { changesStatus, disputeStatusMoves } from './status-order';
+import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment.js';
+import { changesStatus, disputeStatusMoves } from './status-order.js';
 
 /** charge.dispute.created / .closed: one row per dispute id; `won` releases the invoice, `lost` keeps it disputed. */
 export const onDispute = paymentHandler(

@@ -1,4 +1,4 @@
-import { disputeHoldsFunds, refundCounts } from './status-order';
+import { disputeHoldsFunds, refundCounts } from './status-order.js';
 
 export type InvoiceStatus = 'open' | 'partially_paid' | 'paid' | 'partially_refunded' | 'refunded' | 'disputed' | 'void';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isCurrency } from './currencies';
-import { AppError } from '../shared/errors';
+import { isCurrency } from './currencies.js';
+import { AppError } from '../shared/errors.js';
 
 /** The largest amount Stripe accepts (99,999,999 in the minor unit), so every invoice can be paid by card. */
 export const MAX_AMOUNT = 99_999_999;

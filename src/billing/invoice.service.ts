@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { AppError } from '../shared/errors';
-import type { CreateInvoiceInput, ListInvoicesQuery } from './invoice.schema';
-import { createReconciliationService } from '../reconciliation/reconciliation.service';
-import type { InvoiceRow } from './invoice.row';
+import { AppError } from '../shared/errors.js';
+import type { CreateInvoiceInput, ListInvoicesQuery } from './invoice.schema.js';
+import { createReconciliationService } from '../reconciliation/reconciliation.service.js';
+import type { InvoiceRow } from './invoice.row.js';
 
 const newInvoiceId = () => `inv_${randomBytes(12).toString('hex')}`;
 

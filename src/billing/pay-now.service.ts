@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import Stripe from 'stripe';
-import { AppError } from '../shared/errors';
-import type { StripeClients } from '../stripe/stripe-clients';
+import { AppError } from '../shared/errors.js';
+import type { StripeClients } from '../stripe/stripe-clients.js';
 
 /**
  * Pay Now: a PaymentIntent for what is still due, on the invoice's merchant

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
-import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment';
-import { paymentIntentStatusMoves } from './status-order';
+import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment.js';
+import { paymentIntentStatusMoves } from './status-order.js';
 
 /**
  * payment_intent.succeeded / .processing / .payment_failed / .canceled.

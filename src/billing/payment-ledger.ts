@@ -1,6 +1,6 @@
-import type { Tx } from '../db/folded-transaction';
-import { deriveInvoiceState, type InvoiceFacts, type InvoiceState } from './invoice-state';
-import type { Logger } from '../shared/logger';
+import type { Tx } from '../db/folded-transaction.js';
+import { deriveInvoiceState, type InvoiceFacts, type InvoiceState } from './invoice-state.js';
+import type { Logger } from '../shared/logger.js';
 
 /**
  * The facts store, used inside the event's transaction. Lock order is always

@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
-import type { EventHandler } from '../events/handler-registry';
-import { idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment';
-import { changesStatus, payoutStatusMoves } from './status-order';
+import type { EventHandler } from '../events/handler-registry.js';
+import { idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment.js';
+import { changesStatus, payoutStatusMoves } from './status-order.js';
 
 /** Events after which Stripe's list of the payout's balance transactions is worth (re)reading. */
 const FETCH_TRIGGERS = new Set(['payout.paid', 'payout.reconciliation_completed']);

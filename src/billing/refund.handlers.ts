@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
-import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment';
-import { changesStatus, refundStatusMoves } from './status-order';
+import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment.js';
+import { changesStatus, refundStatusMoves } from './status-order.js';
 
 /** refund.created / .updated / .failed: one row per refund id, its status moving forward only. */
 export const onRefund = paymentHandler(

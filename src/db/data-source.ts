@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import mysql from 'mysql2/promise';
-import { migrations } from './migrations';
-import { StripeEventEntity } from '../events/stripe-event.entity';
+import { migrations } from './migrations/index.js';
+import { StripeEventEntity } from '../events/stripe-event.entity.js';
 
 export const entities = [StripeEventEntity];
 

@@ -1,5 +1,5 @@
-import { describeError } from '../shared/errors';
-import { currentContext } from '../shared/context';
+import { describeError } from '../shared/errors.js';
+import { currentContext } from '../shared/context.js';
 
 export type AttemptOutcome = 'processed' | 'ignored' | 'retrying' | 'failed';
 

@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { closeQueue } from '../runtime/graceful-close';
-import { createEventQueue, eventJob, type EventJobData, type EventQueueOptions } from './event-queue';
+import { closeQueue } from '../runtime/graceful-close.js';
+import { createEventQueue, eventJob, type EventJobData, type EventQueueOptions } from './event-queue.js';
 
 /**
  * Puts stored events on the queue, failing at once while Redis is unreachable.

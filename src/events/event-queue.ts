@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../shared/logger.js';
 
 export const EVENT_QUEUE_NAME = 'stripe-events';
 

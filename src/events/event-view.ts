@@ -1,5 +1,5 @@
-import type { StripeEventRecord } from './stripe-event.entity';
-import { RawJson } from '../shared/raw-json';
+import type { StripeEventRecord } from './stripe-event.entity.js';
+import { RawJson } from '../shared/raw-json.js';
 
 /** The processing record as the API shows it (camelCase, ISO dates, the raw payload as stored). */
 export function eventView(record: StripeEventRecord) {

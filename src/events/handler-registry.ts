@@ -1,6 +1,6 @@
-import type { Tx } from '../db/folded-transaction';
+import type { Tx } from '../db/folded-transaction.js';
 import type Stripe from 'stripe';
-import type { Logger } from '../shared/logger';
+import type { Logger } from '../shared/logger.js';
 
 export interface HandlerContext {
   event: Stripe.Event;

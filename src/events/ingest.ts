@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import type { EventEnvelope } from './stripe-event-envelope';
-import type { EventPublisher } from './event-publisher';
-import { AppError, describeError } from '../shared/errors';
-import { withTimeout } from '../shared/with-timeout';
-import type { Logger } from '../shared/logger';
-import type { Metrics } from '../shared/metrics';
+import type { EventEnvelope } from './stripe-event-envelope.js';
+import type { EventPublisher } from './event-publisher.js';
+import { AppError, describeError } from '../shared/errors.js';
+import { withTimeout } from '../shared/with-timeout.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 
 export interface IncomingEvent extends EventEnvelope {
   accountId: string | null;

@@ -1,14 +1,14 @@
 import type { DataSource } from 'typeorm';
 import type Stripe from 'stripe';
-import type { EventStatus, StripeEventRecord } from './stripe-event.entity';
-import type { EventHandler, HandlerRegistry } from './handler-registry';
-import { describeError } from '../shared/errors';
-import { attemptInsert, recordAttempt, successfulAttemptsInsert } from './event-attempts';
-import { foldedTransaction, type Statement, type Tx } from '../db/folded-transaction';
-import { currentContext, runWithContext, type LogContext } from '../shared/context';
-import { createBatcher } from './batcher';
-import { lockPaymentsUpFront } from '../billing/payment-ledger';
-import type { Logger } from '../shared/logger';
+import type { EventStatus, StripeEventRecord } from './stripe-event.entity.js';
+import type { EventHandler, HandlerRegistry } from './handler-registry.js';
+import { describeError } from '../shared/errors.js';
+import { attemptInsert, recordAttempt, successfulAttemptsInsert } from './event-attempts.js';
+import { foldedTransaction, type Statement, type Tx } from '../db/folded-transaction.js';
+import { currentContext, runWithContext, type LogContext } from '../shared/context.js';
+import { createBatcher } from './batcher.js';
+import { lockPaymentsUpFront } from '../billing/payment-ledger.js';
+import type { Logger } from '../shared/logger.js';
 
 export interface Attempt {
   /** 1-based number of this try. */

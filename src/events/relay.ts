@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
-import type { EventPublisher } from './event-publisher';
-import { describeError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import type { Metrics } from '../shared/metrics';
+import type { EventPublisher } from './event-publisher.js';
+import { describeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 
 export interface RelayOptions {
   dataSource: DataSource;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError } from '../shared/errors';
+import { AppError } from '../shared/errors.js';
 
 /**
  * The fields of a Stripe event the inbox needs, checked before anything is

@@ -1,10 +1,10 @@
-import type { HandlerRegistry } from './handler-registry';
-import { onPaymentIntent } from '../billing/payment-intent.handlers';
-import { onCharge } from '../billing/charge.handlers';
-import { onRefund } from '../billing/refund.handlers';
-import { onDispute } from '../billing/dispute.handlers';
-import { onCheckoutSessionCompleted } from '../billing/checkout.handlers';
-import { onPayout } from '../billing/payout.handlers';
+import type { HandlerRegistry } from './handler-registry.js';
+import { onPaymentIntent } from '../billing/payment-intent.handlers.js';
+import { onCharge } from '../billing/charge.handlers.js';
+import { onRefund } from '../billing/refund.handlers.js';
+import { onDispute } from '../billing/dispute.handlers.js';
+import { onCheckoutSessionCompleted } from '../billing/checkout.handlers.js';
+import { onPayout } from '../billing/payout.handlers.js';
 
 /**
  * The event types this service subscribes to (and creates webhook endpoints

@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import type { AccountService } from '../accounts/account.service';
-import type { ConnectionService } from '../stripe/connection.service';
-import { requireRole, type TokenVerifier } from './auth.middleware';
+import type { AccountService } from '../accounts/account.service.js';
+import type { ConnectionService } from '../stripe/connection.service.js';
+import { requireRole, type TokenVerifier } from './auth.middleware.js';
 
 /** Merchant accounts and Settings > Payment Gateways > Stripe. Admin only: this is where keys are pasted. */
 export function accountsRouter(deps: { accounts: AccountService; connections: ConnectionService; verifyToken: TokenVerifier }): Router {

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { AppError } from '../shared/errors';
+import { AppError } from '../shared/errors.js';
 
 export type Role = 'admin' | 'accountant' | 'operator';
 

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, describeError } from '../shared/errors';
-import { currentContext } from '../shared/context';
-import type { Logger } from '../shared/logger';
+import { AppError, describeError } from '../shared/errors.js';
+import { currentContext } from '../shared/context.js';
+import type { Logger } from '../shared/logger.js';
 
 export const notFound: RequestHandler = (req) => {
   throw new AppError(404, 'not_found', `No route ${req.method} ${req.path}: see the API in README.md.`);

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import { withTimeout } from '../shared/with-timeout';
+import { withTimeout } from '../shared/with-timeout.js';
 
 /**
  * The producer connection has no offline queue, so a ping sent while it is still connecting (just after

@@ -1,8 +1,8 @@
 import { Router } from 'express';
-import type { InvoiceService } from '../billing/invoice.service';
-import type { PayNowService } from '../billing/pay-now.service';
-import { parseCreateInvoice, parseListInvoices } from '../billing/invoice.schema';
-import { requireRole, type TokenVerifier } from './auth.middleware';
+import type { InvoiceService } from '../billing/invoice.service.js';
+import type { PayNowService } from '../billing/pay-now.service.js';
+import { parseCreateInvoice, parseListInvoices } from '../billing/invoice.schema.js';
+import { requireRole, type TokenVerifier } from './auth.middleware.js';
 
 /** Invoices: the merchant app creates them (admin); accountants read them. */
 export function invoicesRouter(deps: { invoices: InvoiceService; payNow: PayNowService; verifyToken: TokenVerifier }): Router {

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { AppError } from '../shared/errors';
+import { AppError } from '../shared/errors.js';
 
 /**
  * A body sent with another content type would reach the routes as no body at

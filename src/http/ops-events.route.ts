@@ -1,9 +1,9 @@
 import { Router } from 'express';
-import { stringifyWithRaw } from '../shared/raw-json';
-import type { OpsServices } from '../ops/ops.services';
-import { parseEventListQuery, parseReplayFilter } from '../ops/event-query.schema';
-import { parseAuditQuery } from '../ops/audit-log';
-import { requireRole, type Principal, type TokenVerifier } from './auth.middleware';
+import { stringifyWithRaw } from '../shared/raw-json.js';
+import type { OpsServices } from '../ops/ops.services.js';
+import { parseEventListQuery, parseReplayFilter } from '../ops/event-query.schema.js';
+import { parseAuditQuery } from '../ops/audit-log.js';
+import { requireRole, type Principal, type TokenVerifier } from './auth.middleware.js';
 
 /** On-call: find events, read one event's story, replay, and read the audit log. Operators (and admins) only. */
 export function opsEventsRouter(deps: { ops: OpsServices; verifyToken: TokenVerifier }): Router {

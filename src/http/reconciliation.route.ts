@@ -1,12 +1,12 @@
 import { once } from 'node:events';
 import { Router, type Response } from 'express';
-import type { ReconciliationService } from '../reconciliation/reconciliation.service';
-import type { PayoutsService } from '../reconciliation/payouts.service';
-import { parsePayoutsQuery, parseReconciliationQuery } from '../reconciliation/reconciliation.schema';
-import { CSV_HEADER, csvLine, invoiceCsvLine, unmatchedPaymentCsvLine } from '../reconciliation/reconciliation.csv';
-import type { Logger } from '../shared/logger';
-import { describeError } from '../shared/errors';
-import { requireRole, type TokenVerifier } from './auth.middleware';
+import type { ReconciliationService } from '../reconciliation/reconciliation.service.js';
+import type { PayoutsService } from '../reconciliation/payouts.service.js';
+import { parsePayoutsQuery, parseReconciliationQuery } from '../reconciliation/reconciliation.schema.js';
+import { CSV_HEADER, csvLine, invoiceCsvLine, unmatchedPaymentCsvLine } from '../reconciliation/reconciliation.csv.js';
+import type { Logger } from '../shared/logger.js';
+import { describeError } from '../shared/errors.js';
+import { requireRole, type TokenVerifier } from './auth.middleware.js';
 
 /** Writes with backpressure: a slow download must not buffer the whole report in memory. */
 async function write(res: Response, chunk: string): Promise<void> {

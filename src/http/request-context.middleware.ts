@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RequestHandler } from 'express';
-import { runWithContext } from '../shared/context';
+import { runWithContext } from '../shared/context.js';
 
 /** A sane incoming X-Request-Id is kept; anything else gets a fresh id. */
 export const requestIdOf = (incoming: string | undefined): string =>

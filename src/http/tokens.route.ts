@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import type { OpsServices } from '../ops/ops.services';
-import { parseCreateToken } from '../access/token.service';
-import { requireRole, type TokenVerifier } from './auth.middleware';
+import type { OpsServices } from '../ops/ops.services.js';
+import { parseCreateToken } from '../access/token.service.js';
+import { requireRole, type TokenVerifier } from './auth.middleware.js';
 
 /** Access tokens: admins create (the secret is in this one answer only), list and revoke them. */
 export function tokensRouter(deps: { ops: OpsServices; verifyToken: TokenVerifier }): Router {

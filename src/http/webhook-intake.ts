@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AsyncResource } from 'node:async_hooks';
-import { runWithContext } from '../shared/context';
-import type { Logger } from '../shared/logger';
-import { errorAnswer, payloadTooLarge } from './error.middleware';
-import { requestIdOf } from './request-context.middleware';
-import { receiveWebhook, WEBHOOK_BODY_LIMIT_BYTES, type WebhookDeps } from './webhook.route';
+import { runWithContext } from '../shared/context.js';
+import type { Logger } from '../shared/logger.js';
+import { errorAnswer, payloadTooLarge } from './error.middleware.js';
+import { requestIdOf } from './request-context.middleware.js';
+import { receiveWebhook, WEBHOOK_BODY_LIMIT_BYTES, type WebhookDeps } from './webhook.route.js';
 
 /** The canonical paths Stripe posts to; anything else goes through Express. */
 const WEBHOOK_PATH = /^\/webhooks\/stripe(?:\/([A-Za-z0-9_-]{1,64}))?$/;

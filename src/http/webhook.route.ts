@@ -1,10 +1,10 @@
 import express, { Router, type Request, type Response } from 'express';
-import { verifyStripeSignature } from '../stripe/verify-signature';
-import type { WebhookSecretResolver } from '../stripe/webhook-secrets';
-import { parseEventEnvelope } from '../events/stripe-event-envelope';
-import type { Ingestor } from '../events/ingest';
-import { AppError } from '../shared/errors';
-import type { Metrics } from '../shared/metrics';
+import { verifyStripeSignature } from '../stripe/verify-signature.js';
+import type { WebhookSecretResolver } from '../stripe/webhook-secrets.js';
+import { parseEventEnvelope } from '../events/stripe-event-envelope.js';
+import type { Ingestor } from '../events/ingest.js';
+import { AppError } from '../shared/errors.js';
+import type { Metrics } from '../shared/metrics.js';
 
 /** 1 MB, as body-parser counts it: Stripe events are far smaller. */
 export const WEBHOOK_BODY_LIMIT_BYTES = 1024 * 1024;

@@ -1,8 +1,8 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { z } from 'zod';
-import { AppError } from '../shared/errors';
-import { currentContext } from '../shared/context';
-import { parseInstant } from './time-range';
+import { AppError } from '../shared/errors.js';
+import { currentContext } from '../shared/context.js';
+import { parseInstant } from './time-range.js';
 
 /** Who did it: a token's principal, or `system` for scheduled work such as retention. */
 export interface AuditActor {

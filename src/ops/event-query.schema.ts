@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { AppError } from '../shared/errors';
-import { decodeCursor, parseInstant } from './time-range';
-import type { EventStatus } from '../events/stripe-event.entity';
+import { AppError } from '../shared/errors.js';
+import { decodeCursor, parseInstant } from './time-range.js';
+import type { EventStatus } from '../events/stripe-event.entity.js';
 
 export const EVENT_STATUSES: readonly EventStatus[] = ['received', 'processed', 'ignored', 'failed'];
 const status = z.enum(EVENT_STATUSES as [EventStatus, ...EventStatus[]]);

@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
-import { StripeEventEntity } from '../events/stripe-event.entity';
-import { eventView } from '../events/event-view';
-import { AppError } from '../shared/errors';
-import { filterSql, type EventListQuery } from './event-query.schema';
-import { encodeCursor } from './time-range';
+import { StripeEventEntity } from '../events/stripe-event.entity.js';
+import { eventView } from '../events/event-view.js';
+import { AppError } from '../shared/errors.js';
+import { filterSql, type EventListQuery } from './event-query.schema.js';
+import { encodeCursor } from './time-range.js';
 
 /** What a Stripe object id (or an invoice id, inv_…) looks like: the only kind of q worth looking for inside payloads. */
 const ID_LIKE = /^[a-z]{2,12}_[A-Za-z0-9]{6,}$/;

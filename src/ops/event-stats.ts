@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { InboxStats } from '../shared/metrics';
+import type { InboxStats } from '../shared/metrics.js';
 
 /**
  * The inbox numbers alerts watch, in one query over idx_stripe_events_status_received.

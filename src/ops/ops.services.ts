@@ -1,12 +1,12 @@
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
-import type { EventPublisher } from '../events/event-publisher';
-import type { Logger } from '../shared/logger';
-import { createTokenService } from '../access/token.service';
-import { createAuditLog } from './audit-log';
-import { createEventSearch } from './event-search';
-import { createReplayService } from './replay.service';
-import { createEventStats } from './event-stats';
+import type { EventPublisher } from '../events/event-publisher.js';
+import type { Logger } from '../shared/logger.js';
+import { createTokenService } from '../access/token.service.js';
+import { createAuditLog } from './audit-log.js';
+import { createEventSearch } from './event-search.js';
+import { createReplayService } from './replay.service.js';
+import { createEventStats } from './event-stats.js';
 
 export interface OpsServicesOptions {
   dataSource: DataSource;

@@ -3,12 +3,12 @@ import { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { requireRole, type TokenVerifier } from '../http/auth.middleware';
-import { AppError, describeError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import type { OpsServices } from './ops.services';
-import { MAINTENANCE_QUEUE_NAME } from './retention';
-import { PAYOUT_QUEUE_NAME } from '../reconciliation/payout-queue';
+import { requireRole, type TokenVerifier } from '../http/auth.middleware.js';
+import { AppError, describeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { OpsServices } from './ops.services.js';
+import { MAINTENANCE_QUEUE_NAME } from './retention.js';
+import { PAYOUT_QUEUE_NAME } from '../reconciliation/payout-queue.js';
 
 export const QUEUE_UI_PATH = '/ops/queues';
 const COOKIE = 'billed_ops_token';

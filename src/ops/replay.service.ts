@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
-import type { EventPublisher } from '../events/event-publisher';
-import { AppError, describeError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
-import type { AuditActor, AuditLog } from './audit-log';
-import { filterSql, type ReplayFilter } from './event-query.schema';
+import type { EventPublisher } from '../events/event-publisher.js';
+import { AppError, describeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { AuditActor, AuditLog } from './audit-log.js';
+import { filterSql, type ReplayFilter } from './event-query.schema.js';
 
 export interface ReplayDeps {
   dataSource: DataSource;

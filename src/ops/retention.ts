@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
-import type { Logger } from '../shared/logger';
-import { SYSTEM_ACTOR, type AuditLog } from './audit-log';
+import type { Logger } from '../shared/logger.js';
+import { SYSTEM_ACTOR, type AuditLog } from './audit-log.js';
 
 /** The queue of housekeeping jobs, and the job scheduler that produces the purge. */
 export const MAINTENANCE_QUEUE_NAME = 'maintenance';

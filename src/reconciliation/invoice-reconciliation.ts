@@ -1,5 +1,5 @@
-import { refundCounts } from '../billing/status-order';
-import { formatMinor } from '../billing/currencies';
+import { refundCounts } from '../billing/status-order.js';
+import { formatMinor } from '../billing/currencies.js';
 
 export type ReconciliationState = 'unpaid' | 'awaiting_payout' | 'reconciled' | 'discrepancy';
 export type DiscrepancyReason = 'currency_mismatch' | 'payout_failed' | 'does_not_tie_out' | 'amount_mismatch';

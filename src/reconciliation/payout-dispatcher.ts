@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
 import type { Queue } from 'bullmq';
-import { payoutJob, type PayoutJobData } from './payout-queue';
-import { describeError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
+import { payoutJob, type PayoutJobData } from './payout-queue.js';
+import { describeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
 
 export interface PayoutDispatcherOptions {
   dataSource: DataSource;

@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
 import type Stripe from 'stripe';
-import type { StripeClients } from '../stripe/stripe-clients';
-import { idOf } from '../billing/apply-to-payment';
-import { describeError } from '../shared/errors';
-import type { Logger } from '../shared/logger';
+import type { StripeClients } from '../stripe/stripe-clients.js';
+import { idOf } from '../billing/apply-to-payment.js';
+import { describeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
 
 export interface PayoutItemsResult {
   outcome: 'stored' | 'already_fetched' | 'superseded' | 'not_found';

@@ -1,15 +1,15 @@
 import type { DataSource } from 'typeorm';
 import type { Worker } from 'bullmq';
-import type { Config } from '../../config/env.schema';
-import { createWorkerConnection } from '../events/event-queue';
-import type { StripeClients } from '../stripe/stripe-clients';
-import type { Logger } from '../shared/logger';
-import type { Metrics } from '../shared/metrics';
-import { createPayoutQueue } from './payout-queue';
-import { createPayoutDispatcher } from './payout-dispatcher';
-import { createPayoutItemsJob } from './payout-items.job';
-import { createPayoutReconciliationWorker } from '../../workers/payout-reconciliation.worker';
-import { closeQueue, closeRedis, closeWorker } from '../runtime/graceful-close';
+import type { Config } from '../../config/env.schema.js';
+import { createWorkerConnection } from '../events/event-queue.js';
+import type { StripeClients } from '../stripe/stripe-clients.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import { createPayoutQueue } from './payout-queue.js';
+import { createPayoutDispatcher } from './payout-dispatcher.js';
+import { createPayoutItemsJob } from './payout-items.job.js';
+import { createPayoutReconciliationWorker } from '../../workers/payout-reconciliation.worker.js';
+import { closeQueue, closeRedis, closeWorker } from '../runtime/graceful-close.js';
 
 /** Each fetch lists a whole payout from Stripe: a few at a time keep clear of Stripe's rate limits. */
 const MAX_PAYOUT_CONCURRENCY = 4;

@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
-import { AppError } from '../shared/errors';
-import { minorUnitDigits } from '../billing/currencies';
-import type { PayoutsQuery } from './reconciliation.schema';
-import { ITEM_JOINS, RESOLVED_PAYMENT_SQL, toPayoutFacts, type PayoutRow } from './reconciliation-facts';
-import { isoDate, payoutDifference, payoutReconciled } from './invoice-reconciliation';
+import { AppError } from '../shared/errors.js';
+import { minorUnitDigits } from '../billing/currencies.js';
+import type { PayoutsQuery } from './reconciliation.schema.js';
+import { ITEM_JOINS, RESOLVED_PAYMENT_SQL, toPayoutFacts, type PayoutRow } from './reconciliation-facts.js';
+import { isoDate, payoutDifference, payoutReconciled } from './invoice-reconciliation.js';
 
 /**
  * How far the payout ties out: `ties_out` when its transactions' net equals its

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { ItemFacts, PayoutFacts } from './invoice-reconciliation';
+import type { ItemFacts, PayoutFacts } from './invoice-reconciliation.js';
 
 type Queryable = Pick<DataSource | EntityManager, 'query'>;
 

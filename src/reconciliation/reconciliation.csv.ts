@@ -1,5 +1,5 @@
-import { formatMinor } from '../billing/currencies';
-import type { InvoiceReconciliationRow, UnmatchedPaymentRow } from './reconciliation.service';
+import { formatMinor } from '../billing/currencies.js';
+import type { InvoiceReconciliationRow, UnmatchedPaymentRow } from './reconciliation.service.js';
 
 /**
  * RFC 4180: fields with a comma, a quote or a line break are quoted, quotes

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { isCurrency } from '../billing/currencies';
-import { AppError } from '../shared/errors';
+import { isCurrency } from '../billing/currencies.js';
+import { AppError } from '../shared/errors.js';
 
 const date = z.iso.datetime({ offset: true }).or(z.iso.date());
 const currency = z

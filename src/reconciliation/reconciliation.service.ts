@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
-import type { InvoiceRow as FullInvoiceRow } from '../billing/invoice.row';
-import { minorUnitDigits } from '../billing/currencies';
-import { endOf, type ReconciliationQuery } from './reconciliation.schema';
-import { factsFor, loadFactsForPayments } from './reconciliation-facts';
-import { attentionRank, reconcileInvoice, RECONCILIATION_STATES, type InvoiceReconciliation, type ReconciliationState } from './invoice-reconciliation';
+import type { InvoiceRow as FullInvoiceRow } from '../billing/invoice.row.js';
+import { minorUnitDigits } from '../billing/currencies.js';
+import { endOf, type ReconciliationQuery } from './reconciliation.schema.js';
+import { factsFor, loadFactsForPayments } from './reconciliation-facts.js';
+import { attentionRank, reconcileInvoice, RECONCILIATION_STATES, type InvoiceReconciliation, type ReconciliationState } from './invoice-reconciliation.js';
 
 /** The columns reconciliation reads. */
 type InvoiceRow = Pick<

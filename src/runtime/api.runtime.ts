@@ -1,19 +1,19 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
-import { createApp } from '../app';
-import { webhookIntake } from '../http/webhook-intake';
-import { createProducerConnection } from '../events/event-queue';
-import { EventPublisher } from '../events/event-publisher';
-import { Ingestor } from '../events/ingest';
-import { createRelay } from '../events/relay';
-import { createSecretResolver } from '../stripe/webhook-secrets';
-import { createPayNowService } from '../billing/pay-now.service';
-import { createInvoiceService } from '../billing/invoice.service';
-import { accessTokenVerifier } from '../access/token.service';
-import { createOpsServices } from '../ops/ops.services';
-import type { Core } from './core-services';
-import { closeRedis } from './graceful-close';
+import { createApp } from '../app.js';
+import { webhookIntake } from '../http/webhook-intake.js';
+import { createProducerConnection } from '../events/event-queue.js';
+import { EventPublisher } from '../events/event-publisher.js';
+import { Ingestor } from '../events/ingest.js';
+import { createRelay } from '../events/relay.js';
+import { createSecretResolver } from '../stripe/webhook-secrets.js';
+import { createPayNowService } from '../billing/pay-now.service.js';
+import { createInvoiceService } from '../billing/invoice.service.js';
+import { accessTokenVerifier } from '../access/token.service.js';
+import { createOpsServices } from '../ops/ops.services.js';
+import type { Core } from './core-services.js';
+import { closeRedis } from './graceful-close.js';
 
 /** Requests in flight get this long to be answered once stopping. */
 const INTAKE_DRAIN_MS = 3000;

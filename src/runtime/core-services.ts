@@ -1,13 +1,13 @@
 import type { DataSource } from 'typeorm';
-import type { Config } from '../../config/env.schema';
-import { createAccountService } from '../accounts/account.service';
-import { createConnectionService } from '../stripe/connection.service';
-import { createStripeClients } from '../stripe/stripe-clients';
-import { createSecretBox } from '../shared/secret-box';
-import { SUBSCRIBED_EVENT_TYPES } from '../events/subscribed-events';
-import type { Logger } from '../shared/logger';
-import type { Metrics } from '../shared/metrics';
-import type { HandlerRegistry } from '../events/handler-registry';
+import type { Config } from '../../config/env.schema.js';
+import { createAccountService } from '../accounts/account.service.js';
+import { createConnectionService } from '../stripe/connection.service.js';
+import { createStripeClients } from '../stripe/stripe-clients.js';
+import { createSecretBox } from '../shared/secret-box.js';
+import { SUBSCRIBED_EVENT_TYPES } from '../events/subscribed-events.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import type { HandlerRegistry } from '../events/handler-registry.js';
 
 /** What both sides (API and workers) of a process share. */
 export interface Core {

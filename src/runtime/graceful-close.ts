@@ -1,7 +1,7 @@
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { withTimeout } from '../shared/with-timeout';
-import type { Logger } from '../shared/logger';
+import { withTimeout } from '../shared/with-timeout.js';
+import type { Logger } from '../shared/logger.js';
 
 /*
  * Shutdown must finish inside the process's 15 s backstop even while Redis is

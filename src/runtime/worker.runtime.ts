@@ -1,12 +1,12 @@
 import type { Worker } from 'bullmq';
-import { createWorkerConnection } from '../events/event-queue';
-import { createEventProcessor } from '../events/process-event';
-import { createEventWorker } from '../../workers/event.worker';
-import { createMaintenanceWorker } from '../../workers/maintenance.worker';
-import { startPayoutReconciliation } from '../reconciliation/payout-reconciliation';
-import { createAuditLog } from '../ops/audit-log';
-import { closeRedis, closeWorker } from './graceful-close';
-import type { Core } from './core-services';
+import { createWorkerConnection } from '../events/event-queue.js';
+import { createEventProcessor } from '../events/process-event.js';
+import { createEventWorker } from '../../workers/event.worker.js';
+import { createMaintenanceWorker } from '../../workers/maintenance.worker.js';
+import { startPayoutReconciliation } from '../reconciliation/payout-reconciliation.js';
+import { createAuditLog } from '../ops/audit-log.js';
+import { closeRedis, closeWorker } from './graceful-close.js';
+import type { Core } from './core-services.js';
 
 /** Active jobs get this long to finish on stop; the process's own backstop is 15 s. */
 const WORKER_CLOSE_TIMEOUT_MS = 10_000;

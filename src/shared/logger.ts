@@ -1,6 +1,6 @@
 import winston from 'winston';
-import { currentContext } from './context';
-import { redactSecrets } from './redact';
+import { currentContext } from './context.js';
+import { redactSecrets } from './redact.js';
 
 const MESSAGE = Symbol.for('message');
 

@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { AppError } from './errors';
+import { AppError } from './errors.js';
 
 /**
  * AES-256-GCM for secrets at rest (Stripe keys, webhook signing secrets).

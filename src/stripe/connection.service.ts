@@ -1,11 +1,11 @@
 import type { DataSource } from 'typeorm';
 import Stripe from 'stripe';
-import { AppError, describeError } from '../shared/errors';
-import type { SecretBox } from '../shared/secret-box';
-import type { Logger } from '../shared/logger';
-import type { AccountService } from '../accounts/account.service';
-import { checkSecretKey, checkWebhookSecret, RESTRICTED_KEY_PERMISSIONS, type CheckedKey } from './key-check';
-import { createStripeClient, type StripeClientOptions } from './stripe-client';
+import { AppError, describeError } from '../shared/errors.js';
+import type { SecretBox } from '../shared/secret-box.js';
+import type { Logger } from '../shared/logger.js';
+import type { AccountService } from '../accounts/account.service.js';
+import { checkSecretKey, checkWebhookSecret, RESTRICTED_KEY_PERMISSIONS, type CheckedKey } from './key-check.js';
+import { createStripeClient, type StripeClientOptions } from './stripe-client.js';
 
 /** While a connection is rolled, the previous signing secret keeps verifying this long. */
 export const PREVIOUS_SECRET_GRACE_MS = 24 * 3600 * 1000;

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
-import { AppError } from '../shared/errors';
-import { createStripeClient, type StripeClientOptions } from './stripe-client';
+import { AppError } from '../shared/errors.js';
+import { createStripeClient, type StripeClientOptions } from './stripe-client.js';
 
 /**
  * The Stripe API client of an account: `null` is the default account

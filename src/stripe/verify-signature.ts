@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 import Stripe from 'stripe';
-import { AppError } from '../shared/errors';
+import { AppError } from '../shared/errors.js';
 
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 

@@ -1,4 +1,4 @@
-import { AppError } from '../shared/errors';
+import { AppError } from '../shared/errors.js';
 
 /**
  * Which signing secrets verify a delivery. `null` is the default account

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Express } from 'express';
-import { startTestService, TEST_ADMIN_TOKEN, type TestService } from '../helpers/test-service';
-import { auth } from '../helpers/billing-client';
-import { bearer, createToken, type Role } from '../helpers/ops-client';
+import { startTestService, TEST_ADMIN_TOKEN, type TestService } from '../helpers/test-service.js';
+import { auth } from '../helpers/billing-client.js';
+import { bearer, createToken, type Role } from '../helpers/ops-client.js';
 
 /**
  * DESIGN.md's role table, one row per route: `admin` (all), `accountant`

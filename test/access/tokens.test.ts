@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { auth } from '../helpers/billing-client';
-import { bearer, createToken } from '../helpers/ops-client';
-import { createMemoryLogger } from '../helpers/memory-logger';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { auth } from '../helpers/billing-client.js';
+import { bearer, createToken } from '../helpers/ops-client.js';
+import { createMemoryLogger } from '../helpers/memory-logger.js';
 
 describe('access tokens', () => {
   let t: TestService;

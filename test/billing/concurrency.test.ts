@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import type Stripe from 'stripe';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { createInvoice, deliver, getInvoice } from '../helpers/billing-client';
-import { paymentEvents } from '../helpers/payment-events';
-import { uniqueId } from '../helpers/stripe-events';
-import { waitFor } from '../helpers/wait-for';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { createInvoice, deliver, getInvoice } from '../helpers/billing-client.js';
+import { paymentEvents } from '../helpers/payment-events.js';
+import { uniqueId } from '../helpers/stripe-events.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 describe('concurrent workers', function () {
   this.timeout(120_000);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import type Stripe from 'stripe';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { createInvoice, deliverInOrder, getInvoice } from '../helpers/billing-client';
-import { paymentEvents } from '../helpers/payment-events';
-import { uniqueId } from '../helpers/stripe-events';
-import { inParallel, permutations } from '../helpers/orderings';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { createInvoice, deliverInOrder, getInvoice } from '../helpers/billing-client.js';
+import { paymentEvents } from '../helpers/payment-events.js';
+import { uniqueId } from '../helpers/stripe-events.js';
+import { inParallel, permutations } from '../helpers/orderings.js';
 
 /** The invoice as an accountant sees it, without the ids that differ from one run of a lifecycle to the next. */
 function comparable(invoice: Awaited<ReturnType<typeof getInvoice>>) {

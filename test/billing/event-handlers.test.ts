@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import type Stripe from 'stripe';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { createInvoice, deliverInOrder, getInvoice } from '../helpers/billing-client';
-import { paymentEvents } from '../helpers/payment-events';
-import { uniqueId } from '../helpers/stripe-events';
-import { SUBSCRIBED_EVENT_TYPES, eventHandlers } from '../../src/events/subscribed-events';
-import { assertRegistryMatches } from '../../src/events/handler-registry';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { createInvoice, deliverInOrder, getInvoice } from '../helpers/billing-client.js';
+import { paymentEvents } from '../helpers/payment-events.js';
+import { uniqueId } from '../helpers/stripe-events.js';
+import { SUBSCRIBED_EVENT_TYPES, eventHandlers } from '../../src/events/subscribed-events.js';
+import { assertRegistryMatches } from '../../src/events/handler-registry.js';
 
 type Invoice = Awaited<ReturnType<typeof getInvoice>>;
 

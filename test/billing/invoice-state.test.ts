@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { deriveInvoiceState, type InvoiceFacts } from '../../src/billing/invoice-state';
-import { paymentIntentStatusMoves, refundStatusMoves, disputeStatusMoves } from '../../src/billing/status-order';
-import { formatMinor } from '../../src/billing/currencies';
+import { deriveInvoiceState, type InvoiceFacts } from '../../src/billing/invoice-state.js';
+import { paymentIntentStatusMoves, refundStatusMoves, disputeStatusMoves } from '../../src/billing/status-order.js';
+import { formatMinor } from '../../src/billing/currencies.js';
 
 const base = (over: Partial<InvoiceFacts> = {}): InvoiceFacts => ({
   currency: 'usd',

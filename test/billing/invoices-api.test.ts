@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { auth, createInvoice } from '../helpers/billing-client';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { auth, createInvoice } from '../helpers/billing-client.js';
 
 describe('invoices API', () => {
   let t: TestService;

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
-import type { TestService } from '../helpers/test-service';
-import { startFaultTestService } from '../helpers/fault-test-service';
-import { dropDatabase, uniqueDatabaseUrl } from '../helpers/test-database';
-import { signedDelivery, stripeEvent } from '../helpers/stripe-events';
-import { TcpProxy } from '../helpers/tcp-proxy';
-import { waitFor } from '../helpers/wait-for';
+import type { TestService } from '../helpers/test-service.js';
+import { startFaultTestService } from '../helpers/fault-test-service.js';
+import { dropDatabase, uniqueDatabaseUrl } from '../helpers/test-database.js';
+import { signedDelivery, stripeEvent } from '../helpers/stripe-events.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** An unreachable MySQL must turn into a prompt 503 (Stripe then retries), never into a hung request. */
 const ANSWER_WITHIN_MS = 5000;

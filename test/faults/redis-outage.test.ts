@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import type { TestService } from '../helpers/test-service';
-import { startFaultTestService } from '../helpers/fault-test-service';
-import { signedDelivery, stripeEvent } from '../helpers/stripe-events';
-import { PrivateRedis } from '../helpers/private-redis';
-import { waitFor } from '../helpers/wait-for';
+import type { TestService } from '../helpers/test-service.js';
+import { startFaultTestService } from '../helpers/fault-test-service.js';
+import { signedDelivery, stripeEvent } from '../helpers/stripe-events.js';
+import { PrivateRedis } from '../helpers/private-redis.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** ioredis reconnects at most every 2 s, then the relay (every 200 ms) and the worker catch up. */
 const RECOVERY_MS = 15_000;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { PrivateRedis } from '../helpers/private-redis';
-import { startFaultTestService } from '../helpers/fault-test-service';
+import { PrivateRedis } from '../helpers/private-redis.js';
+import { startFaultTestService } from '../helpers/fault-test-service.js';
 
 describe('stopping while Redis is down or just back', function () {
   this.timeout(40_000);

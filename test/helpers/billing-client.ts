@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import type Stripe from 'stripe';
-import { TEST_ADMIN_TOKEN, type TestService } from './test-service';
-import { signedDelivery } from './stripe-events';
-import { waitFor } from './wait-for';
+import { TEST_ADMIN_TOKEN, type TestService } from './test-service.js';
+import { signedDelivery } from './stripe-events.js';
+import { waitFor } from './wait-for.js';
 
 export const auth = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
 

@@ -1,5 +1,5 @@
-import type { FakeRequest, FakeStripe } from './fake-stripe';
-import { stripeFixture, uniqueId } from './stripe-events';
+import type { FakeRequest, FakeStripe } from './fake-stripe.js';
+import { stripeFixture, uniqueId } from './stripe-events.js';
 
 /**
  * GET /v1/balance_transactions on the fake Stripe API, as Stripe pages it:

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { startTestService, type TestService } from './test-service';
+import { startTestService, type TestService } from './test-service.js';
 
 /**
  * startTestService for fault tests, which break Redis or MySQL on purpose.

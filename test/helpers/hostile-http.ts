@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createHmac } from 'node:crypto';
-import type { TestService } from './test-service';
-import { TEST_WEBHOOK_SECRET } from './stripe-events';
+import type { TestService } from './test-service.js';
+import { TEST_WEBHOOK_SECRET } from './stripe-events.js';
 
 /**
  * A byte-exact HTTP client for hostile requests. supertest (superagent) and

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import { createLogger, type Logger } from '../../src/shared/logger';
+import { createLogger, type Logger } from '../../src/shared/logger.js';
 
 /** The real logger (formats, redaction), writing its JSON lines to memory so tests can read them. */
 export function createMemoryLogger(level = 'debug'): { logger: Logger; lines: string[] } {

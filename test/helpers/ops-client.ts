@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { TestService } from './test-service';
-import { auth } from './billing-client';
+import type { TestService } from './test-service.js';
+import { auth } from './billing-client.js';
 
 export type Role = 'admin' | 'accountant' | 'operator';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { paymentEvents } from './payment-events';
-import { signedDelivery, TEST_WEBHOOK_SECRET } from './stripe-events';
-import { waitFor } from './wait-for';
+import { paymentEvents } from './payment-events.js';
+import { signedDelivery, TEST_WEBHOOK_SECRET } from './stripe-events.js';
+import { waitFor } from './wait-for.js';
 
 /**
  * A Black-Friday burst for fault tests: invoices, each paid by several card

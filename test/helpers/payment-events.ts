@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { stripeEvent, uniqueId } from './stripe-events';
+import { stripeEvent, uniqueId } from './stripe-events.js';
 
 /**
  * Fixture-shaped events for one payment of one invoice: a PaymentIntent, its

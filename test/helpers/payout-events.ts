@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { stripeEvent, uniqueId } from './stripe-events';
+import { stripeEvent, uniqueId } from './stripe-events.js';
 
 export type PayoutEventType = 'payout.created' | 'payout.paid' | 'payout.failed' | 'payout.canceled' | 'payout.reconciliation_completed';
 

@@ -1,10 +1,10 @@
 import type Stripe from 'stripe';
-import type { ReconciliationRig } from './reconciliation-client';
-import { createInvoice, deliverInOrder } from './billing-client';
-import { paymentEvents } from './payment-events';
-import { payoutEvents } from './payout-events';
-import { txns, type FakeTxn } from './fake-balance-transactions';
-import { uniqueId } from './stripe-events';
+import type { ReconciliationRig } from './reconciliation-client.js';
+import { createInvoice, deliverInOrder } from './billing-client.js';
+import { paymentEvents } from './payment-events.js';
+import { payoutEvents } from './payout-events.js';
+import { txns, type FakeTxn } from './fake-balance-transactions.js';
+import { uniqueId } from './stripe-events.js';
 
 export interface PaidInvoice {
   id: string;

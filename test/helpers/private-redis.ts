@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort } from './free-port';
+import { freePort } from './free-port.js';
 
 /** Every private redis-server still alive; killed if the test process exits without cleaning up. */
 const alive = new Set<ChildProcess>();

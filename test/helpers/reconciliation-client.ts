@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { startFakeStripe, type FakeStripe } from './fake-stripe';
-import { FakeBalanceTransactions } from './fake-balance-transactions';
-import { startTestService, type TestService } from './test-service';
-import { uniqueDatabaseUrl } from './test-database';
-import { auth } from './billing-client';
-import { waitFor } from './wait-for';
+import { startFakeStripe, type FakeStripe } from './fake-stripe.js';
+import { FakeBalanceTransactions } from './fake-balance-transactions.js';
+import { startTestService, type TestService } from './test-service.js';
+import { uniqueDatabaseUrl } from './test-database.js';
+import { auth } from './billing-client.js';
+import { waitFor } from './wait-for.js';
 
 export interface ReconciliationRig {
   t: TestService;

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './wait-for';
-import { startArgs } from './start-command';
+import { waitFor } from './wait-for.js';
+import { startArgs } from './start-command.js';
 
 /** The repository root: children run `src/main.ts` from there, as `npm start` does. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -3,12 +3,12 @@ import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import mysql from 'mysql2/promise';
 import supertest from 'supertest';
-import { loadConfig, type Config } from '../../config/env.schema';
-import { start, type Service, type StartOptions } from '../../src/main';
-import { EVENT_QUEUE_NAME } from '../../src/events/event-queue';
-import { createMemoryLogger } from './memory-logger';
-import { REDIS_URL, TEST_DATABASE_URL, trackDatabase } from './test-database';
-import { TEST_WEBHOOK_SECRET } from './stripe-events';
+import { loadConfig, type Config } from '../../config/env.schema.js';
+import { start, type Service, type StartOptions } from '../../src/main.js';
+import { EVENT_QUEUE_NAME } from '../../src/events/event-queue.js';
+import { createMemoryLogger } from './memory-logger.js';
+import { REDIS_URL, TEST_DATABASE_URL, trackDatabase } from './test-database.js';
+import { TEST_WEBHOOK_SECRET } from './stripe-events.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const TEST_ENCRYPTION_KEY = 'ab'.repeat(32);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { uniqueDatabaseUrl } from '../helpers/test-database';
-import { auth, createInvoice, deliver, deliverInOrder, settled } from '../helpers/billing-client';
-import { paymentEvents } from '../helpers/payment-events';
-import { stripeEvent, uniqueId } from '../helpers/stripe-events';
-import { eventHandlers } from '../../src/events/subscribed-events';
-import type { HandlerRegistry } from '../../src/events/handler-registry';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { uniqueDatabaseUrl } from '../helpers/test-database.js';
+import { auth, createInvoice, deliver, deliverInOrder, settled } from '../helpers/billing-client.js';
+import { paymentEvents } from '../helpers/payment-events.js';
+import { stripeEvent, uniqueId } from '../helpers/stripe-events.js';
+import { eventHandlers } from '../../src/events/subscribed-events.js';
+import type { HandlerRegistry } from '../../src/events/handler-registry.js';
 
 interface Listed {
   id: string;

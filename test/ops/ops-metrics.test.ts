@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { uniqueDatabaseUrl } from '../helpers/test-database';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { uniqueDatabaseUrl } from '../helpers/test-database.js';
 
 const gauge = (text: string, name: string): number => {
   const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);

@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { uniqueDatabaseUrl } from '../helpers/test-database';
-import { createToken } from '../helpers/ops-client';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { uniqueDatabaseUrl } from '../helpers/test-database.js';
+import { createToken } from '../helpers/ops-client.js';
 
 /** Debian's chromium, as CI installs it (.ci/run). */
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { uniqueDatabaseUrl } from '../helpers/test-database';
-import { auth } from '../helpers/billing-client';
-import { bearer, createToken } from '../helpers/ops-client';
-import { waitFor } from '../helpers/wait-for';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { uniqueDatabaseUrl } from '../helpers/test-database.js';
+import { auth } from '../helpers/billing-client.js';
+import { bearer, createToken } from '../helpers/ops-client.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 describe('queue UI at /ops/queues', () => {
   let t: TestService;

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { uniqueDatabaseUrl } from '../helpers/test-database';
-import { auth, createInvoice, deliver, deliverInOrder, getInvoice, settled } from '../helpers/billing-client';
-import { paymentEvents } from '../helpers/payment-events';
-import { uniqueId } from '../helpers/stripe-events';
-import { waitFor } from '../helpers/wait-for';
-import { bearer, createToken } from '../helpers/ops-client';
-import { eventHandlers } from '../../src/events/subscribed-events';
-import type { HandlerRegistry } from '../../src/events/handler-registry';
-import { createDataSource } from '../../src/db/data-source';
-import { createReplayService } from '../../src/ops/replay.service';
-import { createAuditLog } from '../../src/ops/audit-log';
-import { createMemoryLogger } from '../helpers/memory-logger';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { uniqueDatabaseUrl } from '../helpers/test-database.js';
+import { auth, createInvoice, deliver, deliverInOrder, getInvoice, settled } from '../helpers/billing-client.js';
+import { paymentEvents } from '../helpers/payment-events.js';
+import { uniqueId } from '../helpers/stripe-events.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { bearer, createToken } from '../helpers/ops-client.js';
+import { eventHandlers } from '../../src/events/subscribed-events.js';
+import type { HandlerRegistry } from '../../src/events/handler-registry.js';
+import { createDataSource } from '../../src/db/data-source.js';
+import { createReplayService } from '../../src/ops/replay.service.js';
+import { createAuditLog } from '../../src/ops/audit-log.js';
+import { createMemoryLogger } from '../helpers/memory-logger.js';
 
 interface Row {
   status: string;

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { startTestService, type TestService } from '../helpers/test-service';
-import { uniqueDatabaseUrl } from '../helpers/test-database';
-import { auth, deliver, settled } from '../helpers/billing-client';
-import { stripeEvent } from '../helpers/stripe-events';
-import { waitFor } from '../helpers/wait-for';
-import { createMemoryLogger } from '../helpers/memory-logger';
-import { createDataSource } from '../../src/db/data-source';
-import { createAuditLog } from '../../src/ops/audit-log';
-import { MAINTENANCE_QUEUE_NAME, PURGE_SCHEDULER_ID, purgeSettledEvents } from '../../src/ops/retention';
+import { startTestService, type TestService } from '../helpers/test-service.js';
+import { uniqueDatabaseUrl } from '../helpers/test-database.js';
+import { auth, deliver, settled } from '../helpers/billing-client.js';
+import { stripeEvent } from '../helpers/stripe-events.js';
+import { waitFor } from '../helpers/wait-for.js';
+import { createMemoryLogger } from '../helpers/memory-logger.js';
+import { createDataSource } from '../../src/db/data-source.js';
+import { createAuditLog } from '../../src/ops/audit-log.js';
+import { MAINTENANCE_QUEUE_NAME, PURGE_SCHEDULER_ID, purgeSettledEvents } from '../../src/ops/retention.js';
 
 describe('retention', () => {
   describe('the scheduled purge', () => {

@@ -3,10 +3,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { createInvoice, deliverInOrder } from '../helpers/billing-client';
-import { TEST_ADMIN_TOKEN } from '../helpers/test-service';
-import { itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client';
-import { mixedPayout } from '../helpers/payout-scenarios';
+import { createInvoice, deliverInOrder } from '../helpers/billing-client.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/test-service.js';
+import { itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
+import { mixedPayout } from '../helpers/payout-scenarios.js';
 
 /** Debian's chromium, as CI installs it (.ci/run). */
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { reconcileInvoice, type InvoiceFactsForReconciliation, type ItemFacts, type PayoutFacts } from '../../src/reconciliation/invoice-reconciliation';
-import { csvField } from '../../src/reconciliation/reconciliation.csv';
+import { reconcileInvoice, type InvoiceFactsForReconciliation, type ItemFacts, type PayoutFacts } from '../../src/reconciliation/invoice-reconciliation.js';
+import { csvField } from '../../src/reconciliation/reconciliation.csv.js';
 
 const payout = (over: Partial<PayoutFacts> = {}): PayoutFacts => ({
   id: 'po_1',

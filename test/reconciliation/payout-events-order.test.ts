@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import type Stripe from 'stripe';
-import { deliverInOrder } from '../helpers/billing-client';
-import { payoutEvents, type PayoutEventType } from '../helpers/payout-events';
-import { txns } from '../helpers/fake-balance-transactions';
-import { getPayout, itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client';
-import { uniqueId } from '../helpers/stripe-events';
-import { inParallel, permutations } from '../helpers/orderings';
+import { deliverInOrder } from '../helpers/billing-client.js';
+import { payoutEvents, type PayoutEventType } from '../helpers/payout-events.js';
+import { txns } from '../helpers/fake-balance-transactions.js';
+import { getPayout, itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
+import { uniqueId } from '../helpers/stripe-events.js';
+import { inParallel, permutations } from '../helpers/orderings.js';
 
 /** Redelivers one event (same id) and resends another under a new id, at positions that vary with k. */
 function withDuplicates(events: Stripe.Event[], k: number): Stripe.Event[] {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { parse } from 'csv-parse/sync';
-import { auth, createInvoice, deliverInOrder, getInvoice, deliver, settled } from '../helpers/billing-client';
-import { paymentEvents } from '../helpers/payment-events';
-import { payoutEvents } from '../helpers/payout-events';
-import { txns } from '../helpers/fake-balance-transactions';
-import { getPayout, itemsSettled, reconciliationReport, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client';
-import { mixedPayout, paidInvoice } from '../helpers/payout-scenarios';
-import { formatMinor } from '../../src/billing/currencies';
-import { SUBSCRIBED_EVENT_TYPES } from '../../src/events/subscribed-events';
-import { bearer, createToken } from '../helpers/ops-client';
+import { auth, createInvoice, deliverInOrder, getInvoice, deliver, settled } from '../helpers/billing-client.js';
+import { paymentEvents } from '../helpers/payment-events.js';
+import { payoutEvents } from '../helpers/payout-events.js';
+import { txns } from '../helpers/fake-balance-transactions.js';
+import { getPayout, itemsSettled, reconciliationReport, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
+import { mixedPayout, paidInvoice } from '../helpers/payout-scenarios.js';
+import { formatMinor } from '../../src/billing/currencies.js';
+import { SUBSCRIBED_EVENT_TYPES } from '../../src/events/subscribed-events.js';
+import { bearer, createToken } from '../helpers/ops-client.js';
 
 type Row = { id: string; currency: string; settlementCurrency: string | null; reconciliation: string; discrepancy: { reason: string; message: string } | null; fees: number; net: number; payouts: { id: string; arrivalDate: string }[] };
 const rowOf = (report: { invoices: Row[] }, id: string) => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { deliverInOrder } from '../helpers/billing-client';
-import { payoutEvents } from '../helpers/payout-events';
-import { txns, type FakeTxn } from '../helpers/fake-balance-transactions';
-import { getPayout, itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client';
+import { deliverInOrder } from '../helpers/billing-client.js';
+import { payoutEvents } from '../helpers/payout-events.js';
+import { txns, type FakeTxn } from '../helpers/fake-balance-transactions.js';
+import { getPayout, itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
 
 const ITEMS = 10_000;
 

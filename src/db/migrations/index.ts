@@ -1,9 +1,9 @@
-import { CreateStripeEvents1764230000000 } from './1764230000000-create-stripe-events';
-import { CreateBilling1764230100000 } from './1764230100000-create-billing';
-import { CreateAccounts1764230200000 } from './1764230200000-create-accounts';
-import { CreatePayouts1764230300000 } from './1764230300000-create-payouts';
-import { CreateAccess1764230400000 } from './1764230400000-create-access';
-import { CreateEventHistory1764230410000 } from './1764230410000-create-event-history';
+import { CreateStripeEvents1764230000000 } from './1764230000000-create-stripe-events.js';
+import { CreateBilling1764230100000 } from './1764230100000-create-billing.js';
+import { CreateAccounts1764230200000 } from './1764230200000-create-accounts.js';
+import { CreatePayouts1764230300000 } from './1764230300000-create-payouts.js';
+import { CreateAccess1764230400000 } from './1764230400000-create-access.js';
+import { CreateEventHistory1764230410000 } from './1764230410000-create-event-history.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [CreateStripeEvents1764230000000, CreateBilling1764230100000, CreateAccounts1764230200000, CreatePayouts1764230300000, CreateAccess1764230400000, CreateEventHistory1764230410000];

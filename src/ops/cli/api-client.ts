@@ -1,4 +1,4 @@
-import { CliError, EXIT } from './exit-codes';
+import { CliError, EXIT } from './exit-codes.js';
 
 export interface ApiClientOptions {
   url: string;

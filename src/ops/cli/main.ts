@@ -1,9 +1,9 @@
 import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { loadCliEnv } from '../../../config/ops-cli.env';
-import { createApiClient } from './api-client';
-import { CliError, EXIT } from './exit-codes';
-import { fields, table } from './table';
+import { loadCliEnv } from '../../../config/ops-cli.env.js';
+import { createApiClient } from './api-client.js';
+import { CliError, EXIT } from './exit-codes.js';
+import { fields, table } from './table.js';
 
 const STATUSES = ['received', 'processed', 'ignored', 'failed'];
 const ROLES = ['admin', 'accountant', 'operator'];

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { EVENT_QUEUE_NAME } from '../../../src/events/event-queue';
-import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from '../../helpers/test-database';
-import { deleteKeys } from '../../helpers/test-service';
-import { ServiceProcesses } from '../../helpers/service-process';
-import { TcpProxy } from '../../helpers/tcp-proxy';
-import { createBurst, Inbox, redeliverUntilAccepted, Sender, serviceEnv, sleep } from '../../helpers/payment-burst';
-import { waitFor } from '../../helpers/wait-for';
+import { EVENT_QUEUE_NAME } from '../../../src/events/event-queue.js';
+import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from '../../helpers/test-database.js';
+import { deleteKeys } from '../../helpers/test-service.js';
+import { ServiceProcesses } from '../../helpers/service-process.js';
+import { TcpProxy } from '../../helpers/tcp-proxy.js';
+import { createBurst, Inbox, redeliverUntilAccepted, Sender, serviceEnv, sleep } from '../../helpers/payment-burst.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /** Refused connections (MySQL down), then a black hole (connections hang), then back. */
 const REFUSE_MS = 2_000;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { trackDatabase, uniqueDatabaseUrl } from '../../helpers/test-database';
-import { ServiceProcesses } from '../../helpers/service-process';
-import { PrivateRedis } from '../../helpers/private-redis';
-import { createBurst, Inbox, Sender, serviceEnv } from '../../helpers/payment-burst';
-import { waitFor } from '../../helpers/wait-for';
+import { trackDatabase, uniqueDatabaseUrl } from '../../helpers/test-database.js';
+import { ServiceProcesses } from '../../helpers/service-process.js';
+import { PrivateRedis } from '../../helpers/private-redis.js';
+import { createBurst, Inbox, Sender, serviceEnv } from '../../helpers/payment-burst.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /** How long Redis stays down in the middle of the burst. */
 const OUTAGE_MS = 3_000;

@@ -1,13 +1,13 @@
-import { waitFor } from '../../helpers/wait-for';
+import { waitFor } from '../../helpers/wait-for.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { EVENT_QUEUE_NAME } from '../../../src/events/event-queue';
-import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from '../../helpers/test-database';
-import { deleteKeys } from '../../helpers/test-service';
-import { ServiceProcesses } from '../../helpers/service-process';
-import { createBurst, Inbox, postEvent, roundRobin, Sender, serviceEnv } from '../../helpers/payment-burst';
+import { EVENT_QUEUE_NAME } from '../../../src/events/event-queue.js';
+import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from '../../helpers/test-database.js';
+import { deleteKeys } from '../../helpers/test-service.js';
+import { ServiceProcesses } from '../../helpers/service-process.js';
+import { createBurst, Inbox, postEvent, roundRobin, Sender, serviceEnv } from '../../helpers/payment-burst.js';
 
 /** Of the burst, how many events are also delivered to both APIs at the same moment. */
 const DELIVERED_TWICE_AT_ONCE = 100;

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { EVENT_QUEUE_NAME } from '../../../src/events/event-queue';
-import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from '../../helpers/test-database';
-import { deleteKeys } from '../../helpers/test-service';
-import { ServiceProcesses, type ServiceProcess } from '../../helpers/service-process';
-import { createBurst, Inbox, Sender, serviceEnv } from '../../helpers/payment-burst';
-import { waitFor } from '../../helpers/wait-for';
+import { EVENT_QUEUE_NAME } from '../../../src/events/event-queue.js';
+import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from '../../helpers/test-database.js';
+import { deleteKeys } from '../../helpers/test-service.js';
+import { ServiceProcesses, type ServiceProcess } from '../../helpers/service-process.js';
+import { createBurst, Inbox, Sender, serviceEnv } from '../../helpers/payment-burst.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /**
  * BullMQ brings back the jobs a dead worker held once their locks expire and a
