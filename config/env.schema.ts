@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * The one place that reads process.env. Every variable has a default for local
  * use (MariaDB/MySQL and Redis on their default ports) and a one-line doc,
- * which the README's config table mirrors.
+ * which the config table in docs/configuration.md mirrors.
  */
 
 const csv = (value: string | undefined): string[] =>

@@ -100,6 +100,26 @@ describe('docker-compose.yml', () => {
     );
     assert.equal(env('api').PORT ?? '3000', '3000');
   });
+
+  // The README's quick start offers `docker compose up -d mysql redis` for a service and tests run on the host.
+  for (const [name, port] of [['mysql', 3306], ['redis', 6379]] as const) {
+    it(`publishes ${name} on the loopback address only, port ${port} by default`, () => {
+      const ports = (service(name).ports ?? []).map(String);
+      assert.equal(ports.length, 1, `${name} ports are ${JSON.stringify(ports)}`);
+      const match = /^127\.0\.0\.1:\$\{[A-Z_]+:-(\d+)\}:(\d+)$/.exec(ports[0]!);
+      assert.ok(match, `${name} is published as ${ports[0]}, not on 127.0.0.1 with an overridable port`);
+      assert.equal(Number(match[1]), port);
+      assert.equal(Number(match[2]), port);
+    });
+  }
+
+  it("gives the README's host-side DATABASE_URL the mysql service's root password", () => {
+    const readme = readFileSync(new URL('README.md', root), 'utf8');
+    const password = env('mysql').MYSQL_ROOT_PASSWORD;
+    assert.ok(password, 'mysql has no MYSQL_ROOT_PASSWORD');
+    assert.ok(readme.includes(`DATABASE_URL=mysql://root:${password}@127.0.0.1:3306/billed`));
+    assert.ok(readme.includes(`TEST_MYSQL_URL=mysql://root:${password}@127.0.0.1:3306`));
+  });
 });
 
 describe('Dockerfile', () => {

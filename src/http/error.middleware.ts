@@ -4,7 +4,7 @@ import { currentContext } from '../shared/context.js';
 import type { Logger } from '../shared/logger.js';
 
 export const notFound: RequestHandler = (req) => {
-  throw new AppError(404, 'not_found', `No route ${req.method} ${req.path}: see the API in README.md.`);
+  throw new AppError(404, 'not_found', `No route ${req.method} ${req.path}: see the API in docs/api.md.`);
 };
 
 /** The one error mapper: AppError → its status and code; body-parser errors → 4xx; anything else → 500 with the request id. */

@@ -27,7 +27,7 @@ const snake = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCas
 
 function fail(error: z.ZodError): never {
   const field = String(error.issues[0]?.path[0] ?? 'body');
-  throw new AppError(400, `invalid_${snake(field)}`, MESSAGES[field] ?? `${field} is not valid here: see GET /api/ops/events in README.md.`, { field });
+  throw new AppError(400, `invalid_${snake(field)}`, MESSAGES[field] ?? `${field} is not valid here: see GET /api/ops/events in docs/operations.md.`, { field });
 }
 
 const listSchema = z.object({

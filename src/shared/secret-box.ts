@@ -14,7 +14,7 @@ export interface SecretBox {
 export function createSecretBox(key: Buffer | undefined): SecretBox {
   const requireKey = (): Buffer => {
     if (!key) {
-      throw new AppError(503, 'encryption_not_configured', 'Set ENCRYPTION_KEY (32 bytes: `openssl rand -hex 32`) so Stripe keys can be stored encrypted, then restart.');
+      throw new AppError(503, 'encryption_not_configured', 'Set ENCRYPTION_KEY once, in .env (`echo "ENCRYPTION_KEY=$(openssl rand -hex 32)" >> .env`), and keep it: Stripe keys are stored encrypted with it. Then restart.');
     }
     return key;
   };

@@ -1,4 +1,4 @@
-/** Exit codes scripts can rely on (README "Ops CLI"). */
+/** Exit codes scripts can rely on (docs/operations.md, "Ops CLI"). */
 export const EXIT = {
   ok: 0,
   /** The service answered with an error of its own (5xx) or something that is not the API. */
