@@ -71,7 +71,7 @@ const validInvoice = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-/** A fixture-shaped charge.succeeded event (an object, so a case can break one field). */
+/** A Stripe-shaped charge.succeeded event (an object, so a case can break one field). */
 const chargeEvent = (over: Record<string, unknown> = {}) => ({
   ...(stripeEvent({ type: 'charge.succeeded', resource: 'charge' }) as unknown as Record<string, unknown>),
   ...over,
