@@ -8,7 +8,7 @@
  * Each receiver is a child process (`node --import tsx <entry>`) with a fresh
  * database `billed_bench_<random>_<receiver>` and a Redis prefix of its own;
  * autocannon runs in this process and sends a new, uniquely signed
- * payment_intent.succeeded event (Stripe fixture shapes) on every request.
+ * payment_intent.succeeded event (Stripe's shape, test/helpers/stripe-objects.ts) on every request.
  * Order: warm-up of each, then straight-line, service, straight-line, service.
  * Everything the run created (children, databases, Redis keys) is removed at the end.
  *

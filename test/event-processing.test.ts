@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { startTestService, type TestService } from './helpers/test-service.js';
-import { signedDelivery, stripeEvent } from './helpers/stripe-events.js';
+import { signedDelivery, stripeEvent, type EventOptions } from './helpers/stripe-events.js';
 import { waitFor } from './helpers/wait-for.js';
 import type { HandlerRegistry } from '../src/events/handler-registry.js';
 import { createEventProcessor } from '../src/events/process-event.js';
@@ -14,7 +14,7 @@ interface EventRow {
   last_error: string | null;
 }
 
-const deliver = async (t: TestService, type: string, resource: string) => {
+const deliver = async (t: TestService, type: string, resource: EventOptions['resource']) => {
   const event = stripeEvent({ type, resource });
   const payload = JSON.stringify(event);
   const res = await t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload);

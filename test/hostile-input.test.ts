@@ -4,11 +4,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
 import { startTestService, TEST_ADMIN_TOKEN, TEST_ENCRYPTION_KEY, type TestService } from './helpers/test-service.js';
 import { startFakeStripe, type FakeStripe } from './helpers/fake-stripe.js';
 import { stripeEvent, uniqueId } from './helpers/stripe-events.js';
 import { settled } from './helpers/billing-client.js';
+import { chromiumPath, launchChromium } from './helpers/chromium.js';
 import {
   assertClientError,
   rowCounts,
@@ -71,7 +71,7 @@ const validInvoice = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
-/** A fixture-shaped charge.succeeded event (an object, so a case can break one field). */
+/** A Stripe-shaped charge.succeeded event (an object, so a case can break one field). */
 const chargeEvent = (over: Record<string, unknown> = {}) => ({
   ...(stripeEvent({ type: 'charge.succeeded', resource: 'charge' }) as unknown as Record<string, unknown>),
   ...over,
@@ -906,8 +906,7 @@ describe('hostile input: a clear 4xx for every bad request, and nothing stored',
 
   // ───────────────────────────── the dashboard renders hostile strings as text ─────────────────────────────
 
-  const CHROMIUM = '/usr/bin/chromium';
-  (existsSync(CHROMIUM) ? describe : describe.skip)('GET /dashboard in a real browser: hostile invoice data is shown as text', function () {
+  (existsSync(chromiumPath()) ? describe : describe.skip)('GET /dashboard in a real browser: hostile invoice data is shown as text', function () {
     this.timeout(120_000);
 
     it('an invoice whose number and customer name are HTML shows them as text, and no script runs', async () => {
@@ -918,11 +917,7 @@ describe('hostile input: a clear 4xx for every bad request, and nothing stored',
       const id = (created.body as { id: string }).id;
 
       const profile = await mkdtemp(join(tmpdir(), 'billed-hostile-chromium-'));
-      const context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      const context = await launchChromium(profile);
       try {
         const page = context.pages()[0] ?? (await context.newPage());
         const problems: string[] = [];

@@ -40,7 +40,7 @@ describe('event handlers', () => {
     }
   });
 
-  // One fixture-shaped event per handled type, with what it must do to its invoice.
+  // One Stripe-shaped event per handled type, with what it must do to its invoice.
   type Pay = ReturnType<typeof paymentEvents>;
   const table: { type: string; before: (p: Pay) => Stripe.Event[]; event: (p: Pay) => Stripe.Event; expect: (invoice: Invoice) => void }[] = [
     {
@@ -160,7 +160,7 @@ describe('event handlers', () => {
   ];
 
   for (const row of table) {
-    it(`${row.type}: applies a fixture-shaped, signed event through the endpoint and the worker`, async () => {
+    it(`${row.type}: applies a Stripe-shaped, signed event through the endpoint and the worker`, async () => {
       const invoice = await createInvoice(t, { amountDue: 1000 });
       // Ids must be unique per test run: refund and dispute ids above are made unique here.
       const p = paymentEvents({ invoiceId: invoice.id, amount: 1000 });

@@ -1,5 +1,5 @@
 import type { FakeRequest, FakeStripe } from './fake-stripe.js';
-import { stripeFixture, uniqueId } from './stripe-events.js';
+import { buildBalanceTransaction, buildCharge, buildDispute, buildPayout, buildRefund, uniqueId } from './stripe-objects.js';
 
 /**
  * GET /v1/balance_transactions on the fake Stripe API, as Stripe pages it:
@@ -17,7 +17,7 @@ export interface FakeTxn {
   type: string;
   reporting_category: string;
   /** The expanded source object, or null (Stripe fees, for instance, have none). */
-  source: ({ id: string; object: string } & Record<string, unknown>) | null;
+  source: { id: string; object: string } | null;
   description?: string | null;
   created?: number;
 }
@@ -91,9 +91,8 @@ export class FakeBalanceTransactions {
 }
 
 function render(txn: FakeTxn, expanded: boolean) {
-  const base = stripeFixture<Record<string, unknown>>('balance_transaction');
   return {
-    ...base,
+    ...buildBalanceTransaction(),
     id: txn.id,
     amount: txn.amount,
     fee: txn.fee,
@@ -109,7 +108,7 @@ function render(txn: FakeTxn, expanded: boolean) {
   };
 }
 
-/** Balance transactions as Stripe makes them for a card payment's life, with fixture-shaped sources. */
+/** Balance transactions as Stripe makes them for a card payment's life, with Stripe-shaped sources. */
 export const txns = {
   charge(p: { chargeId: string; paymentIntentId: string | null; amount: number; fee: number; currency?: string }): FakeTxn {
     const currency = p.currency ?? 'usd';
@@ -121,7 +120,7 @@ export const txns = {
       currency,
       type: 'charge',
       reporting_category: 'charge',
-      source: { ...stripeFixture('charge'), id: p.chargeId, object: 'charge', payment_intent: p.paymentIntentId, amount: p.amount, currency },
+      source: buildCharge({ id: p.chargeId, payment_intent: p.paymentIntentId, amount: p.amount, currency }),
     };
   },
   refund(p: { refundId: string; chargeId: string; paymentIntentId: string | null; amount: number; currency?: string }): FakeTxn {
@@ -134,7 +133,7 @@ export const txns = {
       currency,
       type: 'refund',
       reporting_category: 'refund',
-      source: { ...stripeFixture('refund'), id: p.refundId, object: 'refund', charge: p.chargeId, payment_intent: p.paymentIntentId, amount: p.amount, currency },
+      source: buildRefund({ id: p.refundId, charge: p.chargeId, payment_intent: p.paymentIntentId, amount: p.amount, currency }),
     };
   },
   /** The withdrawal when a dispute opens: the disputed amount plus Stripe's dispute fee. */
@@ -149,7 +148,7 @@ export const txns = {
       currency,
       type: 'adjustment',
       reporting_category: 'dispute',
-      source: { ...stripeFixture('dispute'), id: p.disputeId, object: 'dispute', charge: p.chargeId, payment_intent: p.paymentIntentId, amount: p.amount, currency },
+      source: buildDispute({ id: p.disputeId, charge: p.chargeId, payment_intent: p.paymentIntentId, amount: p.amount, currency }),
     };
   },
   stripeFee(p: { amount: number; currency?: string }): FakeTxn {
@@ -165,7 +164,7 @@ export const txns = {
       currency: p.currency ?? 'usd',
       type: 'payout',
       reporting_category: 'payout',
-      source: { ...stripeFixture('payout'), id: p.payoutId, object: 'payout' },
+      source: buildPayout({ id: p.payoutId }),
     };
   },
 };

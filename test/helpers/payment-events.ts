@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import { stripeEvent, uniqueId } from './stripe-events.js';
 
 /**
- * Fixture-shaped events for one payment of one invoice: a PaymentIntent, its
+ * Stripe-shaped events for one payment of one invoice: a PaymentIntent, its
  * charge, refunds and disputes, with the links Stripe puts between them.
  */
 export interface PaymentScenario {

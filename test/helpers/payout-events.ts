@@ -4,7 +4,7 @@ import { stripeEvent, uniqueId } from './stripe-events.js';
 export type PayoutEventType = 'payout.created' | 'payout.paid' | 'payout.failed' | 'payout.canceled' | 'payout.reconciliation_completed';
 
 /**
- * Fixture-shaped payout events for one payout, with the status and
+ * Stripe-shaped payout events for one payout, with the status and
  * reconciliation_status Stripe puts on the payout at each step.
  */
 export function payoutEvents(p: { amount: number; currency?: string; arrivalDate?: number; automatic?: boolean; id?: string }) {

@@ -1,43 +1,31 @@
-import { readFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import Stripe from 'stripe';
+import { buildEvent, stripeObject, uniqueId, type StripeObjectType } from './stripe-objects.js';
 
-/** Stripe's own OpenAPI fixtures: the real shapes of events and objects. */
-const fixtures = JSON.parse(
-  readFileSync(new URL('../../../shared/stripe/fixtures3.json', import.meta.url), 'utf8'),
-) as { resources: Record<string, Record<string, unknown>> };
-
-export function stripeFixture<T = Record<string, unknown>>(resource: string): T {
-  const fixture = fixtures.resources[resource];
-  if (!fixture) throw new Error(`no Stripe fixture for ${resource}`);
-  return structuredClone(fixture) as T;
-}
-
-export const uniqueId = (prefix: string) => `${prefix}_${randomBytes(10).toString('hex')}`;
+export { uniqueId };
 
 export interface EventOptions {
   type: string;
-  /** Which fixture object goes in data.object, e.g. 'charge' for charge.refunded. */
-  resource: string;
+  /** Which object goes in data.object, e.g. 'charge' for charge.refunded. */
+  resource: Exclude<StripeObjectType, 'event'>;
   object?: Record<string, unknown>;
   id?: string;
   created?: number;
   livemode?: boolean;
 }
 
-/** A Stripe event shaped like the fixture event, carrying a fixture object with `object` merged over it. */
+/** A Stripe event carrying our default object of `resource` (test/helpers/stripe-objects.ts) with `object` merged over it. */
 export function stripeEvent(options: EventOptions): Stripe.Event {
-  const event = stripeFixture<Record<string, unknown>>('event');
-  const dataObject = { ...stripeFixture(options.resource), ...options.object };
-  return {
-    ...event,
+  const livemode = options.livemode ?? false;
+  const dataObject = stripeObject(options.resource, options.object);
+  // An object with a mode of its own (refunds and balance transactions have none) is in the event's mode unless a test says otherwise.
+  if ('livemode' in dataObject && !(options.object && 'livemode' in options.object)) dataObject.livemode = livemode;
+  return buildEvent({
     id: options.id ?? uniqueId('evt'),
     type: options.type,
     created: options.created ?? Math.floor(Date.now() / 1000),
-    livemode: options.livemode ?? false,
-    api_version: '2025-10-29.clover',
-    data: { object: dataObject },
-  } as unknown as Stripe.Event;
+    livemode,
+    data: { object: dataObject as unknown as Stripe.Event.Data['object'] },
+  }) as unknown as Stripe.Event;
 }
 
 export const TEST_WEBHOOK_SECRET = 'whsec_test_billed_0123456789abcdef';

@@ -2,14 +2,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { uniqueDatabaseUrl } from '../helpers/test-database.js';
 import { createToken } from '../helpers/ops-client.js';
-
-/** Debian's chromium, as CI installs it (.ci/run). */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+import { findChromium, launchChromium } from '../helpers/chromium.js';
 
 describe('queue UI in a real browser', function () {
   this.timeout(120_000);
@@ -18,9 +15,11 @@ describe('queue UI in a real browser', function () {
   let context: BrowserContext;
 
   before(async () => {
+    // Before anything starts: without a browser the suite fails at once, saying what to install.
+    await findChromium();
     t = await startTestService({ DATABASE_URL: uniqueDatabaseUrl('queue_ui_browser') });
     profile = await mkdtemp(join(tmpdir(), 'billed-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    context = await launchChromium(profile);
   });
   after(async () => {
     await context?.close();

@@ -2,24 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { createInvoice, deliverInOrder } from '../helpers/billing-client.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/test-service.js';
 import { itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
 import { mixedPayout } from '../helpers/payout-scenarios.js';
-
-/** Debian's chromium, as CI installs it (.ci/run). */
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+import { findChromium, launchChromium } from '../helpers/chromium.js';
 
 describe('GET /dashboard in a real browser', function () {
   this.timeout(120_000);
@@ -33,6 +21,8 @@ describe('GET /dashboard in a real browser', function () {
   let euroInvoice: { id: string; number: string };
 
   before(async () => {
+    // Before anything starts: without a browser the suite fails at once, saying what to install.
+    await findChromium();
     rig = await startReconciliationRig('dashboard');
     reconciled = await mixedPayout(rig, { arrivalDate: Date.UTC(2025, 9, 14) / 1000 });
     discrepant = await mixedPayout(rig, { skew: 250, arrivalDate: Date.UTC(2025, 9, 15) / 1000 });
@@ -43,7 +33,7 @@ describe('GET /dashboard in a real browser', function () {
     euroInvoice = await createInvoice(rig.t, { currency: 'eur', amountDue: 9_900 });
 
     profile = await mkdtemp(join(tmpdir(), 'billed-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    context = await launchChromium(profile);
     page = context.pages()[0] ?? (await context.newPage());
     // A CSP violation or a script error shows up here: the page must run clean under helmet's policy.
     page.on('console', (message) => {
