@@ -97,7 +97,7 @@ describe('billed-ops CLI', function () {
       assert.match(run.stdout, /^event:\s+evt_/m);
       assert.match(run.stdout, /^status:\s+failed$/m);
       assert.match(run.stdout, /^TRY\s+STARTED\s+MS\s+OUTCOME\s+ERROR\s+THROWN AT$/m);
-      assert.match(run.stdout, /^2\s+\S+\s+\d+\s+failed\s+Error: refund ledger column missing\s+at .*cli\.test\.ts/m);
+      assert.match(run.stdout, /^2\s+\S+\s+\d+\s+failed\s+Error: refund ledger column missing\s+test\/ops\/cli\.test\.ts:\d+$/m);
       assert.match(run.stdout, /History:\n\s+\S+\s+received\n\s+\S+\s+try: retrying\n\s+\S+\s+try: failed/);
       const payload = run.stdout.slice(run.stdout.indexOf('Payload:\n') + 'Payload:\n'.length);
       assert.equal(JSON.parse(payload).id, failedEventId, 'the raw payload, as JSON');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { uniqueDatabaseUrl } from '../helpers/test-database.js';
 import { auth, createInvoice, deliver, deliverInOrder, settled } from '../helpers/billing-client.js';
@@ -180,8 +181,12 @@ describe('GET /api/ops/events/:eventId', () => {
       { DATABASE_URL: uniqueDatabaseUrl('ops_event_detail'), JOB_ATTEMPTS: '3' },
       {
         registry: {
+          ...eventHandlers,
           'charge.dispute.created': async () => {
             throw new TypeError('dispute handler bug');
+          },
+          'customer.created': async ({ manager }) => {
+            await manager.query('SELECT id FROM a_table_nobody_created');
           },
         },
       },
@@ -189,7 +194,7 @@ describe('GET /api/ops/events/:eventId', () => {
   });
   after(() => t.stop());
 
-  it('shows the raw payload, every try with its error and first stack line, and the history in order', async () => {
+  it('shows the raw payload, every try with its error and where it was thrown, and the history in order', async () => {
     const event = stripeEvent({ type: 'charge.dispute.created', resource: 'dispute' });
     await deliver(t, event);
     assert.equal((await settled(t, event.id)).status, 'failed');
@@ -214,10 +219,41 @@ describe('GET /api/ops/events/:eventId', () => {
     }
     assert.equal(body.errors.length, 3);
     assert.equal(body.errors[0].error, 'TypeError: dispute handler bug');
-    assert.match(body.errors[0].stackLine, /^at .*events-api\.test\.ts:\d+:\d+/, 'points at the line that threw');
+    assert.match(body.errors[0].stackLine, /^test\/ops\/events-api\.test\.ts:\d+$/, 'points at the line that threw, relative to the repository');
     assert.deepEqual(
       body.history.map((h: { what: string; outcome?: string }) => h.outcome ?? h.what),
       ['received', 'retrying', 'retrying', 'failed'],
     );
+  });
+
+  describe('the stack line (where it was thrown)', () => {
+    const stackLineOf = async (eventId: string) => {
+      const res = await t.http.get(`/api/ops/events/${eventId}`).set(auth);
+      assert.equal(res.status, 200);
+      return res.body.tries.at(-1).stackLine as string;
+    };
+
+    it("is the handler's line when its query fails, not the driver's frame (a path TypeORM's source map makes up)", async () => {
+      const event = stripeEvent({ type: 'customer.created', resource: 'customer' });
+      await deliver(t, event);
+      assert.equal((await settled(t, event.id)).status, 'failed');
+      const stackLine = await stackLineOf(event.id);
+      assert.match(stackLine, /^test\/ops\/events-api\.test\.ts:\d+$/);
+      const line = Number(stackLine.split(':')[1]);
+      const source = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+      assert.match(source[line - 1]!, /a_table_nobody_created/, 'the line of the query');
+    });
+
+    it('is a file of src/billing when a real handler\'s write fails in the database', async () => {
+      const invoice = await createInvoice(t, { amountDue: 3000 });
+      const payment = paymentEvents({ invoiceId: invoice.id, amount: 3000 });
+      await deliverInOrder(t, [payment.paymentIntent('payment_intent.succeeded'), payment.charge('charge.succeeded')]);
+      // Every refund row now breaks a constraint: the handler's INSERT fails in MariaDB.
+      await t.query('ALTER TABLE refunds ADD CONSTRAINT ck_refunds_broken CHECK (amount < 0)');
+      const refund = payment.refund('refund.created', { id: uniqueId('re'), amount: 1000, status: 'succeeded' });
+      await deliver(t, refund);
+      assert.equal((await settled(t, refund.id)).status, 'failed');
+      assert.match(await stackLineOf(refund.id), /^src\/billing\/[\w.-]+\.ts:\d+$/);
+    });
   });
 });
