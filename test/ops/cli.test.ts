@@ -50,6 +50,7 @@ describe('billed-ops CLI', function () {
   };
   let failedEventId: string;
   let failedInvoiceId: string;
+  let failedInvoiceNumber: string;
   let processedEventId: string;
 
   before(async () => {
@@ -68,6 +69,7 @@ describe('billed-ops CLI', function () {
     assert.equal((await settled(t, refunded.id)).status, 'failed');
     failedEventId = refunded.id;
     failedInvoiceId = invoice.id;
+    failedInvoiceNumber = invoice.number;
   });
   after(() => t.stop());
 
@@ -81,11 +83,14 @@ describe('billed-ops CLI', function () {
       assert.match(lines[1]!, new RegExp(`${failedEventId}\\s+charge.refunded\\s+failed\\s+2\\s+Error: refund ledger column missing`));
     });
 
-    it('list filters (--status, --type, --since, -q) and prints JSON with --json', async () => {
+    it('list filters (--status, --type, --since, -q by id or invoice number) and prints JSON with --json', async () => {
       const run = await cli(['events', 'list', '--status', 'failed', '--type', 'charge.*', '--since', '2h', '-q', failedInvoiceId, '--json'], env);
       assert.equal(run.code, 0, run.stderr);
       const body = JSON.parse(run.stdout);
       assert.deepEqual(body.data.map((e: { id: string }) => e.id), [failedEventId]);
+      const byNumber = await cli(['events', 'list', '--query', failedInvoiceNumber, '--json'], env);
+      assert.equal(byNumber.code, 0, byNumber.stderr);
+      assert.ok(JSON.parse(byNumber.stdout).data.some((e: { id: string }) => e.id === processedEventId), 'found by the invoice number');
       const none = await cli(['events', 'list', '--status', 'ignored'], env);
       assert.equal(none.code, 0);
       assert.equal(none.stdout.trim(), 'No events match.');

@@ -93,7 +93,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .option('--type <type>', 'an event type (charge.refunded) or a family (charge.*)')
     .option('--since <when>', 'received at or after: ISO date/time or a duration ago (30m, 2h, 7d)')
     .option('--until <when>', 'received before: ISO date/time or a duration ago')
-    .option('-q, --query <id>', 'any id the events carry: event, invoice, payment intent, charge, refund, payout')
+    .option('-q, --query <id>', 'any id the events carry (event, invoice, payment intent, charge, refund, payout), or an invoice number (INV-2026-0042)')
     .option('--limit <n>', 'events per page (1-200)', '50')
     .option('--cursor <cursor>', 'the next page, as printed under the previous one')
     .action(async (options: { status?: string; type?: string; since?: string; until?: string; query?: string; limit: string; cursor?: string }, command: Command) => {
