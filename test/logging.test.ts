@@ -57,4 +57,39 @@ describe('logs', () => {
       await t.stop();
     }
   });
+
+  describe('levels say how bad it is', () => {
+    const parsed = (lines: string[]) => lines.map((line) => JSON.parse(line) as Record<string, unknown> & { level: string; message: string });
+
+    it('an event that failed for good is an error, with where it was thrown; a try the queue will retry is a warn', async () => {
+      const t = await startTestService(
+        { JOB_ATTEMPTS: '2' },
+        {
+          registry: {
+            'customer.created': async () => {
+              throw new Error('customer ledger missing');
+            },
+          },
+        },
+      );
+      try {
+        const event = stripeEvent({ type: 'customer.created', resource: 'customer' });
+        const payload = JSON.stringify(event);
+        await t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload).expect(200);
+        await waitFor('the event to fail for good', () => parsed(t.logs).some((l) => l.eventId === event.id && l.message === 'event failed; retries exhausted'));
+        const lines = parsed(t.logs).filter((l) => l.eventId === event.id && /^event (handler )?failed/.test(l.message));
+        assert.deepEqual(
+          lines.map((l) => [l.level, l.message, l.attempt]),
+          [
+            ['warn', 'event handler failed; will retry', 1],
+            ['error', 'event failed; retries exhausted', 2],
+          ],
+        );
+        assert.match(String(lines[1]!.thrownAt), /^test\/logging\.test\.ts:\d+$/);
+        assert.equal(lines[1]!.error, 'Error: customer ledger missing');
+      } finally {
+        await t.stop();
+      }
+    });
+  });
 });
