@@ -96,6 +96,8 @@ export const envSchema = z
     PUBLIC_BASE_URL: urlWithProtocol(['http:', 'https:'], 'https://billing.example.com').optional(),
     /** error | warn | info | http | debug */
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('info'),
+    /** A rejected webhook signature is logged (warn) at most once per account per this many ms, with the count of those not logged. */
+    SIGNATURE_LOG_INTERVAL_MS: positiveInt(60_000),
     /** Jobs a worker process runs at once. */
     WORKER_CONCURRENCY: positiveInt(64),
     /** Events at most per database transaction when jobs queue up (1: one transaction per event). */

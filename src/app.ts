@@ -7,6 +7,7 @@ import type { WebhookSecretResolver } from './stripe/webhook-secrets.js';
 import type { TokenVerifier } from './http/auth.middleware.js';
 import type { Logger } from './shared/logger.js';
 import type { Metrics } from './shared/metrics.js';
+import type { RateLimitedLog } from './shared/rate-limited-log.js';
 import { requestContext } from './http/request-context.middleware.js';
 import { webhookRouter } from './http/webhook.route.js';
 import { healthRouter } from './http/health.route.js';
@@ -32,6 +33,7 @@ export interface AppDeps {
   redis: Redis;
   ingestor: Ingestor;
   resolveSecrets: WebhookSecretResolver;
+  signatureRejected: RateLimitedLog;
   verifyToken: TokenVerifier;
   invoices: InvoiceService;
   payNow: PayNowService;

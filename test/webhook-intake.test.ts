@@ -23,6 +23,7 @@ describe('webhook intake (the webhook route in front of Express)', () => {
         ingestor: { ingest: () => Promise.reject(new Error('not reached')) } as never,
         metrics: { webhooksReceived: { inc: () => undefined } } as never,
         logger,
+        signatureRejected: Object.assign(() => undefined, { flush: () => undefined }),
       });
       server = createServer((req, res) => {
         if (!intake(req, res)) res.writeHead(299, { 'x-left-to': 'express' }).end();

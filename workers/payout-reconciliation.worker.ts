@@ -34,7 +34,8 @@ export function createPayoutReconciliationWorker(options: PayoutWorkerOptions): 
           // No key for the payout's account: retrying cannot help until someone connects Stripe (a new request then asks again).
           const hopeless = error instanceof AppError && error.code === 'stripe_not_connected';
           const final = hopeless || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-          logger.warn(final ? 'payout items fetch failed; retries exhausted' : 'payout items fetch failed; will retry', {
+          // error: the payout shows fetch_failed until someone acts; warn: the queue tries again by itself.
+          logger.log(final ? 'error' : 'warn', final ? 'payout items fetch failed; retries exhausted' : 'payout items fetch failed; will retry', {
             payoutId,
             generation,
             attempt: job.attemptsMade + 1,

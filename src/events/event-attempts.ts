@@ -1,5 +1,6 @@
 import { describeError } from '../shared/errors.js';
 import { currentContext } from '../shared/context.js';
+import { projectFrames, type FrameOptions } from '../shared/stack-frames.js';
 
 export type AttemptOutcome = 'processed' | 'ignored' | 'retrying' | 'failed';
 
@@ -13,12 +14,21 @@ export interface AttemptRow {
   error?: unknown;
 }
 
-/** The first `at ...` frame of a stack: where the error was thrown, which is what on-call looks for first. */
-export function firstStackLine(error: unknown): string | null {
+/**
+ * Where the error was thrown, as on-call wants to open it: `src/billing/charge.handlers.ts:42`,
+ * the first frame in this repository's code (shared/stack-frames.ts), passing over src/db/:
+ * a handler's failed query is thrown inside the driver, under the transaction wrapper the
+ * handler called, and the line to look at is the handler's. With no frame of ours (an error
+ * made inside a library, whose stack never reached our code), the first frame as V8 wrote it.
+ */
+export function thrownAt(error: unknown, options?: FrameOptions): string | null {
   const stack = error instanceof Error ? error.stack : undefined;
   if (!stack) return null;
-  const frame = stack.split('\n').find((line) => /^\s+at\s/.test(line));
-  return frame ? frame.trim().slice(0, 1024) : null;
+  const ours = projectFrames(stack, options);
+  const frame = ours.find((f) => !f.file.startsWith('src/db/')) ?? ours[0];
+  if (frame) return `${frame.file}:${frame.line}`.slice(0, 1024);
+  const first = stack.split('\n').find((line) => /^\s+at\s/.test(line));
+  return first ? first.trim().slice(0, 1024) : null;
 }
 
 /**
@@ -48,7 +58,7 @@ export function attemptInsert(row: AttemptRow, options: { onlyIfPreviousChangedR
       row.outcome,
       row.reason ?? null,
       row.error === undefined ? null : describeError(row.error).slice(0, 4000),
-      row.error === undefined ? null : firstStackLine(row.error),
+      row.error === undefined ? null : thrownAt(row.error),
     ],
   };
 }

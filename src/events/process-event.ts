@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import type { EventStatus, StripeEventRecord } from './stripe-event.entity.js';
 import type { EventHandler, HandlerRegistry } from './handler-registry.js';
 import { describeError } from '../shared/errors.js';
-import { attemptInsert, recordAttempt, successfulAttemptsInsert } from './event-attempts.js';
+import { attemptInsert, recordAttempt, successfulAttemptsInsert, thrownAt } from './event-attempts.js';
 import { foldedTransaction, type Statement, type Tx } from '../db/folded-transaction.js';
 import { currentContext, runWithContext, type LogContext } from '../shared/context.js';
 import { createBatcher } from './batcher.js';
@@ -176,11 +176,13 @@ export function createEventProcessor(deps: ProcessorDeps) {
       await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: final ? 'failed' : 'retrying', error }).catch(
         (historyError: unknown) => deps.logger.warn('could not record the attempt', { error: describeError(historyError) }),
       );
-      deps.logger.warn(final ? 'event failed; retries exhausted' : 'event handler failed; will retry', {
+      // error: failed for good, on-call replays it once fixed; warn: the queue tries it again by itself.
+      deps.logger.log(final ? 'error' : 'warn', final ? 'event failed; retries exhausted' : 'event handler failed; will retry', {
         type: record.type,
         attempt: attempt.number,
         maxAttempts: attempt.max,
         error: describeError(error),
+        thrownAt: thrownAt(error),
       });
       throw error;
     }

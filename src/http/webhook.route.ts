@@ -5,6 +5,7 @@ import { parseEventEnvelope } from '../events/stripe-event-envelope.js';
 import type { Ingestor } from '../events/ingest.js';
 import { AppError } from '../shared/errors.js';
 import type { Metrics } from '../shared/metrics.js';
+import type { RateLimitedLog } from '../shared/rate-limited-log.js';
 
 /** 1 MB, as body-parser counts it: Stripe events are far smaller. */
 export const WEBHOOK_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -13,6 +14,11 @@ export interface WebhookDeps {
   resolveSecrets: WebhookSecretResolver;
   ingestor: Ingestor;
   metrics: Metrics;
+  /**
+   * A refused signature, logged per account scope at most once an interval with a count of the
+   * others: a wrong secret after a roll shows in the logs; a flood of forged deliveries does not fill them.
+   */
+  signatureRejected: RateLimitedLog;
 }
 
 /**
@@ -30,6 +36,9 @@ export async function receiveWebhook(deps: WebhookDeps, raw: Buffer, signature: 
     return { duplicate };
   } catch (error) {
     deps.metrics.webhooksReceived.inc({ outcome: error instanceof AppError ? error.code : 'error' });
+    if (error instanceof AppError && error.code === 'signature_invalid') {
+      deps.signatureRejected(accountId ?? 'default', { code: error.code, reason: error.message });
+    }
     throw error;
   }
 }

@@ -11,7 +11,7 @@ const type = z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$/).max(255);
 const MESSAGES: Record<string, string> = {
   status: `status must be one of ${EVENT_STATUSES.join(', ')}.`,
   type: 'type must be a Stripe event type such as charge.refunded, or a family such as charge.*.',
-  q: 'q must be an id: an event (evt_…), invoice (inv_…), payment intent (pi_…), charge (ch_…), refund (re_…) or payout (po_…) id.',
+  q: 'q must be an id: an event (evt_…), invoice (inv_…), payment intent (pi_…), charge (ch_…), refund (re_…) or payout (po_…) id, or an invoice number (INV-2026-0042): letters, digits, spaces and _ - . / # :.',
   limit: 'limit must be a whole number from 1 to 200.',
   dryRun: 'dryRun must be true or false.',
   since: 'since must be an ISO time (2026-11-27T03:00:00Z) or a duration back from now such as 30m, 2h or 7d.',
@@ -35,7 +35,9 @@ const listSchema = z.object({
   type: type.optional(),
   since: z.string().optional(),
   until: z.string().optional(),
-  q: z.string().trim().regex(/^[A-Za-z0-9_-]{3,255}$/).optional(),
+  // An id, or an invoice number as a customer quotes it (numbers are free text up to 64
+  // characters: INV-2026-0042, 2026/0042, #1042). No quotes or LIKE wildcards: q is matched exactly.
+  q: z.string().trim().regex(/^[\w ./#:-]{1,255}$/).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(600).optional(),
 });

@@ -9,6 +9,8 @@ import { encodeCursor } from './time-range.js';
 const ID_LIKE = /^[a-z]{2,12}_[A-Za-z0-9]{6,}$/;
 /** Candidates found through indexes; an object with more events than this is not one on-call reads by hand. */
 const MAX_CANDIDATES = 5000;
+/** One invoice number names at most one invoice per account. */
+const MAX_INVOICES_PER_NUMBER = 100;
 
 interface EventRow {
   id: string;
@@ -56,16 +58,20 @@ export function createEventSearch(dataSource: DataSource) {
   /**
    * Stripe object ids whose events are about `q`, found through primary keys
    * and indexes of the billing tables:
-   * - q is an invoice: its payments, and their charges, refunds and disputes;
+   * - q is an invoice id, or an invoice number (idx_invoices_number; numbers are unique
+   *   per account, so one number can name an invoice in each of several accounts, and
+   *   all of them count): its payments, and their charges, refunds and disputes;
    * - q is a PaymentIntent: its charges, refunds and disputes (each carries it);
    * - q is a charge: its PaymentIntent (latest_charge) and the refunds and disputes that carry it.
    * Only facts already applied are in those tables; an event that failed is
-   * found by its own object id or by the payload search below.
+   * found by its own object id or by the payload search below, which looks for the
+   * invoice ids a number names too (`invoiceIds`).
    */
-  async function relatedObjectIds(q: string): Promise<string[]> {
+  async function relatedObjectIds(q: string): Promise<{ objectIds: string[]; invoiceIds: string[] }> {
     const ids = new Set<string>([q]);
+    const invoiceIds = (await rows<{ id: string }>(`SELECT id FROM invoices WHERE number = ? LIMIT ${MAX_INVOICES_PER_NUMBER}`, [q])).map((row) => row.id);
     const payments = new Set<string>();
-    for (const row of await rows<{ id: string }>('SELECT id FROM payments WHERE invoice_id = ? OR id = ? LIMIT 1000', [q, q])) {
+    for (const row of await rows<{ id: string }>('SELECT id FROM payments WHERE invoice_id IN (?) OR id = ? LIMIT 1000', [[q, ...invoiceIds], q])) {
       payments.add(row.id);
     }
     const [charge] = await rows<{ payment_id: string }>('SELECT payment_id FROM charges WHERE id = ?', [q]);
@@ -84,14 +90,14 @@ export function createEventSearch(dataSource: DataSource) {
         for (const row of await rows<{ id: string }>(`SELECT id FROM ${table} WHERE payment_id IN (?) LIMIT 1000`, [list])) ids.add(row.id);
       }
     }
-    return [...ids];
+    return { objectIds: [...ids], invoiceIds };
   }
 
   async function list(query: EventListQuery) {
     const { where, params } = filterSql(query);
     let payloadSearched = false;
     if (query.q) {
-      const objectIds = await relatedObjectIds(query.q);
+      const { objectIds, invoiceIds } = await relatedObjectIds(query.q);
       const candidates = await rows<{ id: string }>(
         `(SELECT id FROM stripe_events WHERE id = ?) UNION (SELECT id FROM stripe_events WHERE object_id IN (?) LIMIT ${MAX_CANDIDATES})`,
         [query.q, objectIds],
@@ -99,15 +105,18 @@ export function createEventSearch(dataSource: DataSource) {
       const ids = candidates.map((row) => row.id);
       // Ids that appear only inside a payload (the charge inside a dispute, the invoice
       // in a PaymentIntent's metadata whose event failed, so no payments row exists) can only
-      // be found by a LIKE over the payload, which no index serves. It runs only when q is
-      // id-shaped and the other filters bound the rows it reads: a time window (`since`, over
-      // idx_stripe_events_received) or the small failed/received sets (idx_stripe_events_status_received).
+      // be found by a LIKE over the payload, which no index serves. It runs only when there is
+      // an id to look for (q when id-shaped, the invoices an invoice number names) and the other
+      // filters bound the rows it reads: a time window (`since`, over idx_stripe_events_received)
+      // or the small failed/received sets (idx_stripe_events_status_received).
       // The pattern includes the JSON quotes, so it matches the whole id, never a prefix of another.
-      payloadSearched = ID_LIKE.test(query.q) && (query.since !== undefined || query.status === 'failed' || query.status === 'received');
+      const inPayload = [...new Set([...(ID_LIKE.test(query.q) ? [query.q] : []), ...invoiceIds])];
+      payloadSearched = inPayload.length > 0 && (query.since !== undefined || query.status === 'failed' || query.status === 'received');
       if (payloadSearched) {
-        where.push(ids.length ? '(id IN (?) OR payload LIKE ?)' : 'payload LIKE ?');
+        const likes = inPayload.map(() => 'payload LIKE ?');
+        where.push(`(${[...(ids.length ? ['id IN (?)'] : []), ...likes].join(' OR ')})`);
         if (ids.length) params.push(ids);
-        params.push(`%"${query.q.replace(/_/g, '\\_')}"%`);
+        params.push(...inPayload.map((id) => `%"${id.replace(/_/g, '\\_')}"%`));
       } else if (ids.length) {
         where.push('id IN (?)');
         params.push(ids);

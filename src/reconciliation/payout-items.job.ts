@@ -171,7 +171,11 @@ export function createPayoutItemsJob(deps: { dataSource: DataSource; stripeClien
         [generation, owed ? 'pending' : 'done', count, itemsNet, payoutId],
       );
       const difference = Number(locked.amount) - itemsNet;
-      logger.info('payout items stored', { payoutId, items: count, listed: seen, itemsNet, difference, ms: Date.now() - started });
+      const summary = { payoutId, items: count, listed: seen, amount: Number(locked.amount), itemsNet, difference, ms: Date.now() - started };
+      // A payout whose items do not sum to it is money on-call and accountants must look at: warn.
+      // Not while a newer fetch is owed: these figures are about to be replaced, and that fetch tells.
+      if (difference !== 0 && !owed) logger.warn('payout does not tie out: its items do not sum to its amount', summary);
+      else logger.info('payout items stored', summary);
       return { outcome: 'stored' as const, items: count, itemsNet, difference };
     });
   }

@@ -14,6 +14,7 @@ import { accessTokenVerifier } from '../access/token.service.js';
 import { createOpsServices } from '../ops/ops.services.js';
 import type { Core } from './core-services.js';
 import { closeRedis } from './graceful-close.js';
+import { rateLimitedLog } from '../shared/rate-limited-log.js';
 
 /** Requests in flight get this long to be answered once stopping. */
 const INTAKE_DRAIN_MS = 3000;
@@ -54,6 +55,12 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     }),
     metrics,
     logger,
+    signatureRejected: rateLimitedLog(logger, {
+      level: 'warn',
+      message: 'webhook signature rejected',
+      keyField: 'account',
+      intervalMs: config.SIGNATURE_LOG_INTERVAL_MS,
+    }),
   };
   const app = createApp({
     dataSource,
@@ -112,6 +119,8 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     stopIntake,
     async close() {
       await stopIntake();
+      // The count of rejected signatures not logged yet.
+      webhooks.signatureRejected.flush();
       await relay.stop();
       await publisher.close();
       await closeRedis(redis);

@@ -50,6 +50,7 @@ describe('billed-ops CLI', function () {
   };
   let failedEventId: string;
   let failedInvoiceId: string;
+  let failedInvoiceNumber: string;
   let processedEventId: string;
 
   before(async () => {
@@ -68,6 +69,7 @@ describe('billed-ops CLI', function () {
     assert.equal((await settled(t, refunded.id)).status, 'failed');
     failedEventId = refunded.id;
     failedInvoiceId = invoice.id;
+    failedInvoiceNumber = invoice.number;
   });
   after(() => t.stop());
 
@@ -81,11 +83,14 @@ describe('billed-ops CLI', function () {
       assert.match(lines[1]!, new RegExp(`${failedEventId}\\s+charge.refunded\\s+failed\\s+2\\s+Error: refund ledger column missing`));
     });
 
-    it('list filters (--status, --type, --since, -q) and prints JSON with --json', async () => {
+    it('list filters (--status, --type, --since, -q by id or invoice number) and prints JSON with --json', async () => {
       const run = await cli(['events', 'list', '--status', 'failed', '--type', 'charge.*', '--since', '2h', '-q', failedInvoiceId, '--json'], env);
       assert.equal(run.code, 0, run.stderr);
       const body = JSON.parse(run.stdout);
       assert.deepEqual(body.data.map((e: { id: string }) => e.id), [failedEventId]);
+      const byNumber = await cli(['events', 'list', '--query', failedInvoiceNumber, '--json'], env);
+      assert.equal(byNumber.code, 0, byNumber.stderr);
+      assert.ok(JSON.parse(byNumber.stdout).data.some((e: { id: string }) => e.id === processedEventId), 'found by the invoice number');
       const none = await cli(['events', 'list', '--status', 'ignored'], env);
       assert.equal(none.code, 0);
       assert.equal(none.stdout.trim(), 'No events match.');
@@ -97,7 +102,7 @@ describe('billed-ops CLI', function () {
       assert.match(run.stdout, /^event:\s+evt_/m);
       assert.match(run.stdout, /^status:\s+failed$/m);
       assert.match(run.stdout, /^TRY\s+STARTED\s+MS\s+OUTCOME\s+ERROR\s+THROWN AT$/m);
-      assert.match(run.stdout, /^2\s+\S+\s+\d+\s+failed\s+Error: refund ledger column missing\s+at .*cli\.test\.ts/m);
+      assert.match(run.stdout, /^2\s+\S+\s+\d+\s+failed\s+Error: refund ledger column missing\s+test\/ops\/cli\.test\.ts:\d+$/m);
       assert.match(run.stdout, /History:\n\s+\S+\s+received\n\s+\S+\s+try: retrying\n\s+\S+\s+try: failed/);
       const payload = run.stdout.slice(run.stdout.indexOf('Payload:\n') + 'Payload:\n'.length);
       assert.equal(JSON.parse(payload).id, failedEventId, 'the raw payload, as JSON');
@@ -159,6 +164,32 @@ describe('billed-ops CLI', function () {
     });
   });
 
+  describe('the token', () => {
+    const secret = 'bld_distinctive-secret-4f9c2e7a1b';
+
+    for (const args of [['--help'], ['events', 'list', '--help'], ['help', 'replay']]) {
+      it(`\`${args.join(' ')}\` says the token comes from BILLED_TOKEN, and never prints it`, async () => {
+        const run = await cli(args, { ...env, BILLED_TOKEN: secret });
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stdout, /--token <token>\s+bearer token \(default: env BILLED_TOKEN, set\)/);
+        assert.ok(!`${run.stdout}${run.stderr}`.includes(secret), run.stdout);
+      });
+    }
+
+    it('help says when BILLED_TOKEN is not set', async () => {
+      const run = await cli(['--help'], { BILLED_URL: t.baseUrl });
+      assert.match(run.stdout, /\(default: env BILLED_TOKEN, not set\)/);
+    });
+
+    it('--token overrides BILLED_TOKEN', async () => {
+      const overridden = await cli(['events', 'list', '--token', env.BILLED_TOKEN!], { ...env, BILLED_TOKEN: secret });
+      assert.equal(overridden.code, 0, overridden.stderr);
+      const wrong = await cli(['events', 'list', '--token', secret], env);
+      assert.equal(wrong.code, 4);
+      assert.ok(!wrong.stderr.includes(secret), wrong.stderr);
+    });
+  });
+
   describe('exit codes', () => {
     const usage: [string, string[]][] = [
       ['an unknown command', ['frobnicate']],
@@ -200,7 +231,10 @@ describe('billed-ops CLI', function () {
       let url: string;
       before(async () => {
         server = createServer((req, res) => {
-          if (req.url?.startsWith('/api/ops/events')) {
+          if (req.url?.startsWith('/api/ops/audit')) {
+            // A careless service (or proxy) that echoes the credentials it was given.
+            res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'unauthorized', message: `bad ${req.headers.authorization}` } }));
+          } else if (req.url?.startsWith('/api/ops/events')) {
             res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"internal_error","message":"boom"}}');
           } else res.writeHead(200, { 'content-type': 'text/html' }).end('<html>not the API</html>');
         });
@@ -216,6 +250,16 @@ describe('billed-ops CLI', function () {
         const html = await cli(['tokens', 'list', '--url', url], env);
         assert.equal(html.code, 1);
         assert.match(html.stderr, /not JSON/);
+      });
+
+      it('masks the token even where the service echoes it back', async () => {
+        const token = 'bld_echoed-secret-7d1e0c93';
+        for (const given of [{ env: { ...env, BILLED_TOKEN: token }, args: [] }, { env, args: ['--token', token] }]) {
+          const run = await cli(['audit', '--url', url, ...given.args, '--json'], given.env);
+          assert.equal(run.code, 4);
+          assert.match(run.stderr, /unauthorized: bad Bearer \[token\]/);
+          assert.ok(!`${run.stdout}${run.stderr}`.includes(token), run.stderr);
+        }
       });
     });
   });

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { uniqueDatabaseUrl } from '../helpers/test-database.js';
 import { auth, createInvoice, deliver, deliverInOrder, settled } from '../helpers/billing-client.js';
 import { paymentEvents } from '../helpers/payment-events.js';
-import { stripeEvent, uniqueId } from '../helpers/stripe-events.js';
+import { signedDelivery, stripeEvent, uniqueId } from '../helpers/stripe-events.js';
+import { startFakeStripe } from '../helpers/fake-stripe.js';
 import { eventHandlers } from '../../src/events/subscribed-events.js';
 import type { HandlerRegistry } from '../../src/events/handler-registry.js';
 
@@ -180,8 +182,12 @@ describe('GET /api/ops/events/:eventId', () => {
       { DATABASE_URL: uniqueDatabaseUrl('ops_event_detail'), JOB_ATTEMPTS: '3' },
       {
         registry: {
+          ...eventHandlers,
           'charge.dispute.created': async () => {
             throw new TypeError('dispute handler bug');
+          },
+          'customer.created': async ({ manager }) => {
+            await manager.query('SELECT id FROM a_table_nobody_created');
           },
         },
       },
@@ -189,7 +195,7 @@ describe('GET /api/ops/events/:eventId', () => {
   });
   after(() => t.stop());
 
-  it('shows the raw payload, every try with its error and first stack line, and the history in order', async () => {
+  it('shows the raw payload, every try with its error and where it was thrown, and the history in order', async () => {
     const event = stripeEvent({ type: 'charge.dispute.created', resource: 'dispute' });
     await deliver(t, event);
     assert.equal((await settled(t, event.id)).status, 'failed');
@@ -214,10 +220,142 @@ describe('GET /api/ops/events/:eventId', () => {
     }
     assert.equal(body.errors.length, 3);
     assert.equal(body.errors[0].error, 'TypeError: dispute handler bug');
-    assert.match(body.errors[0].stackLine, /^at .*events-api\.test\.ts:\d+:\d+/, 'points at the line that threw');
+    assert.match(body.errors[0].stackLine, /^test\/ops\/events-api\.test\.ts:\d+$/, 'points at the line that threw, relative to the repository');
     assert.deepEqual(
       body.history.map((h: { what: string; outcome?: string }) => h.outcome ?? h.what),
       ['received', 'retrying', 'retrying', 'failed'],
     );
+  });
+
+  describe('the stack line (where it was thrown)', () => {
+    const stackLineOf = async (eventId: string) => {
+      const res = await t.http.get(`/api/ops/events/${eventId}`).set(auth);
+      assert.equal(res.status, 200);
+      return res.body.tries.at(-1).stackLine as string;
+    };
+
+    it("is the handler's line when its query fails, not the driver's frame (a path TypeORM's source map makes up)", async () => {
+      const event = stripeEvent({ type: 'customer.created', resource: 'customer' });
+      await deliver(t, event);
+      assert.equal((await settled(t, event.id)).status, 'failed');
+      const stackLine = await stackLineOf(event.id);
+      assert.match(stackLine, /^test\/ops\/events-api\.test\.ts:\d+$/);
+      const line = Number(stackLine.split(':')[1]);
+      const source = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+      assert.match(source[line - 1]!, /a_table_nobody_created/, 'the line of the query');
+    });
+
+    it('is a file of src/billing when a real handler\'s write fails in the database', async () => {
+      const invoice = await createInvoice(t, { amountDue: 3000 });
+      const payment = paymentEvents({ invoiceId: invoice.id, amount: 3000 });
+      await deliverInOrder(t, [payment.paymentIntent('payment_intent.succeeded'), payment.charge('charge.succeeded')]);
+      // Every refund row now breaks a constraint: the handler's INSERT fails in MariaDB.
+      await t.query('ALTER TABLE refunds ADD CONSTRAINT ck_refunds_broken CHECK (amount < 0)');
+      const refund = payment.refund('refund.created', { id: uniqueId('re'), amount: 1000, status: 'succeeded' });
+      await deliver(t, refund);
+      assert.equal((await settled(t, refund.id)).status, 'failed');
+      assert.match(await stackLineOf(refund.id), /^src\/billing\/[\w.-]+\.ts:\d+$/);
+    });
+  });
+});
+
+describe('GET /api/ops/events?q=<invoice number> (the number a customer quotes)', () => {
+  let t: TestService;
+  let fake: Awaited<ReturnType<typeof startFakeStripe>>;
+  const MERCHANT_KEY = 'sk_test_51Hnumbers0123456789abcdefNUMBERS';
+  const MERCHANT_SECRET = 'whsec_numbers_0123456789abcdef';
+  const NUMBER = 'INV-2026-0042';
+  const found = async (query: Record<string, string>) => {
+    const res = await t.http.get('/api/ops/events').query(query).set(auth);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    return res.body as { data: { id: string }[]; payloadSearched: boolean };
+  };
+  const idsFound = async (query: Record<string, string>) => (await found(query)).data.map((e) => e.id).sort();
+  let defaultEvents: string[];
+  let merchantEvents: string[];
+  let failedEvent: string;
+
+  before(async function () {
+    this.timeout(60_000);
+    fake = await startFakeStripe();
+    fake.addAccount({ id: 'acct_numbers', keys: [MERCHANT_KEY] });
+    t = await startTestService(
+      { DATABASE_URL: uniqueDatabaseUrl('ops_event_numbers'), STRIPE_API_BASE: fake.url, JOB_ATTEMPTS: '1' },
+      {
+        registry: {
+          ...eventHandlers,
+          'payment_intent.processing': async () => {
+            throw new Error('ledger unavailable');
+          },
+        },
+      },
+    );
+
+    // The default account's invoice INV-2026-0042, paid.
+    const invoice = await createInvoice(t, { number: NUMBER, amountDue: 4200 });
+    const paid = paymentEvents({ invoiceId: invoice.id, amount: 4200 });
+    const paidEvents = [paid.paymentIntent('payment_intent.succeeded'), paid.charge('charge.succeeded')];
+    await deliverInOrder(t, paidEvents);
+    defaultEvents = paidEvents.map((e) => e.id);
+
+    // A merchant account's own INV-2026-0042 (numbers are unique per account, not across them), paid too.
+    const account = await t.http.post('/api/accounts').set(auth).send({ name: 'Numbers Ltd' });
+    assert.equal(account.status, 201, JSON.stringify(account.body));
+    const connected = await t.http.put(`/api/accounts/${account.body.id}/stripe`).set(auth).send({ secretKey: MERCHANT_KEY, webhookSecret: MERCHANT_SECRET });
+    assert.equal(connected.status, 200, JSON.stringify(connected.body));
+    const merchantInvoice = await t.http
+      .post('/api/invoices')
+      .set(auth)
+      .send({ number: NUMBER, currency: 'usd', amountDue: 900, customer: { name: 'Grace Hopper', email: 'grace@example.com' }, accountId: account.body.id });
+    assert.equal(merchantInvoice.status, 201, JSON.stringify(merchantInvoice.body));
+    const merchantPaid = paymentEvents({ invoiceId: merchantInvoice.body.id, amount: 900 }).paymentIntent('payment_intent.succeeded');
+    const payload = JSON.stringify(merchantPaid);
+    await t.http.post(`/webhooks/stripe/${account.body.id}`).set(signedDelivery(payload, MERCHANT_SECRET).headers).send(payload).expect(200);
+    assert.equal((await settled(t, merchantPaid.id)).status, 'processed');
+    merchantEvents = [merchantPaid.id];
+
+    // Another invoice whose only payment event failed: no payments row names it.
+    const stuck = await createInvoice(t, { number: '2026/0043', amountDue: 500 });
+    const processing = paymentEvents({ invoiceId: stuck.id, amount: 500 }).paymentIntent('payment_intent.processing');
+    await deliver(t, processing);
+    assert.equal((await settled(t, processing.id)).status, 'failed');
+    failedEvent = processing.id;
+
+    // Noise: another invoice's events must not be found.
+    const other = await createInvoice(t, { number: 'INV-2026-0420', amountDue: 700 });
+    const otherPaid = paymentEvents({ invoiceId: other.id, amount: 700 });
+    await deliverInOrder(t, [otherPaid.paymentIntent('payment_intent.succeeded')]);
+  });
+  after(async () => {
+    await t.stop();
+    await fake.stop();
+  });
+
+  it("finds the payment events of every account's invoice with that number, through indexes", async () => {
+    const body = await found({ q: NUMBER });
+    assert.deepEqual(body.data.map((e) => e.id).sort(), [...defaultEvents, ...merchantEvents].sort());
+    assert.equal(body.payloadSearched, false, 'no payload scan without a bound');
+    assert.deepEqual(await idsFound({ q: NUMBER, type: 'charge.*' }), [defaultEvents[1]]);
+    const [plan] = await t.query<{ key: string | null }>('EXPLAIN SELECT id FROM invoices WHERE number = ?', [NUMBER]);
+    assert.equal(plan!.key, 'idx_invoices_number', 'a number is looked up by index, across accounts');
+  });
+
+  it('matches the whole number exactly', async () => {
+    assert.deepEqual(await idsFound({ q: 'INV-2026-004' }), []);
+    assert.deepEqual(await idsFound({ q: 'inv-2026-0042' }), [], 'numbers are compared as stored, case included');
+  });
+
+  it('finds an invoice whose payment event failed, by number, through its id in the payload, when the search is bounded', async () => {
+    assert.deepEqual(await idsFound({ q: '2026/0043' }), [], 'an unbounded search reads no payloads');
+    const bounded = await found({ q: '2026/0043', status: 'failed' });
+    assert.deepEqual(bounded.data.map((e) => e.id), [failedEvent]);
+    assert.equal(bounded.payloadSearched, true);
+  });
+
+  it('explains what q accepts when it is neither an id nor a number', async () => {
+    const res = await t.http.get('/api/ops/events').query({ q: "INV' OR 1=1" }).set(auth);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error.code, 'invalid_q');
+    assert.match(res.body.error.message, /invoice number \(INV-2026-0042\)/);
   });
 });

@@ -17,6 +17,12 @@ const rowOf = (report: { invoices: Row[] }, id: string) => {
   return row;
 };
 
+/** The JSON log lines about one payout whose message matches. */
+const logsAbout = (logs: string[], payoutId: string, message: RegExp) =>
+  logs
+    .map((line) => JSON.parse(line) as { level: string; message: string; payoutId?: string; difference?: number; amount?: number; itemsNet?: number })
+    .filter((line) => line.payoutId === payoutId && message.test(line.message));
+
 describe('payout reconciliation', function () {
   this.timeout(60_000);
   let rig: ReconciliationRig;
@@ -54,6 +60,7 @@ describe('payout reconciliation', function () {
     assert.equal(view.difference, 0);
     assert.equal(view.reconciled, true);
     assert.equal(view.tieOut, 'ties_out');
+    assert.deepEqual(logsAbout(t.logs, payout.id, /^payout (items stored|does not tie out)/).map((l) => [l.level, l.message]), [['info', 'payout items stored']]);
     assert.equal(view.arrivalDate, '2025-10-14');
     assert.equal(view.items.length, 6, "the payout's own transaction is not one of its items");
     assert.ok(!view.items.some((i: { type: string }) => i.type === 'payout'));
@@ -93,6 +100,8 @@ describe('payout reconciliation', function () {
 
     const view = await getPayout(t, payout.id);
     assert.deepEqual([view.amount, view.itemsNet, view.difference, view.reconciled, view.tieOut], [itemsNet + 123, itemsNet, 123, false, 'does_not_tie_out']);
+    const [warned, ...more] = logsAbout(t.logs, payout.id, /^payout (items stored|does not tie out)/);
+    assert.deepEqual([warned?.level, warned?.message, warned?.difference, warned?.amount, warned?.itemsNet, more.length], ['warn', 'payout does not tie out: its items do not sum to its amount', 123, itemsNet + 123, itemsNet, 0]);
     const row = rowOf(await reconciliationReport(t), invoices.plain.id);
     assert.equal(row.reconciliation, 'discrepancy');
     assert.equal(row.discrepancy?.reason, 'does_not_tie_out');
@@ -290,6 +299,9 @@ describe('payout reconciliation', function () {
     const failed = await itemsSettled(t, payout.id, 30_000);
     assert.deepEqual([failed.items_status, failed.items_fetched_gen], ['failed', 0]);
     assert.equal((await getPayout(t, payout.id)).tieOut, 'fetch_failed');
+    const levels = logsAbout(t.logs, payout.id, /^payout items fetch failed/).map((l) => `${l.level}: ${l.message}`);
+    assert.equal(levels.at(-1), 'error: payout items fetch failed; retries exhausted', 'failed for good is an error');
+    assert.ok(levels.slice(0, -1).every((l) => l === 'warn: payout items fetch failed; will retry'), levels.join('\n'));
 
     balance.failNext = 0;
     const replay = await t.http.post(`/api/ops/events/${paid.id}/replay`).set(auth);

@@ -50,22 +50,37 @@ Exit codes: 0 ok, 1 API error (5xx), 2 usage error (bad arguments, or the API sa
             3 not found (404), 4 no token / unknown or revoked token (401) / wrong role (403),
             5 service unreachable.`;
 
-/** Builds the command tree; `out`/`err` are where it writes, so tests could capture them. */
-export function buildProgram(io: { out: (text: string) => void; err: (text: string) => void }): Command {
+/** Tokens shorter than this are not masked: masking a few characters would garble ordinary output. */
+const MIN_MASKED_TOKEN = 8;
+
+/**
+ * Builds the command tree; `out`/`err` are where it writes, so tests could capture them.
+ * `secrets` collects the tokens in use (BILLED_TOKEN, --token) for `run` to mask in all output.
+ */
+export function buildProgram(io: { out: (text: string) => void; err: (text: string) => void }, secrets = new Set<string>()): Command {
   const env = loadCliEnv();
+  const keepSecret = (token: string | undefined) => {
+    if (token && token.length >= MIN_MASKED_TOKEN) secrets.add(token);
+  };
+  keepSecret(env.BILLED_TOKEN);
   const program = new Command('billed-ops')
     .description('On-call operations for the Billed payments service: find events, replay them, manage access tokens.')
     .option('--url <url>', 'service base URL (env BILLED_URL)', env.BILLED_URL)
-    .option('--token <token>', 'bearer token (env BILLED_TOKEN)', env.BILLED_TOKEN)
+    // No commander default: help would print it, and a default is the whole token.
+    .option('--token <token>', `bearer token (default: env BILLED_TOKEN, ${env.BILLED_TOKEN ? 'set' : 'not set'})`)
     .option('--json', 'print the API answer as JSON instead of tables')
     .addHelpText('after', HELP_AFTER)
+    // Each subcommand's help lists --url and --token too, with where they come from.
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .showHelpAfterError('(run with --help for usage)');
 
   const context = (command: Command) => {
     const options = command.optsWithGlobals<GlobalOptions>();
-    return { api: createApiClient({ url: options.url, token: options.token }), json: Boolean(options.json) };
+    const token = options.token ?? env.BILLED_TOKEN;
+    keepSecret(token);
+    return { api: createApiClient({ url: options.url, token }), json: Boolean(options.json) };
   };
   const print = (json: boolean, value: unknown, text: () => string) => io.out(json ? JSON.stringify(value, null, 2) : text());
 
@@ -78,7 +93,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .option('--type <type>', 'an event type (charge.refunded) or a family (charge.*)')
     .option('--since <when>', 'received at or after: ISO date/time or a duration ago (30m, 2h, 7d)')
     .option('--until <when>', 'received before: ISO date/time or a duration ago')
-    .option('-q, --query <id>', 'any id the events carry: event, invoice, payment intent, charge, refund, payout')
+    .option('-q, --query <id>', 'any id the events carry (event, invoice, payment intent, charge, refund, payout), or an invoice number (INV-2026-0042)')
     .option('--limit <n>', 'events per page (1-200)', '50')
     .option('--cursor <cursor>', 'the next page, as printed under the previous one')
     .action(async (options: { status?: string; type?: string; since?: string; until?: string; query?: string; limit: string; cursor?: string }, command: Command) => {
@@ -250,9 +265,15 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
   return program;
 }
 
-/** Runs one command line; resolves to the exit code. */
-export async function run(argv: string[], io = { out: (text: string) => console.log(text), err: (text: string) => console.error(text) }): Promise<number> {
-  const program = buildProgram({ out: (text) => io.out(text.replace(/\n$/, '')), err: (text) => io.err(text.replace(/\n$/, '')) });
+/**
+ * Runs one command line; resolves to the exit code. Everything it prints goes through `mask`:
+ * a token in use is replaced wherever it appears, even inside an answer the service echoed back.
+ */
+export async function run(argv: string[], rawIo = { out: (text: string) => console.log(text), err: (text: string) => console.error(text) }): Promise<number> {
+  const secrets = new Set<string>();
+  const mask = (text: string) => [...secrets].reduce((masked, secret) => masked.split(secret).join('[token]'), text.replace(/\n$/, ''));
+  const io = { out: (text: string) => rawIo.out(mask(text)), err: (text: string) => rawIo.err(mask(text)) };
+  const program = buildProgram(io, secrets);
   try {
     await program.parseAsync(argv);
     return EXIT.ok;
