@@ -166,15 +166,17 @@ export function createEventProcessor(deps: ProcessorDeps) {
     } catch (error) {
       if (error instanceof SettledMeanwhile) return readSettled(eventId);
       const final = attempt.number >= attempt.max;
+      // The try's history first, then the status: whoever sees the event failed (on-call, a test)
+      // also sees the try that failed it. History is for on-call; failing to write it must not
+      // hide the handler's own error.
+      await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: final ? 'failed' : 'retrying', error }).catch(
+        (historyError: unknown) => deps.logger.warn('could not record the attempt', { error: describeError(historyError) }),
+      );
       // Only a still-unsettled event: if the commit went through but its answer was lost, the
       // event is processed and must not be put back.
       await deps.dataSource.query(
         "UPDATE stripe_events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'received'",
         [final ? 'failed' : 'received', describeError(error).slice(0, 4000), eventId],
-      );
-      // History is for on-call; failing to write it must not hide the handler's own error.
-      await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: final ? 'failed' : 'retrying', error }).catch(
-        (historyError: unknown) => deps.logger.warn('could not record the attempt', { error: describeError(historyError) }),
       );
       // error: failed for good, on-call replays it once fixed; warn: the queue tries it again by itself.
       deps.logger.log(final ? 'error' : 'warn', final ? 'event failed; retries exhausted' : 'event handler failed; will retry', {
