@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { ServiceProcess, exitWithin } from './helpers/service-process.js';
+import { freePort } from './helpers/free-port.js';
+import { MYSQL_ROOT_URL } from './helpers/test-database.js';
+import { TEST_ADMIN_TOKEN } from './helpers/test-service.js';
+
+const EX_CONFIG = 78;
+const hex = () => randomBytes(4).toString('hex');
+
+/** The run's MySQL, with another user, password or database. */
+function mysqlUrl(parts: { user?: string; password?: string; database: string }): string {
+  const url = new URL(MYSQL_ROOT_URL);
+  if (parts.user) url.username = parts.user;
+  if (parts.password) url.password = parts.password;
+  url.pathname = `/${parts.database}`;
+  return url.toString();
+}
+
+describe('npm start when it cannot start', function () {
+  this.timeout(60_000);
+  const spawned: ServiceProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(spawned.splice(0).map((service) => service.kill()));
+  });
+
+  /**
+   * `npm start` until it exits. Redis points at a closed port: these fail before
+   * any queue is touched, and must not depend on Redis to say why.
+   */
+  async function startUntilExit(env: Record<string, string>, withinMs = 30_000) {
+    const service = ServiceProcess.spawn('service', 'all', {
+      PORT: '0',
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      LOG_LEVEL: 'info',
+      ...env,
+    });
+    spawned.push(service);
+    const status = await exitWithin(service, withinMs);
+    return { ...status, output: service.tail(20_000) };
+  }
+
+  describe('with a database it cannot use (DATABASE_URL)', () => {
+    it('when nothing listens at its port, exits 78 naming DATABASE_URL, the address, and what to do', async () => {
+      const port = await freePort();
+      const { code, output } = await startUntilExit({ DATABASE_URL: `mysql://root@127.0.0.1:${port}/billed_startup` });
+      assert.equal(code, EX_CONFIG, output);
+      assert.match(
+        output,
+        new RegExp(`^DATABASE_URL: cannot connect to MySQL at 127\\.0\\.0\\.1:${port} \\(connection refused\\): start MySQL/MariaDB there, or set DATABASE_URL=mysql://`, 'm'),
+      );
+    });
+
+    it('when its host does not exist, exits 78 naming DATABASE_URL and the host', async () => {
+      const { code, output } = await startUntilExit({ DATABASE_URL: 'mysql://root@db.invalid:3306/billed' });
+      assert.equal(code, EX_CONFIG, output);
+      // ENOTFOUND, or EAI_AGAIN on a machine whose DNS does not answer at all.
+      assert.match(output, /^DATABASE_URL: cannot connect to MySQL at db\.invalid:3306 \((unknown host db\.invalid|the host name db\.invalid could not be resolved[^)]*)\): correct the host in DATABASE_URL/m);
+    });
+
+    it('when its host never answers, gives up within seconds, exits 78 naming DATABASE_URL', async () => {
+      // Takes the connection and says nothing, as a firewall that drops packets looks to the client.
+      const held = new Set<net.Socket>();
+      const silent = net.createServer((socket) => held.add(socket));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const port = (silent.address() as net.AddressInfo).port;
+      try {
+        const { code, output, elapsedMs } = await startUntilExit({ DATABASE_URL: `mysql://root@127.0.0.1:${port}/billed` });
+        assert.equal(code, EX_CONFIG, output);
+        assert.match(output, new RegExp(`^DATABASE_URL: cannot connect to MySQL at 127\\.0\\.0\\.1:${port} \\(no answer within 5 s\\)`, 'm'));
+        // 5 s of connect timeout, plus the process's own start (a few seconds on a busy machine).
+        assert.ok(elapsedMs < 20_000, `exited after ${elapsedMs} ms`);
+      } finally {
+        for (const socket of held) socket.destroy();
+        silent.close();
+      }
+    });
+
+    it('when the password is wrong, exits 78 naming DATABASE_URL and the user, and never prints the password', async () => {
+      const password = `Wr0ng-${hex()}`;
+      const { code, output } = await startUntilExit({ DATABASE_URL: mysqlUrl({ password, database: 'billed' }) });
+      assert.equal(code, EX_CONFIG, output);
+      assert.match(output, /^DATABASE_URL: MySQL at \S+ refused user 'root' \(Access denied for user 'root'@'[^']*' \(using password: YES\)\): correct the user and password in DATABASE_URL/m);
+      assert.match(output, /now mysql:\/\/root:\*\*\*\*@/, 'the URL is echoed with its password masked');
+      assert.ok(!output.includes(password), 'the password is not printed');
+    });
+
+    it('when the database is missing and the user may not create it, exits 78 with the SQL an administrator runs', async () => {
+      const user = `billed_t_${hex()}`;
+      const password = `Pw-${hex()}`;
+      const database = `billed_test_nocreate_${hex()}`;
+      const root = await mysql.createConnection(MYSQL_ROOT_URL);
+      try {
+        // A user with no rights at all: it may log in, and nothing else.
+        await root.query('CREATE USER ?@? IDENTIFIED BY ?', [user, '%', password]);
+        const { code, output } = await startUntilExit({ DATABASE_URL: mysqlUrl({ user, password, database }) });
+        assert.equal(code, EX_CONFIG, output);
+        assert.match(output, new RegExp(`^DATABASE_URL: database \`${database}\` does not exist \\(or user '${user}'@'[^']*' has no rights on it\\), and the user may not create it`, 'm'));
+        assert.match(output, new RegExp(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci; GRANT ALL ON \`${database}\`\\.\\* TO '${user}'@`));
+        assert.ok(!output.includes(password), 'the password is not printed');
+      } finally {
+        await root.query('DROP USER IF EXISTS ?@?', [user, '%']);
+        await root.query(`DROP DATABASE IF EXISTS \`${database}\``);
+        await root.end();
+      }
+    });
+  });
+});
