@@ -11,7 +11,7 @@ import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-event
 import { createCore } from './runtime/core-services.js';
 import { startApi } from './runtime/api.runtime.js';
 import { startWorkers } from './runtime/worker.runtime.js';
-import { databaseStartupError, startupFailure, type DatabaseStep } from './runtime/startup-errors.js';
+import { databaseStartupError, encryptionKeyStartupError, startupFailure, type DatabaseStep } from './runtime/startup-errors.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { createMetrics } from './shared/metrics.js';
 
@@ -42,10 +42,14 @@ export async function start(config: Config, options: StartOptions = {}): Promise
 
   const dataSource = await openDatabase(config.DATABASE_URL);
   const core = createCore({ config, dataSource, logger, metrics: createMetrics(), registry, now: options.now });
-  await core.connections.assertEncryptionKeyOpensStoredSecrets().catch(async (error: unknown) => {
+  const unreadable = await core.connections.unreadableConnections().catch(async (error: unknown) => {
     await dataSource.destroy();
     throw error;
   });
+  if (unreadable) {
+    await dataSource.destroy();
+    throw encryptionKeyStartupError(unreadable, config.DATABASE_URL);
+  }
   if (config.ROLE !== 'worker' && config.STRIPE_WEBHOOK_SECRET.length === 0) {
     logger.warn('STRIPE_WEBHOOK_SECRET is not set: POST /webhooks/stripe answers 503 webhook_not_configured (Stripe keeps retrying) until it is');
   }

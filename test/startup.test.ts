@@ -4,8 +4,9 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { ServiceProcess, exitWithin } from './helpers/service-process.js';
 import { freePort } from './helpers/free-port.js';
-import { MYSQL_ROOT_URL } from './helpers/test-database.js';
-import { TEST_ADMIN_TOKEN } from './helpers/test-service.js';
+import { MYSQL_ROOT_URL, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database.js';
+import { startTestService, TEST_ADMIN_TOKEN } from './helpers/test-service.js';
+import { startFakeStripe, type FakeStripe } from './helpers/fake-stripe.js';
 
 const EX_CONFIG = 78;
 const hex = () => randomBytes(4).toString('hex');
@@ -105,6 +106,69 @@ describe('npm start when it cannot start', function () {
         await root.query('DROP USER IF EXISTS ?@?', [user, '%']);
         await root.query(`DROP DATABASE IF EXISTS \`${database}\``);
         await root.end();
+      }
+    });
+  });
+
+  describe('with an ENCRYPTION_KEY that cannot open the stored Stripe keys', () => {
+    const SEALED_WITH = 'ab'.repeat(32);
+    const OTHER_KEY = 'cd'.repeat(32);
+    const MERCHANT_KEY = 'sk_test_51Hstartup0123456789abcdef';
+    const databaseUrl = uniqueDatabaseUrl('startkey');
+    let fake: FakeStripe;
+    let accountId: string;
+
+    before(async () => {
+      trackDatabase(databaseUrl);
+      fake = await startFakeStripe();
+      fake.addAccount({ keys: [MERCHANT_KEY] });
+      // A merchant connects Stripe while the service runs with SEALED_WITH.
+      const t = await startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: SEALED_WITH });
+      try {
+        const auth = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+        accountId = (await t.http.post('/api/accounts').set(auth).send({ name: 'Sealed' }).expect(201)).body.id as string;
+        await t.http.put(`/api/accounts/${accountId}/stripe`).set(auth).send({ secretKey: MERCHANT_KEY }).expect(200);
+      } finally {
+        await t.stop();
+      }
+    });
+    after(async () => {
+      await fake.stop();
+    });
+
+    it('when it is another key, exits 78 saying to set it back, and how the accounts reconnect if it is lost', async () => {
+      const { code, output } = await startUntilExit({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: OTHER_KEY });
+      assert.equal(code, EX_CONFIG, output);
+      assert.match(output, new RegExp(`^ENCRYPTION_KEY: cannot decrypt the Stripe keys stored for 1 connected account \\(${accountId}\\): it is not the key they were sealed with\\.$`, 'm'));
+      assert.match(output, /^Fix: set ENCRYPTION_KEY back to the key they were sealed with, and start again\.$/m);
+      assert.match(output, /mysql --host=\S+ --port=\d+ --user=root billed_test_startkey_\w+ -e "DELETE FROM stripe_connections"/);
+      assert.match(output, /PUT \/api\/accounts\/<account id>\/stripe/);
+      for (const secret of [SEALED_WITH, OTHER_KEY, MERCHANT_KEY]) assert.ok(!output.includes(secret), 'no key is printed');
+    });
+
+    it('when it is not set at all, exits 78 saying it must be set to the key they were sealed with', async () => {
+      const { code, output } = await startUntilExit({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: '' });
+      assert.equal(code, EX_CONFIG, output);
+      assert.match(output, new RegExp(`^ENCRYPTION_KEY is not set, but the Stripe keys of 1 connected account \\(${accountId}\\) are stored encrypted\\.$`, 'm'));
+      assert.match(output, /^Fix: set ENCRYPTION_KEY to the key they were sealed with/m);
+    });
+
+    it('when the key is lost, the statement it prints lets the service start with a new key, and the account connect again', async () => {
+      const { output } = await startUntilExit({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: OTHER_KEY });
+      const statement = /-e "([^"]+)"/.exec(output)?.[1];
+      assert.ok(statement, output);
+      const db = await mysql.createConnection(databaseUrl);
+      try {
+        await db.query(statement);
+      } finally {
+        await db.end();
+      }
+      const t = await startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: OTHER_KEY });
+      try {
+        const auth = { Authorization: `Bearer ${TEST_ADMIN_TOKEN}` };
+        await t.http.put(`/api/accounts/${accountId}/stripe`).set(auth).send({ secretKey: MERCHANT_KEY }).expect(200);
+      } finally {
+        await t.stop();
       }
     });
   });

@@ -7,7 +7,8 @@ import { maskUrlPassword, redactSecrets } from '../shared/redact.js';
 /**
  * The one classification of start-up failures: what the process prints and the
  * code it exits with. A failure an operator fixes in the configuration, or in
- * what it points at (a database that is not there, a user without rights), names the variable, says how to fix it, and exits
+ * what it points at (a database that is not there, a user without rights, a
+ * key that opens nothing), names the variable, says how to fix it, and exits
  * 78 (EX_CONFIG); anything else exits 1 with the error on one line.
  */
 
@@ -126,4 +127,51 @@ export function databaseStartupError(error: unknown, databaseUrl: string, step: 
     exitCode: EX_FAILURE,
     cause: error,
   });
+}
+
+/** What the start-up check found: stored connections whose sealed Stripe key the configured ENCRYPTION_KEY cannot open. */
+export interface UnreadableConnections {
+  /** false: ENCRYPTION_KEY is not set at all. */
+  keySet: boolean;
+  /** The accounts whose stored key cannot be opened. */
+  accountIds: string[];
+  /** Every stored connection, readable or not. */
+  stored: number;
+}
+
+const listed = (ids: string[], max = 10) => (ids.length <= max ? ids.join(', ') : `${ids.slice(0, max).join(', ')} and ${ids.length - max} more`);
+
+/** The command that forgets the connections no key can open: the only way forward once their key is lost. */
+function forgetCommand(found: UnreadableConnections, databaseUrl: string): string {
+  const target = databaseTarget(databaseUrl);
+  const where = found.accountIds.length === found.stored ? '' : ` WHERE account_id IN (${found.accountIds.map((id) => `'${id}'`).join(', ')})`;
+  const options = [
+    target.socketPath ? `--socket=${target.socketPath}` : `--host=${target.host} --port=${target.port}`,
+    `--user=${target.user}`,
+    ...(target.hasPassword ? ['--password'] : []),
+  ];
+  return `mysql ${options.join(' ')} ${target.database} -e "DELETE FROM stripe_connections${where}"`;
+}
+
+/**
+ * Starting with another ENCRYPTION_KEY than the stored Stripe keys were sealed with would fail every
+ * connected account later (webhooks, Pay Now): EX_CONFIG, with both ways out.
+ */
+export function encryptionKeyStartupError(found: UnreadableConnections, databaseUrl: string): StartupError {
+  const n = found.accountIds.length;
+  const accounts = `${n} connected account${n === 1 ? '' : 's'} (${listed(found.accountIds)})`;
+  const problem = found.keySet
+    ? `ENCRYPTION_KEY: cannot decrypt the Stripe keys stored for ${accounts}: it is not the key they were sealed with.`
+    : `ENCRYPTION_KEY is not set, but the Stripe keys of ${accounts} are stored encrypted.`;
+  const lines = [
+    problem,
+    `Fix: set ENCRYPTION_KEY ${found.keySet ? 'back ' : ''}to the key they were sealed with, and start again.`,
+    'If that key is lost, these accounts must connect Stripe again (the default account, STRIPE_SECRET_KEY, is not affected):',
+    `  1. forget their stored keys and webhook signing secrets: ${forgetCommand(found, databaseUrl)}`,
+    '  2. start the service with the new ENCRYPTION_KEY;',
+    '  3. connect each account again: PUT /api/accounts/<account id>/stripe {"secretKey": "sk_..."};',
+    "     with PUBLIC_BASE_URL set this creates a new webhook endpoint: delete the old one (its URL ends in /webhooks/stripe/<account id>) in the merchant's",
+    '     Stripe Dashboard, Developers > Webhooks, as its signing secret is lost; without PUBLIC_BASE_URL, also pass "webhookSecret": that endpoint\'s signing secret.',
+  ];
+  return new StartupError(lines.join('\n'), { variable: 'ENCRYPTION_KEY', exitCode: EX_CONFIG });
 }
