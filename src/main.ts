@@ -61,6 +61,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      // Connections closing from here on are not an outage.
+      core.redisHealth.stop();
       // Stop taking webhooks while active jobs finish (both bounded), then close Redis and the database.
       const steps = [() => Promise.all([api?.stopIntake(), workers?.close()]), () => api?.close(), () => dataSource.destroy()];
       for (const step of steps) {

@@ -7,6 +7,7 @@ import { freePort } from './helpers/free-port.js';
 import { MYSQL_ROOT_URL, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database.js';
 import { startTestService, TEST_ADMIN_TOKEN } from './helpers/test-service.js';
 import { startFakeStripe, type FakeStripe } from './helpers/fake-stripe.js';
+import { signedDelivery, stripeEvent, TEST_WEBHOOK_SECRET } from './helpers/stripe-events.js';
 
 const EX_CONFIG = 78;
 const hex = () => randomBytes(4).toString('hex');
@@ -20,7 +21,7 @@ function mysqlUrl(parts: { user?: string; password?: string; database: string })
   return url.toString();
 }
 
-describe('npm start when it cannot start', function () {
+describe('start-up naming the setting to fix', function () {
   this.timeout(60_000);
   const spawned: ServiceProcess[] = [];
   afterEach(async () => {
@@ -170,6 +171,48 @@ describe('npm start when it cannot start', function () {
       } finally {
         await t.stop();
       }
+    });
+  });
+
+  describe('with Redis unreachable (REDIS_URL)', () => {
+    it('serves and stores webhooks, with one error line naming REDIS_URL and its address instead of a warning per reconnect', async () => {
+      const redisPort = await freePort();
+      const databaseUrl = uniqueDatabaseUrl('startredis');
+      trackDatabase(databaseUrl);
+      const service = await ServiceProcess.start('service', 'all', {
+        PORT: '0',
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+        ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+        STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+        LOG_LEVEL: 'info',
+      });
+      spawned.push(service);
+      const startedAt = Date.now();
+
+      const event = stripeEvent({ type: 'customer.created', resource: 'customer' });
+      const payload = JSON.stringify(event);
+      const res = await fetch(`${service.baseUrl}/webhooks/stripe`, { method: 'POST', headers: signedDelivery(payload).headers, body: payload });
+      assert.equal(res.status, 200, 'a webhook is stored and answered while Redis is down');
+      const db = await mysql.createConnection(databaseUrl);
+      try {
+        const [rows] = await db.query<mysql.RowDataPacket[]>('SELECT status FROM stripe_events WHERE id = ?', [event.id]);
+        assert.equal(rows[0]?.status, 'received');
+      } finally {
+        await db.end();
+      }
+
+      // ioredis retries every 2 s at most, on three connections, each repeated by its BullMQ queues and workers.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 5000 - (Date.now() - startedAt))));
+      const problems = service.logLines().filter((line) => line.level === 'warn' || line.level === 'error');
+      assert.equal(problems.length, 1, `one line for the outage:\n${service.tail()}`);
+      const [line] = problems;
+      assert.equal(line!.level, 'error');
+      assert.equal(line!.variable, 'REDIS_URL');
+      assert.equal(
+        line!.message,
+        `REDIS_URL: cannot reach Redis at 127.0.0.1:${redisPort} (connection refused); webhooks are still stored, the relay enqueues them once Redis is back`,
+      );
     });
   });
 });
