@@ -61,7 +61,7 @@ function databaseTarget(databaseUrl: string): DatabaseTarget {
 const sqlName = (name: string) => `\`${name.replace(/`/g, '``')}\``;
 
 /** `'user'@'host'` as MySQL reported it (the host it saw us come from), else any host. */
-const accountOf = (error: unknown, user: string) => /for user ('[^']*'@'[^']*')/.exec(error instanceof Error ? error.message : '')?.[1] ?? `'${user}'@'%'`;
+const accountOf = (error: unknown, user: string) => /(?:for|to) user ('[^']*'@'[^']*')/.exec(error instanceof Error ? error.message : '')?.[1] ?? `'${user}'@'%'`;
 
 /**
  * A failure to reach, create, open or migrate the database named by DATABASE_URL,
