@@ -46,9 +46,11 @@ export const envSchema = z
     /** HTTP port of the API. */
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** MySQL/MariaDB connection; the database is created at start if missing. */
-    DATABASE_URL: urlWithProtocol(['mysql:'], 'mysql://root@127.0.0.1:3306/billed').default(
-      'mysql://root@127.0.0.1:3306/billed',
-    ),
+    DATABASE_URL: urlWithProtocol(['mysql:'], 'mysql://root@127.0.0.1:3306/billed')
+      .refine((value) => !URL.canParse(value) || new URL(value).pathname.replace(/^\//, '') !== '', {
+        message: 'must name a database, e.g. mysql://root@127.0.0.1:3306/billed',
+      })
+      .default('mysql://root@127.0.0.1:3306/billed'),
     /** Redis for the BullMQ queues. */
     REDIS_URL: urlWithProtocol(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
     /** Key prefix of the BullMQ queues in Redis (use a hash tag such as {billed} on Redis Cluster). */

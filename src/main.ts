@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import type { Worker } from 'bullmq';
 import type { Express } from 'express';
-import { loadConfig, ConfigError, type Config } from '../config/env.schema.js';
+import type { DataSource } from 'typeorm';
+import { loadConfig, type Config } from '../config/env.schema.js';
 import { createDataSource, ensureDatabase } from './db/data-source.js';
 import { migrate } from './db/migrate.js';
 import { assertRegistryMatches, type HandlerRegistry } from './events/handler-registry.js';
@@ -10,6 +11,7 @@ import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-event
 import { createCore } from './runtime/core-services.js';
 import { startApi } from './runtime/api.runtime.js';
 import { startWorkers } from './runtime/worker.runtime.js';
+import { databaseStartupError, encryptionKeyStartupError, startupFailure, type DatabaseStep } from './runtime/startup-errors.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { createMetrics } from './shared/metrics.js';
 
@@ -38,15 +40,16 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const registry = options.registry ?? eventHandlers;
   if (!options.registry) assertRegistryMatches(registry, SUBSCRIBED_EVENT_TYPES);
 
-  await ensureDatabase(config.DATABASE_URL);
-  const dataSource = createDataSource(config.DATABASE_URL);
-  await dataSource.initialize();
-  await migrate(dataSource);
+  const dataSource = await openDatabase(config.DATABASE_URL);
   const core = createCore({ config, dataSource, logger, metrics: createMetrics(), registry, now: options.now });
-  await core.connections.assertEncryptionKeyOpensStoredSecrets().catch(async (error: unknown) => {
+  const unreadable = await core.connections.unreadableConnections().catch(async (error: unknown) => {
     await dataSource.destroy();
     throw error;
   });
+  if (unreadable) {
+    await dataSource.destroy();
+    throw encryptionKeyStartupError(unreadable, config.DATABASE_URL);
+  }
   if (config.ROLE !== 'worker' && config.STRIPE_WEBHOOK_SECRET.length === 0) {
     logger.warn('STRIPE_WEBHOOK_SECRET is not set: POST /webhooks/stripe answers 503 webhook_not_configured (Stripe keeps retrying) until it is');
   }
@@ -58,6 +61,8 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      // Connections closing from here on are not an outage.
+      core.redisHealth.stop();
       // Stop taking webhooks while active jobs finish (both bounded), then close Redis and the database.
       const steps = [() => Promise.all([api?.stopIntake(), workers?.close()]), () => api?.close(), () => dataSource.destroy()];
       for (const step of steps) {
@@ -71,18 +76,26 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   return { config, port: api?.port, server: api?.server, app: api?.app, worker: workers?.worker, stop };
 }
 
+/** The database created if missing, opened and migrated; a failure says what to fix in DATABASE_URL. */
+async function openDatabase(databaseUrl: string): Promise<DataSource> {
+  let step: DatabaseStep = 'connecting';
+  const dataSource = createDataSource(databaseUrl);
+  try {
+    await ensureDatabase(databaseUrl);
+    step = 'opening';
+    await dataSource.initialize();
+    step = 'migrating';
+    await migrate(dataSource);
+    return dataSource;
+  } catch (error) {
+    if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
+    throw databaseStartupError(error, databaseUrl, step);
+  }
+}
+
 /** `npm start`: one process, ROLE decides which sides run; SIGTERM/SIGINT stop it gracefully. */
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(78); // EX_CONFIG
-    }
-    throw error;
-  }
+  const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL);
   const service = await start(config, { logger });
   const shutdown = (signal: string) => {
@@ -100,7 +113,8 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: unknown) => {
-    console.error('start-up failed:', error instanceof Error ? error.message : error);
-    process.exit(1);
+    const failure = startupFailure(error);
+    console.error(failure.message);
+    process.exit(failure.exitCode);
   });
 }

@@ -44,6 +44,11 @@ describe('configuration', () => {
     );
   });
 
+  it('requires DATABASE_URL to name a database', () => {
+    assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://root@127.0.0.1:3306' }), /DATABASE_URL must name a database, e\.g\. mysql:\/\/root@127\.0\.0\.1:3306\/billed/);
+    assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://root@127.0.0.1:3306/' }), /DATABASE_URL must name a database/);
+  });
+
   it('requires ENCRYPTION_KEY when NODE_ENV=production', () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /ENCRYPTION_KEY is required when NODE_ENV=production/);
   });

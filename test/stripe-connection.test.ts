@@ -468,7 +468,7 @@ describe('starting with another ENCRYPTION_KEY than the stored keys were sealed 
     }
     await assert.rejects(
       startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: 'cd'.repeat(32) }),
-      /ENCRYPTION_KEY does not decrypt them\. Start with the key they were stored with/,
+      /ENCRYPTION_KEY: cannot decrypt the Stripe keys stored for 1 connected account .*\nFix: set ENCRYPTION_KEY back to the key they were sealed with/,
     );
     await assert.rejects(startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: '' }), /ENCRYPTION_KEY is not set/);
     const again = await startTestService({ DATABASE_URL: databaseUrl, STRIPE_API_BASE: fake.url, ENCRYPTION_KEY: 'ab'.repeat(32) });

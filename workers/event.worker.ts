@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 import { EVENT_QUEUE_NAME, type EventJobData } from '../src/events/event-queue.js';
 import { EventNotStoredError, type EventProcessor } from '../src/events/process-event.js';
 import { runWithContext } from '../src/shared/context.js';
-import type { Logger } from '../src/shared/logger.js';
 import type { Metrics } from '../src/shared/metrics.js';
+import type { RedisHealth } from '../src/events/redis-health.js';
 
 export interface EventWorkerOptions {
   connection: Redis;
@@ -14,13 +14,13 @@ export interface EventWorkerOptions {
   lockDurationMs: number;
   stalledIntervalMs: number;
   processEvent: EventProcessor;
-  logger: Logger;
   metrics: Metrics;
+  redisHealth: RedisHealth;
 }
 
 /** The stripe-events queue's worker: context, timing and retry bookkeeping around processEvent. */
 export function createEventWorker(options: EventWorkerOptions): Worker<EventJobData> {
-  const { processEvent, logger, metrics } = options;
+  const { processEvent, metrics } = options;
   const worker = new Worker<EventJobData>(
     EVENT_QUEUE_NAME,
     (job) =>
@@ -48,6 +48,6 @@ export function createEventWorker(options: EventWorkerOptions): Worker<EventJobD
       autorun: true,
     },
   );
-  worker.on('error', (error) => logger.warn('worker error', { error: error.message }));
+  worker.on('error', options.redisHealth.errorListener('worker error'));
   return worker;
 }

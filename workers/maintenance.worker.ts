@@ -6,6 +6,7 @@ import type { AuditLog } from '../src/ops/audit-log.js';
 import { runWithContext } from '../src/shared/context.js';
 import { describeError } from '../src/shared/errors.js';
 import type { Logger } from '../src/shared/logger.js';
+import type { RedisHealth } from '../src/events/redis-health.js';
 import { closeQueue, closeWorker } from '../src/runtime/graceful-close.js';
 
 export interface MaintenanceOptions {
@@ -14,6 +15,7 @@ export interface MaintenanceOptions {
   dataSource: DataSource;
   audit: AuditLog;
   logger: Logger;
+  redisHealth: RedisHealth;
   retentionDays: number;
   intervalMs: number;
 }
@@ -30,7 +32,7 @@ export function createMaintenanceWorker(options: MaintenanceOptions): { worker: 
     prefix: options.prefix,
     defaultJobOptions: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
   });
-  queue.on('error', (error) => logger.warn('maintenance queue error', { error: error.message }));
+  queue.on('error', options.redisHealth.errorListener('maintenance queue error'));
   // Not awaited: with Redis down at start-up this completes once it is back, and start() is not held up.
   queue
     .upsertJobScheduler(PURGE_SCHEDULER_ID, { every: options.intervalMs }, { name: PURGE_SCHEDULER_ID, data: {} })
@@ -47,7 +49,7 @@ export function createMaintenanceWorker(options: MaintenanceOptions): { worker: 
       }),
     { connection: options.connection, prefix: options.prefix, concurrency: 1 },
   );
-  worker.on('error', (error) => logger.warn('maintenance worker error', { error: error.message }));
+  worker.on('error', options.redisHealth.errorListener('maintenance worker error'));
   worker.on('failed', (job, error) => logger.warn('maintenance job failed', { job: job?.name, error: error.message }));
   return {
     worker,

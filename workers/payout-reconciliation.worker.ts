@@ -6,6 +6,7 @@ import { AppError, describeError } from '../src/shared/errors.js';
 import { runWithContext } from '../src/shared/context.js';
 import type { Logger } from '../src/shared/logger.js';
 import type { Metrics } from '../src/shared/metrics.js';
+import type { RedisHealth } from '../src/events/redis-health.js';
 
 export interface PayoutWorkerOptions {
   connection: Redis;
@@ -14,6 +15,7 @@ export interface PayoutWorkerOptions {
   job: PayoutItemsJob;
   logger: Logger;
   metrics: Metrics;
+  redisHealth: RedisHealth;
 }
 
 /** The payout-reconciliation queue's worker: context, timing and retry bookkeeping around the items job. */
@@ -53,6 +55,6 @@ export function createPayoutReconciliationWorker(options: PayoutWorkerOptions): 
       autorun: true,
     },
   );
-  worker.on('error', (error) => logger.warn('payout worker error', { error: error.message }));
+  worker.on('error', options.redisHealth.errorListener('payout worker error'));
   return worker;
 }

@@ -78,6 +78,9 @@ export function splitSocketPath(databaseUrl: string): { url: string; socketPath?
   return { url: parsed.toString(), socketPath };
 }
 
+/** How long start-up waits for MySQL to answer: a host that drops packets fails start-up within seconds, not minutes. */
+export const DATABASE_CONNECT_TIMEOUT_MS = 5000;
+
 /** `npm start` on a fresh machine: create the database named in the URL if it does not exist. */
 export async function ensureDatabase(databaseUrl: string): Promise<void> {
   const url = new URL(databaseUrl);
@@ -89,9 +92,12 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
     user: decodeURIComponent(url.username || 'root'),
     password: decodeURIComponent(url.password),
     socketPath: url.searchParams.get('socketPath') ?? undefined,
-    connectTimeout: 5000,
+    connectTimeout: DATABASE_CONNECT_TIMEOUT_MS,
   });
   try {
+    // A user with rights on this one database only may not run CREATE DATABASE, even with IF NOT EXISTS.
+    const [existing] = await connection.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [database]);
+    if (existing.length > 0) return;
     await connection.query(
       `CREATE DATABASE IF NOT EXISTS \`${database.replace(/`/g, '``')}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
     );

@@ -58,6 +58,11 @@ export class EventPublisher {
     return { readded: finished.length };
   }
 
+  /** Redis is known to be unreachable: its outage is logged once for the process, so callers need not log each failure. */
+  get redisDown(): boolean {
+    return this.options.redisHealth.down;
+  }
+
   /** The queue once Redis has been reachable (for the queue UI); undefined before. */
   currentQueue(): Queue<EventJobData> | undefined {
     return this.queue;

@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Logger } from '../shared/logger.js';
+import type { RedisHealth } from './redis-health.js';
 
 export const EVENT_QUEUE_NAME = 'stripe-events';
 
@@ -13,6 +13,8 @@ export interface EventQueueOptions {
   prefix: string;
   attempts: number;
   backoffMs: number;
+  /** Where the queue's errors go (connection errors fold into one outage line). */
+  redisHealth: RedisHealth;
 }
 
 /**
@@ -20,42 +22,29 @@ export interface EventQueueOptions {
  * with the offline queue off, commands fail at once while Redis is down, the
  * event is already stored, and the relay enqueues it later.
  */
-export function createProducerConnection(redisUrl: string, logger: Logger): Redis {
+export function createProducerConnection(redisUrl: string, redisHealth: RedisHealth): Redis {
   const connection = new Redis(redisUrl, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
-  attachErrorLog(connection, logger, 'producer');
+  redisHealth.watch(connection, 'producer');
   return connection;
 }
 
 /** Worker-side connection: BullMQ's blocking commands need maxRetriesPerRequest: null. */
-export function createWorkerConnection(redisUrl: string, logger: Logger): Redis {
+export function createWorkerConnection(redisUrl: string, redisHealth: RedisHealth, role: string): Redis {
   const connection = new Redis(redisUrl, {
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
-  attachErrorLog(connection, logger, 'worker');
+  redisHealth.watch(connection, role);
   return connection;
 }
 
-/** One line per outage, not one per reconnect attempt. */
-function attachErrorLog(connection: Redis, logger: Logger, role: string): void {
-  let down = false;
-  connection.on('error', (error: Error) => {
-    if (!down) logger.warn('redis connection lost', { role, error: error.message });
-    down = true;
-  });
-  connection.on('ready', () => {
-    if (down) logger.info('redis connection back', { role });
-    down = false;
-  });
-}
-
 export function createEventQueue(options: EventQueueOptions): Queue<EventJobData> {
-  return new Queue<EventJobData>(EVENT_QUEUE_NAME, {
+  const queue = new Queue<EventJobData>(EVENT_QUEUE_NAME, {
     connection: options.connection,
     prefix: options.prefix,
     defaultJobOptions: {
@@ -66,6 +55,8 @@ export function createEventQueue(options: EventQueueOptions): Queue<EventJobData
       removeOnFail: { age: 14 * 24 * 3600 },
     },
   });
+  queue.on('error', options.redisHealth.errorListener('event queue error'));
+  return queue;
 }
 
 /** jobId = event id: BullMQ ignores an add whose jobId exists, so enqueueing twice is harmless. */

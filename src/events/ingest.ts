@@ -162,7 +162,8 @@ export class Ingestor {
     } catch (error) {
       // Stored is what counts: the event is safe in the inbox and the relay will enqueue it.
       this.options.metrics.enqueueFailures.inc(events.length);
-      this.options.logger.warn('enqueue failed; the relay will retry', {
+      // During a Redis outage the process logs that once per interval; a line per webhook would bury it.
+      this.options.logger.log(this.options.publisher.redisDown ? 'debug' : 'warn', 'enqueue failed; the relay will retry', {
         error: describeError(error),
         eventIds: events.map((e) => e.id),
       });

@@ -74,7 +74,8 @@ export function createRelay(options: RelayOptions) {
       .catch((error) => {
         // What this pass did not reach must not fall behind the watermark.
         watermark = null;
-        options.logger.warn('relay pass failed; next pass looks at everything again', { error: describeError(error) });
+        // During a Redis outage the process logs that once per interval, relay or not.
+        options.logger.log(options.publisher.redisDown ? 'debug' : 'warn', 'relay pass failed; next pass looks at everything again', { error: describeError(error) });
         return 0;
       })
       .finally(() => {

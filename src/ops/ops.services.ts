@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { EventPublisher } from '../events/event-publisher.js';
+import type { RedisHealth } from '../events/redis-health.js';
 import type { Logger } from '../shared/logger.js';
 import { createTokenService } from '../access/token.service.js';
 import { createAuditLog } from './audit-log.js';
@@ -13,6 +14,8 @@ export interface OpsServicesOptions {
   publisher: EventPublisher;
   /** The producer connection and queue prefix, for the queue UI. */
   redis: Redis;
+  /** Where the queue UI's queues report their errors. */
+  redisHealth: RedisHealth;
   queuePrefix: string;
   relayAfterMs: number;
   logger: Logger;
@@ -29,6 +32,7 @@ export function createOpsServices(options: OpsServicesOptions) {
     eventStats: createEventStats(options.dataSource, options.relayAfterMs),
     publisher: options.publisher,
     redis: options.redis,
+    redisHealth: options.redisHealth,
     queuePrefix: options.queuePrefix,
   };
 }

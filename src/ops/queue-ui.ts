@@ -63,7 +63,11 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     if (!eventQueue) {
       throw new AppError(503, 'queue_unavailable', 'Redis has not been reachable since this process started: check REDIS_URL and /readyz, then reload.');
     }
-    const queue = (name: string) => new BullMQAdapter(new Queue(name, { connection: deps.ops.redis, prefix: deps.ops.queuePrefix }));
+    const queue = (name: string) => {
+      const built = new Queue(name, { connection: deps.ops.redis, prefix: deps.ops.queuePrefix });
+      built.on('error', deps.ops.redisHealth.errorListener(`${name} queue error`));
+      return new BullMQAdapter(built);
+    };
     const serverAdapter = new ExpressAdapter();
     serverAdapter.setBasePath(QUEUE_UI_PATH);
     createBullBoard({

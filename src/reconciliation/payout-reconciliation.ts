@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { Worker } from 'bullmq';
 import type { Config } from '../../config/env.schema.js';
 import { createWorkerConnection } from '../events/event-queue.js';
+import type { RedisHealth } from '../events/redis-health.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
@@ -24,11 +25,12 @@ export function startPayoutReconciliation(deps: {
   stripeClients: StripeClients;
   logger: Logger;
   metrics: Metrics;
+  redisHealth: RedisHealth;
 }): { worker: Worker; stop(timeoutMs?: number): Promise<void> } {
   const { config, logger } = deps;
-  const connection = createWorkerConnection(config.REDIS_URL, logger);
+  const connection = createWorkerConnection(config.REDIS_URL, deps.redisHealth, 'payout worker');
   const queue = createPayoutQueue({ connection, prefix: config.QUEUE_PREFIX, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
-  queue.on('error', (error) => logger.warn('payout queue error', { error: error.message }));
+  queue.on('error', deps.redisHealth.errorListener('payout queue error'));
   // No request path enqueues these jobs, so the dispatcher is the only way in: it runs often.
   const dispatcher = createPayoutDispatcher({ dataSource: deps.dataSource, queue, logger, intervalMs: Math.min(config.RELAY_INTERVAL_MS, 1000) });
   const worker = createPayoutReconciliationWorker({
@@ -38,6 +40,7 @@ export function startPayoutReconciliation(deps: {
     job: createPayoutItemsJob({ dataSource: deps.dataSource, stripeClients: deps.stripeClients, logger }),
     logger,
     metrics: deps.metrics,
+    redisHealth: deps.redisHealth,
   });
   dispatcher.start();
   return {

@@ -31,16 +31,17 @@ export interface ApiRuntime {
 
 /** The API side (ROLE all|api): HTTP server, inbox, queue publisher, relay. */
 export async function startApi(core: Core): Promise<ApiRuntime> {
-  const { config, dataSource, logger, metrics, accounts, connections, stripeClients } = core;
-  const redis = createProducerConnection(config.REDIS_URL, logger);
+  const { config, dataSource, logger, metrics, accounts, connections, stripeClients, redisHealth } = core;
+  const redis = createProducerConnection(config.REDIS_URL, redisHealth);
   const publisher = new EventPublisher({
     connection: redis,
+    redisHealth,
     prefix: config.QUEUE_PREFIX,
     attempts: config.JOB_ATTEMPTS,
     backoffMs: config.JOB_BACKOFF_MS,
   });
   metrics.sources.queueCounts = () => publisher.jobCounts();
-  const ops = createOpsServices({ dataSource, publisher, redis, queuePrefix: config.QUEUE_PREFIX, relayAfterMs: config.RELAY_AFTER_MS, logger });
+  const ops = createOpsServices({ dataSource, publisher, redis, redisHealth, queuePrefix: config.QUEUE_PREFIX, relayAfterMs: config.RELAY_AFTER_MS, logger });
   metrics.sources.eventStats = ops.eventStats;
   const relay = createRelay({ dataSource, publisher, logger, metrics, intervalMs: config.RELAY_INTERVAL_MS, afterMs: config.RELAY_AFTER_MS });
   // A Redis that restarted may have lost queued jobs: the next relay pass looks at every stored event.

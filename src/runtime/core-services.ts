@@ -8,6 +8,7 @@ import { SUBSCRIBED_EVENT_TYPES } from '../events/subscribed-events.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { HandlerRegistry } from '../events/handler-registry.js';
+import { createRedisHealth, type RedisHealth } from '../events/redis-health.js';
 
 /** What both sides (API and workers) of a process share. */
 export interface Core {
@@ -20,9 +21,18 @@ export interface Core {
   accounts: ReturnType<typeof createAccountService>;
   connections: ReturnType<typeof createConnectionService>;
   stripeClients: ReturnType<typeof createStripeClients>;
+  /** Every Redis connection of the process reports here: one outage line per interval, naming REDIS_URL. */
+  redisHealth: RedisHealth;
 }
 
-export function createCore(base: Omit<Core, 'accounts' | 'connections' | 'stripeClients'>): Core {
+/** What a Redis outage means, said in its log line. */
+const REDIS_OUTAGE_CONSEQUENCE = {
+  all: 'webhooks are still stored, the relay enqueues them once Redis is back',
+  api: 'webhooks are still stored, the relay enqueues them once Redis is back',
+  worker: 'stored events wait in the database and are processed once Redis is back',
+} as const;
+
+export function createCore(base: Omit<Core, 'accounts' | 'connections' | 'stripeClients' | 'redisHealth'>): Core {
   const { config, dataSource, logger } = base;
   const accounts = createAccountService(dataSource);
   const connections = createConnectionService({
@@ -40,5 +50,6 @@ export function createCore(base: Omit<Core, 'accounts' | 'connections' | 'stripe
     defaultKey: config.STRIPE_SECRET_KEY,
     accountKey: (accountId) => connections.secretKey(accountId),
   });
-  return { ...base, accounts, connections, stripeClients };
+  const redisHealth = createRedisHealth({ redisUrl: config.REDIS_URL, logger, consequence: REDIS_OUTAGE_CONSEQUENCE[config.ROLE] });
+  return { ...base, accounts, connections, stripeClients, redisHealth };
 }

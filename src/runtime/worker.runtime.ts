@@ -18,8 +18,8 @@ export interface WorkerRuntime {
 
 /** The worker side (ROLE all|worker): the event worker, payout reconciliation, retention. */
 export function startWorkers(core: Core): WorkerRuntime {
-  const { config, dataSource, logger, metrics, connections } = core;
-  const connection = createWorkerConnection(config.REDIS_URL, logger);
+  const { config, dataSource, logger, metrics, connections, redisHealth } = core;
+  const connection = createWorkerConnection(config.REDIS_URL, redisHealth, 'worker');
   const defaultLivemode = config.STRIPE_SECRET_KEY ? config.STRIPE_SECRET_KEY.includes('_live_') : null;
   const processEvent = createEventProcessor({
     dataSource,
@@ -39,11 +39,11 @@ export function startWorkers(core: Core): WorkerRuntime {
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
     processEvent,
-    logger,
     metrics,
+    redisHealth,
   });
   // Payout items: their own queue and worker.
-  const payouts = startPayoutReconciliation({ config, dataSource, stripeClients: core.stripeClients, logger, metrics });
+  const payouts = startPayoutReconciliation({ config, dataSource, stripeClients: core.stripeClients, logger, metrics, redisHealth });
   // Retention: a BullMQ job scheduler on the maintenance queue purges settled events past EVENT_RETENTION_DAYS.
   const maintenance = createMaintenanceWorker({
     connection,
@@ -51,6 +51,7 @@ export function startWorkers(core: Core): WorkerRuntime {
     dataSource,
     audit: createAuditLog(dataSource),
     logger,
+    redisHealth,
     retentionDays: config.EVENT_RETENTION_DAYS,
     intervalMs: config.EVENT_RETENTION_INTERVAL_MS,
   });

@@ -21,3 +21,22 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
+
+/**
+ * Start-up stopped by something an operator must fix before the process can run.
+ * `variable` names the setting to look at (DATABASE_URL, ENCRYPTION_KEY…), and the
+ * message says what to do; `exitCode` is 78 (EX_CONFIG, sysexits.h) when the
+ * configuration, or what it points at, is wrong: an orchestrator can tell that a
+ * restart alone will not help. Built by src/runtime/startup-errors.ts.
+ */
+export class StartupError extends Error {
+  readonly variable?: string;
+  readonly exitCode: number;
+
+  constructor(message: string, options: { variable?: string; exitCode: number; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.name = 'StartupError';
+    this.variable = options.variable;
+    this.exitCode = options.exitCode;
+  }
+}

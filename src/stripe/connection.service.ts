@@ -259,21 +259,25 @@ export function createConnectionService(deps: ConnectionDeps) {
     },
 
     /**
-     * At start: a different ENCRYPTION_KEY than the one the stored keys were sealed with would
-     * make every connected account fail later (webhooks, Pay Now). Better not to start.
+     * At start: the stored connections whose sealed Stripe key the configured ENCRYPTION_KEY cannot
+     * open (another key, or none). Started anyway, every such account would fail later (webhooks,
+     * Pay Now), so start-up stops on them; null when every stored key opens.
      */
-    async assertEncryptionKeyOpensStoredSecrets(): Promise<void> {
-      const [row] = (await dataSource.query('SELECT account_id, secret_key_enc FROM stripe_connections LIMIT 1')) as { account_id: string; secret_key_enc: string }[];
-      if (!row) return;
-      try {
-        secretBox.open(row.secret_key_enc);
-      } catch (error) {
-        const reason = error instanceof AppError ? 'ENCRYPTION_KEY is not set' : 'ENCRYPTION_KEY does not decrypt them';
-        throw new Error(
-          `Stripe keys of connected accounts are stored encrypted, but ${reason}. Start with the key they were stored with; a new key means reconnecting every account.`,
-          { cause: error },
-        );
-      }
+    async unreadableConnections(): Promise<{ keySet: boolean; accountIds: string[]; stored: number } | null> {
+      const rows = (await dataSource.query('SELECT account_id, secret_key_enc FROM stripe_connections ORDER BY account_id')) as { account_id: string; secret_key_enc: string }[];
+      let keySet = true;
+      const accountIds = rows
+        .filter((row) => {
+          try {
+            secretBox.open(row.secret_key_enc);
+            return false;
+          } catch (error) {
+            if (error instanceof AppError && error.code === 'encryption_not_configured') keySet = false;
+            return true;
+          }
+        })
+        .map((row) => row.account_id);
+      return accountIds.length > 0 ? { keySet, accountIds, stored: rows.length } : null;
     },
 
     async recordLivemodeMismatch(accountId: string): Promise<void> {

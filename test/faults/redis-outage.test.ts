@@ -45,6 +45,10 @@ describe('when Redis is down', function () {
     return { event, res, elapsedMs: Date.now() - startedAt };
   };
 
+  /** The service's lines about Redis being unreachable or back (the outage log names REDIS_URL). */
+  const redisLines = (service: TestService) =>
+    service.logs.map((line) => JSON.parse(line) as { level: string; message: string }).filter((line) => line.message.startsWith('REDIS_URL:'));
+
   const eventRow = async (service: TestService, id: string) =>
     (await service.query<{ status: string; reason: string | null }>('SELECT status, reason FROM stripe_events WHERE id = ?', [id]))[0];
 
@@ -60,6 +64,9 @@ describe('when Redis is down', function () {
     assert.deepEqual(res.body, { received: true, duplicate: false });
     assert.ok(elapsedMs < 1000, `answered in ${elapsedMs} ms: the webhook must not wait on Redis`);
     assert.deepEqual({ ...(await eventRow(service, event.id)) }, { status: 'received', reason: null }, 'stored, not yet processed');
+    await waitFor('the outage to be logged, naming REDIS_URL and the address', () =>
+      redisLines(service).some((line) => line.level === 'error' && line.message.startsWith(`REDIS_URL: cannot reach Redis at 127.0.0.1:${redis!.port} (`)),
+    );
 
     // Back empty (no persistence): the job was never added, so only the relay can bring the event to the worker.
     await redis.start();
@@ -73,6 +80,12 @@ describe('when Redis is down', function () {
       100,
     );
     assert.equal(row.reason, 'unhandled_type');
+    await waitFor('the recovery to be logged', () => redisLines(service).some((line) => line.message.startsWith(`REDIS_URL: Redis at 127.0.0.1:${redis!.port} is reachable again`)));
+    assert.deepEqual(
+      redisLines(service).map((line) => line.level),
+      ['error', 'info'],
+      'one line when it went, one when it came back (the outage was shorter than the interval)',
+    );
   });
 
   it('answers 200 for a stored event when the service started with Redis already down, and processes it once Redis comes up', async () => {

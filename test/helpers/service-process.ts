@@ -74,6 +74,11 @@ export class ServiceProcess {
     child.stderr!.on('data', reader());
   }
 
+  /** Spawns the process and returns at once: for a test of how start-up fails (see exitWithin). */
+  static spawn(label: string, role: 'all' | 'api' | 'worker', env: Record<string, string>): ServiceProcess {
+    return new ServiceProcess(label, role, env);
+  }
+
   /** Spawns the process and resolves once it serves (api, all) and its worker runs (worker, all). */
   static async start(label: string, role: 'all' | 'api' | 'worker', env: Record<string, string>, timeoutMs = 45_000): Promise<ServiceProcess> {
     const service = new ServiceProcess(label, role, env);
