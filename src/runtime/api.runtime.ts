@@ -14,6 +14,7 @@ import { accessTokenVerifier } from '../access/token.service.js';
 import { createOpsServices } from '../ops/ops.services.js';
 import type { Core } from './core-services.js';
 import { closeRedis } from './graceful-close.js';
+import { listenStartupError } from './startup-errors.js';
 import { rateLimitedLog } from '../shared/rate-limited-log.js';
 
 /** Requests in flight get this long to be answered once stopping. */
@@ -82,9 +83,9 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   const server = createServer((req, res) => {
     if (!intake(req, res)) app(req, res);
   });
-  // A port already taken must fail start-up, not surface as an uncaught 'error' event.
+  // A port already taken must fail start-up (exit 78, naming PORT), not surface as an uncaught 'error' event.
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error) => reject(listenStartupError(error, config.PORT)));
     server.listen(config.PORT, () => {
       server.off('error', reject);
       resolve();

@@ -28,6 +28,17 @@ export function startupFailure(error: unknown): StartupFailure {
   return { exitCode: EX_FAILURE, message: redactSecrets(`start-up failed: ${error instanceof Error ? error.message : String(error)}`) };
 }
 
+/** A listen that failed: a port already taken (or one this user may not bind) is PORT's to fix. */
+export function listenStartupError(error: unknown, port: number): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  const why =
+    code === 'EADDRINUSE' ? `port ${port} is already in use on this machine: stop what listens there, or set PORT to a free port`
+    : code === 'EACCES' ? `this user may not listen on port ${port} (ports below 1024 need privileges): set PORT to 1024 or above`
+    : undefined;
+  if (!why) return error;
+  return new StartupError(`PORT: ${why} (now PORT=${port})`, { variable: 'PORT', exitCode: EX_CONFIG, cause: error });
+}
+
 /** Which part of opening the database failed. */
 export type DatabaseStep = 'connecting' | 'opening' | 'migrating';
 
