@@ -1,5 +1,4 @@
 import type { Server } from 'node:http';
-import { pathToFileURL } from 'node:url';
 import type { Worker } from 'bullmq';
 import type { Express } from 'express';
 import { loadConfig, ConfigError, type Config } from '../config/env.schema.js';
@@ -12,6 +11,7 @@ import { startApi } from './runtime/api.runtime.js';
 import { startWorkers } from './runtime/worker.runtime.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { createMetrics } from './shared/metrics.js';
+import { isEntryPoint } from './shared/entry-point.js';
 
 export interface StartOptions {
   /** Tests swap in handlers (e.g. one that always throws). */
@@ -98,7 +98,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isEntryPoint(import.meta.url)) {
   main().catch((error: unknown) => {
     console.error('start-up failed:', error instanceof Error ? error.message : error);
     process.exit(1);
