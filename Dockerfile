@@ -1,22 +1,35 @@
 # Billed payments backend: one image for both roles (ROLE=api or ROLE=worker).
-FROM node:20-slim
 
+# Build stage: all dependencies (TypeScript is a dev dependency), then `npm run build` → dist/.
+FROM node:20-slim AS build
 WORKDIR /app
-
-# Dependencies first, so code changes reuse this layer. tsx is a runtime
-# dependency (npm start runs TypeScript through it), so --omit=dev keeps it.
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY config ./config
 COPY src ./src
 COPY workers ./workers
+RUN npm run build
+
+# Runtime stage: production dependencies and the compiled JavaScript only; no TypeScript, no tsx.
+FROM node:20-slim
+WORKDIR /app
+ENV NODE_ENV=production
+
+# Dependencies first, so code changes reuse this layer.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+COPY --from=build /app/dist ./dist
+# The ops CLI (`npm run ops`, `docker compose exec api ...`) finds no sources here and runs dist/;
+# npm start's prestart (scripts/build.js --if-stale) likewise keeps dist/ as built.
 COPY bin ./bin
-COPY tsconfig.json ./
+COPY scripts ./scripts
 
 USER node
-ENV NODE_ENV=production
 EXPOSE 3000
 # node itself is the process that gets SIGTERM (through compose's init), so active jobs finish
-# on `docker stop`; `npm start` would not pass the signal on.
-CMD ["node", "--max-old-space-size=192", "--import", "tsx", "src/main.ts"]
+# on `docker stop`; `npm start` would not pass the signal on. The same flags as `npm start`,
+# without its .env file: compose passes the environment.
+CMD ["node", "--max-old-space-size=192", "dist/src/main.js"]

@@ -18,8 +18,10 @@
  * 4. Where the CPU goes during the burst: CPU µs per event of the API, the workers, MariaDB, Redis and
  *    this load generator (from /proc; on this host's two cores, 1,000 events/s leaves 2,000 µs in all).
  * The ingestion ratio comes from bench/run.ts (.bench/ingestion-latest.json).
+ * The services run as `npm start` runs them: the compiled dist/src/main.js (built first when stale);
+ * BENCH_SOURCE=1 runs src/main.ts through tsx instead, for comparison.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -53,17 +55,19 @@ const settings = {
   mysqlRootUrl: (process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, ''),
   redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
 };
+// What production runs (`npm start`: dist/src/main.js, built first if stale); BENCH_SOURCE=1 runs src/main.ts through tsx instead.
+const serviceForm = process.env.BENCH_SOURCE === '1' ? 'source' : 'compiled';
 const ADMIN_TOKEN = randomBytes(24).toString('hex');
 const children = new Set<ChildProcess>();
 const cleanups: (() => Promise<void>)[] = [];
 
-/** A service process (what `npm start` runs); resolves once it logged `started` (and its port, for the API). */
+/** A service process (what `npm start` runs, without its .env); resolves once it logged `started` (and its port, for the API). */
 function spawnService(role: 'api' | 'worker', env: Record<string, string>): Promise<{ child: ChildProcess; port?: number }> {
   // BENCH_WORKER_NICE: run workers at a lower CPU priority than the API (a one-host deployment choice).
   const nice = role === 'worker' && process.env.BENCH_WORKER_NICE ? ['nice', '-n', process.env.BENCH_WORKER_NICE] : [];
   // BENCH_NODE_FLAGS: extra node flags for the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
   const extraFlags = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
-  const [command, ...args] = [...nice, process.execPath, ...extraFlags, ...startArgs()];
+  const [command, ...args] = [...nice, process.execPath, ...extraFlags, ...startArgs(serviceForm)];
   const child = spawn(command!, args, {
     cwd: repoRoot,
     env: { ...process.env, ...env, ROLE: role, PORT: '0', LOG_LEVEL: 'info', STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET, ADMIN_TOKEN },
@@ -271,6 +275,7 @@ function table(rows: (string | number)[][]): string {
 }
 
 async function main(): Promise<number> {
+  if (serviceForm === 'compiled' && spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: repoRoot, stdio: 'inherit' }).status !== 0) return 1;
   const results: LayoutResult[] = [];
   for (const [i, layout] of settings.layouts.entries()) {
     console.error(`end-to-end: ${layout.processes} worker process(es) × concurrency ${layout.concurrency}…`);
@@ -288,7 +293,7 @@ async function main(): Promise<number> {
   const maxRss = (xs: (number | null)[]) => Math.max(...xs.map((x) => x ?? 0));
 
   const cpus = os.cpus();
-  console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}\n`);
+  console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, services ${serviceForm === 'compiled' ? 'compiled (dist/)' : 'through tsx (src/)'}\n`);
   console.log(
     table([
       ['measure', 'figure', 'target', 'met'],

@@ -1,5 +1,4 @@
 import type { Server } from 'node:http';
-import { pathToFileURL } from 'node:url';
 import type { Worker } from 'bullmq';
 import type { Express } from 'express';
 import type { DataSource } from 'typeorm';
@@ -14,6 +13,7 @@ import { startWorkers } from './runtime/worker.runtime.js';
 import { databaseStartupError, encryptionKeyStartupError, startupFailure, type DatabaseStep } from './runtime/startup-errors.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { createMetrics } from './shared/metrics.js';
+import { isEntryPoint } from './shared/entry-point.js';
 
 export interface StartOptions {
   /** Tests swap in handlers (e.g. one that always throws). */
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'));
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isEntryPoint(import.meta.url)) {
   main().catch((error: unknown) => {
     const failure = startupFailure(error);
     console.error(failure.message);

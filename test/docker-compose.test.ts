@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { npmStartCommand } from './helpers/start-command.js';
 
 // What a user relies on when running `docker compose up`: the file is read
 // the way Compose reads it (YAML merge keys `<<:` enabled).
@@ -127,24 +128,53 @@ describe('Dockerfile', () => {
     assert.ok(existsSync(new URL('Dockerfile', root)));
   });
 
-  it('runs what npm start runs, with node as the process that receives SIGTERM (npm would not pass it on)', () => {
-    const cmds = dockerfile.split('\n').filter((l) => /^\s*CMD\s/i.test(l));
-    assert.ok(cmds.length > 0, 'Dockerfile has no CMD');
-    const last = cmds[cmds.length - 1]!.replace(/^\s*CMD\s+/i, '').trim();
-    assert.ok(last.startsWith('['), 'exec form, so no shell sits between the signal and node');
+  /** Each stage's name (FROM ... AS name) and its instructions, continuation lines joined. */
+  function stages(): { name?: string; lines: string[] }[] {
+    const result: { name?: string; lines: string[] }[] = [];
+    const lines = dockerfile.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    for (const line of lines) {
+      const from = /^FROM\s+\S+(?:\s+AS\s+(\S+))?/i.exec(line);
+      if (from) result.push({ name: from[1], lines: [] });
+      else result.at(-1)?.lines.push(line);
+    }
+    return result;
+  }
+
+  it('runs the compiled service with npm start\'s flags, no loader, and node as the process that receives SIGTERM', () => {
+    const runtime = stages().at(-1)!;
+    const cmds = runtime.lines.filter((l) => /^CMD\s/i.test(l));
+    assert.ok(cmds.length > 0, 'the runtime stage has no CMD');
+    const last = cmds.at(-1)!.replace(/^CMD\s+/i, '').trim();
+    assert.ok(last.startsWith('['), 'exec form, so no shell sits between the signal and node (npm would not pass it on)');
     const argv = JSON.parse(last) as string[];
-    const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: { start: string } };
-    assert.deepEqual(argv, pkg.scripts.start.trim().split(/\s+/));
+    // The image gets its settings from the environment, so only npm start's .env file is left out.
+    assert.deepEqual(argv, npmStartCommand().filter((arg) => !arg.startsWith('--env-file')));
+    assert.equal(argv.at(-1), 'dist/src/main.js');
+    assert.ok(!argv.some((arg) => /^--(import|loader|experimental-loader|require)\b|^-r$|\btsx\b/.test(arg)), `no TypeScript loader: ${argv.join(' ')}`);
   });
 
-  it('keeps tsx in dependencies, since npm start runs through it and the image omits dev dependencies', () => {
+  it('compiles in a build stage with dev dependencies and ships only dist/ to a runtime stage without them', () => {
+    const all = stages();
+    assert.ok(all.length >= 2, 'a build stage and a runtime stage');
+    const runtime = all.at(-1)!;
+    const build = all.slice(0, -1).find((stage) => stage.lines.some((l) => /^RUN\s.*\bnpm run build\b/.test(l)));
+    assert.ok(build?.name, 'a named stage runs `npm run build`');
+    assert.ok(build.lines.some((l) => /^RUN\s.*\bnpm ci\b/.test(l) && !/--omit=dev/.test(l)), 'the build stage installs dev dependencies (TypeScript)');
+    assert.ok(runtime.lines.some((l) => /^RUN\s.*\bnpm ci\b.*--omit=dev/.test(l)), 'the runtime stage omits dev dependencies');
+    assert.ok(
+      runtime.lines.some((l) => new RegExp(`^COPY\\s+--from=${build.name}\\s+\\S*dist/?\\s`).test(l)),
+      `the runtime stage copies dist/ from ${build.name}`,
+    );
+    assert.ok(!runtime.lines.some((l) => /^COPY\s+(?!--from)(.*\s)?(\.\/)?(src|config|workers|tsconfig[^ ]*)\/?\s/.test(l)), 'the runtime stage holds no TypeScript sources');
+  });
+
+  it('keeps tsx out of the production dependencies: the image omits dev dependencies and runs none of them', () => {
     const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
-      scripts?: Record<string, string>;
       dependencies?: Record<string, string>;
+      devDependencies?: Record<string, string>;
     };
-    assert.match(dockerfile, /npm ci\b.*--omit=dev/);
-    if (/\btsx\b/.test(pkg.scripts?.start ?? '')) {
-      assert.ok(pkg.dependencies?.tsx, 'tsx must be in "dependencies", not "devDependencies"');
-    }
+    assert.equal(pkg.dependencies?.tsx, undefined, 'tsx belongs in devDependencies (npm run dev, tests, bench)');
+    assert.equal(pkg.dependencies?.typescript, undefined);
+    assert.ok(pkg.devDependencies?.tsx);
   });
 });

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
@@ -35,6 +39,21 @@ describe('npm start', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await deleteKeys(REDIS_URL, `${prefix}:*`);
+    }
+  });
+
+  it('runs when started through a symlinked path (macOS\'s /tmp, a linked deploy directory), instead of exiting 0 having done nothing', function () {
+    this.timeout(20_000);
+    const link = path.join(tmpdir(), `billed-link-${process.pid}-${randomBytes(3).toString('hex')}`);
+    symlinkSync(fileURLToPath(new URL('..', import.meta.url)), link, 'dir');
+    try {
+      // A bad PORT stops main() at its first step with 78: a status only main() gives.
+      const args = startArgs();
+      args[args.length - 1] = path.join(link, args.at(-1)!);
+      const result = spawnSync(process.execPath, args, { env: { ...process.env, PORT: 'not-a-port' }, encoding: 'utf8', timeout: 15_000 });
+      assert.equal(result.status, 78, result.stderr);
+    } finally {
+      rmSync(link);
     }
   });
 

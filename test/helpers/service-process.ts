@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from './wait-for.js';
 import { startArgs } from './start-command.js';
 
-/** The repository root: children run `src/main.ts` from there, as `npm start` does. */
+/** The repository root: children run `src/main.ts` (through tsx) from there. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Every child still alive; killed if the test process exits without cleaning up (a crash, mocha's --exit). */
@@ -15,14 +15,24 @@ process.once('exit', () => {
 /** Keep the end of a child's output only: a burst logs a line per event. */
 const OUTPUT_LIMIT = 256 * 1024;
 
+/** Another way to run the service (the build test runs the compiled entry from a tree of its own). */
+export interface SpawnCommand {
+  /** Node's arguments; `startArgs()` (the source through tsx) by default. */
+  args?: string[];
+  /** The repository root by default. */
+  cwd?: string;
+  /** The environment `env` is laid over; this process's by default. */
+  baseEnv?: NodeJS.ProcessEnv;
+}
+
 export interface ExitStatus {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
 /**
- * The real service as a process of its own: what `npm start` runs, minus npm
- * (`startArgs()`), with ROLE and the rest of its
+ * The real service as a process of its own: `npm start`'s node flags on the
+ * TypeScript source (`startArgs()`; test/build.test.ts runs the compiled entry), with ROLE and the rest of its
  * configuration in the environment. Kill it with SIGKILL (a crash), or SIGTERM
  * (an orchestrator stopping it), and read its JSON log lines.
  */
@@ -39,10 +49,11 @@ export class ServiceProcess {
     readonly label: string,
     readonly role: 'all' | 'api' | 'worker',
     env: Record<string, string>,
+    command: SpawnCommand = {},
   ) {
-    const child = spawn(process.execPath, startArgs(), {
-      cwd: ROOT,
-      env: { ...process.env, ...env, ROLE: role },
+    const child = spawn(process.execPath, command.args ?? startArgs(), {
+      cwd: command.cwd ?? ROOT,
+      env: { ...(command.baseEnv ?? process.env), ...env, ROLE: role },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -80,8 +91,8 @@ export class ServiceProcess {
   }
 
   /** Spawns the process and resolves once it serves (api, all) and its worker runs (worker, all). */
-  static async start(label: string, role: 'all' | 'api' | 'worker', env: Record<string, string>, timeoutMs = 45_000): Promise<ServiceProcess> {
-    const service = new ServiceProcess(label, role, env);
+  static async start(label: string, role: 'all' | 'api' | 'worker', env: Record<string, string>, timeoutMs = 45_000, command?: SpawnCommand): Promise<ServiceProcess> {
+    const service = new ServiceProcess(label, role, env, command);
     let started = false;
     try {
       await Promise.race([

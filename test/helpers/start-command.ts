@@ -1,12 +1,24 @@
 import { readFileSync } from 'node:fs';
 
-/**
- * The node arguments `npm start` runs (e.g. `--max-old-space-size=192 --import tsx src/main.ts`):
- * package.json's script is the one place they are written, so spawned services run what users run.
- */
-export function startArgs(): string[] {
+/** The `start` script of package.json: `node <flags> dist/src/main.js` (its prestart builds dist/ when stale). */
+export function npmStartCommand(): string[] {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
-  const [command, ...args] = pkg.scripts.start.trim().split(/\s+/);
+  return pkg.scripts.start.trim().split(/\s+/);
+}
+
+/**
+ * The node arguments a spawned service runs with (cwd: the repository root). package.json's
+ * `start` is the one place the flags are written (`--max-old-space-size=192`, ...), so spawned
+ * services run with what users run, minus the .env file: a developer's settings (a live Stripe
+ * key) must not reach tests. `source` (the default) runs `src/main.ts` through tsx, as
+ * `npm run dev` does: the code under test, without a build. `compiled` runs `npm start`'s entry,
+ * `dist/src/main.js`, which must have been built (`npm run build`, or `--if-stale`).
+ */
+export function startArgs(form: 'source' | 'compiled' = 'source'): string[] {
+  const [command, ...args] = npmStartCommand();
   if (command !== 'node') throw new Error(`npm start should run node directly, not ${command}`);
-  return args;
+  const entry = args.pop();
+  if (entry !== 'dist/src/main.js') throw new Error(`npm start should end with its entry, dist/src/main.js, not ${entry}`);
+  const flags = args.filter((arg) => !arg.startsWith('--env-file'));
+  return form === 'compiled' ? [...flags, entry] : [...flags, '--import', 'tsx', 'src/main.ts'];
 }

@@ -1,9 +1,9 @@
-import { pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { loadCliEnv } from '../../../config/ops-cli.env.js';
 import { createApiClient } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { fields, table } from './table.js';
+import { isEntryPoint } from '../../shared/entry-point.js';
 
 const STATUSES = ['received', 'processed', 'ignored', 'failed'];
 const ROLES = ['admin', 'accountant', 'operator'];
@@ -292,6 +292,6 @@ export async function run(argv: string[], rawIo = { out: (text: string) => conso
   }
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (isEntryPoint(import.meta.url)) {
   process.exitCode = await run(process.argv);
 }
