@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { startArgs } from './helpers/start-command.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { npmStartCommand, startArgs } from './helpers/start-command.js';
 import { loadConfig, ConfigError } from '../config/env.schema.js';
 
 describe('configuration', () => {
@@ -62,5 +67,38 @@ describe('configuration', () => {
     });
     assert.equal(result.status, 78);
     assert.match(result.stderr, /PORT/);
+  });
+
+  describe('.env', () => {
+    // npm start's own flags, from package.json, run against the sources from another folder.
+    const startFlags = () => npmStartCommand().slice(1, -1);
+    const runIn = (folder: string, env: Record<string, string | undefined>) =>
+      // tsx by absolute URL: the folder has no node_modules of its own.
+      spawnSync(process.execPath, [...startFlags(), '--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, fileURLToPath(new URL('../src/main.ts', import.meta.url))], {
+        cwd: folder,
+        env: { ...process.env, PORT: undefined, ...env },
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+
+    it('is read by `npm start` from the folder it runs in, so a key written once is used on every start', function () {
+      this.timeout(20_000);
+      assert.ok(startFlags().includes('--env-file-if-exists=.env'), 'npm start does not load .env');
+      const folder = mkdtempSync(path.join(tmpdir(), 'billed-env-'));
+      try {
+        writeFileSync(path.join(folder, '.env'), 'PORT=from-the-env-file\nROLE=from-the-env-file\n');
+        const result = runIn(folder, { ROLE: undefined });
+        assert.equal(result.status, 78, result.stderr);
+        assert.match(result.stderr, /PORT/);
+        assert.match(result.stderr, /ROLE/);
+        // A variable set in the environment wins over the file.
+        const overridden = runIn(folder, { ROLE: 'api' });
+        assert.equal(overridden.status, 78, overridden.stderr);
+        assert.match(overridden.stderr, /PORT/);
+        assert.doesNotMatch(overridden.stderr, /ROLE/);
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
+    });
   });
 });
