@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { DataSource } from 'typeorm';
+import { migrations } from '../../src/db/migrations/index.js';
+import { ensureDatabase } from '../../src/db/data-source.js';
+import { trackDatabase, uniqueDatabaseUrl } from '../helpers/test-database.js';
+
+/** A database migrated up to (not including) `before`, as a deployment of an earlier version left it. */
+async function migratedUpTo(before: string) {
+  const url = uniqueDatabaseUrl('scopes');
+  trackDatabase(url);
+  await ensureDatabase(url);
+  const index = migrations.findIndex((m) => m.name === before);
+  assert.ok(index > 0, `no migration ${before}`);
+  const open = (list: typeof migrations) => new DataSource({ type: 'mysql', url, migrations: list, extra: { multipleStatements: true }, logging: false });
+  const old = open(migrations.slice(0, index));
+  await old.initialize();
+  await old.runMigrations({ transaction: 'each' });
+  return {
+    db: old,
+    /** Runs the rest, on a connection of its own, as the new version's start-up does. */
+    async upgrade() {
+      const all = open(migrations);
+      await all.initialize();
+      try {
+        await all.runMigrations({ transaction: 'each' });
+      } finally {
+        await all.destroy();
+      }
+    },
+  };
+}
+
+describe('migrations that scope rows to accounts', () => {
+  it('gives existing charges, refunds and disputes the account of their payment', async () => {
+    const { db, upgrade } = await migratedUpTo('ScopeFactsToAccounts1764230500000');
+    try {
+      await db.query("INSERT INTO payments (id, account_id, livemode) VALUES ('pi_default', NULL, 0), ('pi_merchant', 'ma_00000000000000000001', 0)");
+      for (const [payment, suffix] of [
+        ['pi_default', 'd'],
+        ['pi_merchant', 'm'],
+      ]) {
+        await db.query("INSERT INTO charges (id, payment_id, currency, amount, stripe_created) VALUES (?, ?, 'usd', 100, 1)", [`ch_${suffix}`, payment]);
+        await db.query("INSERT INTO refunds (id, payment_id, currency, amount, status, status_event_created, stripe_created) VALUES (?, ?, 'usd', 10, 'pending', 1, 1)", [`re_${suffix}`, payment]);
+        await db.query(
+          "INSERT INTO disputes (id, payment_id, charge_id, currency, amount, status, status_event_created, stripe_created) VALUES (?, ?, ?, 'usd', 10, 'needs_response', 1, 1)",
+          [`dp_${suffix}`, payment, `ch_${suffix}`],
+        );
+      }
+      await upgrade();
+      for (const table of ['charges', 'refunds', 'disputes']) {
+        const rows = (await db.query(`SELECT payment_id, account_scope FROM ${table} ORDER BY payment_id`)) as { payment_id: string; account_scope: string }[];
+        assert.deepEqual(rows, [
+          { payment_id: 'pi_default', account_scope: '' },
+          { payment_id: 'pi_merchant', account_scope: 'ma_00000000000000000001' },
+        ], table);
+      }
+    } finally {
+      await db.destroy();
+    }
+  });
+});
