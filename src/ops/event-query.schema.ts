@@ -50,7 +50,7 @@ export interface EventFilter {
 export interface EventListQuery extends EventFilter {
   q?: string;
   limit: number;
-  cursor?: { at: Date; id: string };
+  cursor?: { at: Date; id: string; scope?: string };
 }
 
 export function parseEventListQuery(query: unknown, now = new Date()): EventListQuery {

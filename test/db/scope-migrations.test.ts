@@ -58,4 +58,35 @@ describe('migrations that scope rows to accounts', () => {
       await db.destroy();
     }
   });
+
+  it('keys existing inbox rows and their history by the account of the endpoint they came in on', async () => {
+    const { db, upgrade } = await migratedUpTo('ScopeInboxToAccounts1764230510000');
+    try {
+      await db.query(
+        `INSERT INTO stripe_events (id, account_id, type, livemode, stripe_created, payload, ingest_batch)
+         VALUES ('evt_default', NULL, 'x', 0, 1, '{}', 'old'), ('evt_merchant', 'ma_00000000000000000001', 'x', 0, 1, '{}', 'old')`,
+      );
+      await db.query("INSERT INTO event_attempts (event_id, attempt, started_at, finished_at, outcome) VALUES ('evt_default', 1, NOW(3), NOW(3), 'processed'), ('evt_merchant', 1, NOW(3), NOW(3), 'processed')");
+      await db.query("INSERT INTO event_replays (event_id, audit_id) VALUES ('evt_default', 1), ('evt_merchant', 1)");
+      await upgrade();
+      for (const [table, column] of [
+        ['stripe_events', 'id'],
+        ['event_attempts', 'event_id'],
+        ['event_replays', 'event_id'],
+      ]) {
+        assert.deepEqual(await db.query(`SELECT ${column} AS id, account_scope FROM ${table} ORDER BY ${column}`), [
+          { id: 'evt_default', account_scope: '' },
+          { id: 'evt_merchant', account_scope: 'ma_00000000000000000001' },
+        ], table);
+      }
+      // The same id for another account is another row now; the scope cannot disagree with account_id.
+      await db.query("INSERT INTO stripe_events (id, account_id, account_scope, type, livemode, stripe_created, payload, ingest_batch) VALUES ('evt_default', 'ma_00000000000000000001', 'ma_00000000000000000001', 'x', 0, 1, '{}', 'new')");
+      await assert.rejects(
+        db.query("INSERT INTO stripe_events (id, account_id, type, livemode, stripe_created, payload, ingest_batch) VALUES ('evt_other', 'ma_00000000000000000001', 'x', 0, 1, '{}', 'new')"),
+        /chk_stripe_events_scope/,
+      );
+    } finally {
+      await db.destroy();
+    }
+  });
 });
