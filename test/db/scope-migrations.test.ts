@@ -89,4 +89,48 @@ describe('migrations that scope rows to accounts', () => {
       await db.destroy();
     }
   });
+
+  it('leaves a Stripe account connected to several merchant accounts with the first connected, and warns the others', async () => {
+    const { db, upgrade } = await migratedUpTo('OneMerchantPerStripeAccount1764230520000');
+    try {
+      const connect = async (accountId: string, stripeAccountId: string | null, connectedAt: string, warnings: string | null = null) => {
+        await db.query('INSERT INTO accounts (id, name) VALUES (?, ?)', [accountId, accountId]);
+        await db.query(
+          `INSERT INTO stripe_connections (account_id, mode, key_last4, restricted, secret_key_enc, stripe_account_id, warnings, connected_at)
+           VALUES (?, 'test', 'abcd', 0, 'sealed', ?, ?, ?)`,
+          [accountId, stripeAccountId, warnings, connectedAt],
+        );
+      };
+      await connect('ma_00000000000000000002', 'acct_shared', '2025-02-01');
+      await connect('ma_00000000000000000001', 'acct_shared', '2025-01-01');
+      await connect('ma_00000000000000000003', 'acct_shared', '2025-03-01', JSON.stringify(['Restricted key.']));
+      await connect('ma_00000000000000000004', 'acct_alone', '2025-01-01');
+      await connect('ma_00000000000000000005', null, '2025-01-01');
+      await connect('ma_00000000000000000006', null, '2025-01-01');
+      await upgrade();
+      const rows = (await db.query('SELECT account_id, stripe_account_id, warnings FROM stripe_connections ORDER BY account_id')) as {
+        account_id: string;
+        stripe_account_id: string | null;
+        warnings: string | null;
+      }[];
+      assert.deepEqual(
+        rows.map((r) => [r.account_id, r.stripe_account_id]),
+        [
+          ['ma_00000000000000000001', 'acct_shared'],
+          ['ma_00000000000000000002', null],
+          ['ma_00000000000000000003', null],
+          ['ma_00000000000000000004', 'acct_alone'],
+          ['ma_00000000000000000005', null],
+          ['ma_00000000000000000006', null],
+        ],
+      );
+      assert.equal(rows[0]!.warnings, null);
+      for (const row of [rows[1]!, rows[2]!]) {
+        assert.match(JSON.parse(row.warnings!).at(-1), /acct_shared is also connected to merchant account ma_00000000000000000001, which keeps it/);
+      }
+      assert.equal(JSON.parse(rows[2]!.warnings!)[0], 'Restricted key.');
+    } finally {
+      await db.destroy();
+    }
+  });
 });

@@ -6,6 +6,7 @@ import { CreateAccess1764230400000 } from './1764230400000-create-access.js';
 import { CreateEventHistory1764230410000 } from './1764230410000-create-event-history.js';
 import { ScopeFactsToAccounts1764230500000 } from './1764230500000-scope-facts-to-accounts.js';
 import { ScopeInboxToAccounts1764230510000 } from './1764230510000-scope-inbox-to-accounts.js';
+import { OneMerchantPerStripeAccount1764230520000 } from './1764230520000-one-merchant-per-stripe-account.js';
 
 /** In order. A new migration is added here and nowhere else. */
-export const migrations = [CreateStripeEvents1764230000000, CreateBilling1764230100000, CreateAccounts1764230200000, CreatePayouts1764230300000, CreateAccess1764230400000, CreateEventHistory1764230410000, ScopeFactsToAccounts1764230500000, ScopeInboxToAccounts1764230510000];
+export const migrations = [CreateStripeEvents1764230000000, CreateBilling1764230100000, CreateAccounts1764230200000, CreatePayouts1764230300000, CreateAccess1764230400000, CreateEventHistory1764230410000, ScopeFactsToAccounts1764230500000, ScopeInboxToAccounts1764230510000, OneMerchantPerStripeAccount1764230520000];
