@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { startTestService, type TestService } from '../helpers/test-service.js';
 import { startFakeStripe, type FakeStripe } from '../helpers/fake-stripe.js';
 import { connectMerchant, type Merchant } from '../helpers/merchants.js';
-import { getInvoice } from '../helpers/billing-client.js';
+import { auth, getInvoice } from '../helpers/billing-client.js';
 import { paymentEvents } from '../helpers/payment-events.js';
 import { payoutEvents } from '../helpers/payout-events.js';
 import { uniqueId } from '../helpers/stripe-events.js';
@@ -136,6 +136,21 @@ describe('tenant isolation: one merchant\'s signed events cannot touch another a
 
     assert.deepEqual(await outcome(b, payout.event('payout.failed')), ['processed', null]);
     assert.deepEqual(await row(), [{ account_id: b.accountId, status: 'failed', amount: 7_000 }]);
+  });
+
+  it('ignores (account_mismatch) a forged event about a PaymentIntent Pay Now made for another merchant, even before that merchant\'s own events arrive', async () => {
+    const invoice = await b.invoice(2500);
+    // The payer's browser gets the PaymentIntent's id (in its client secret): a merchant paying another's invoice learns it.
+    const payNow = await t.http.post(`/api/invoices/${invoice}/payment-intent`).set(auth);
+    assert.equal(payNow.status, 200, JSON.stringify(payNow.body));
+    const stolen = payNow.body.paymentIntentId as string;
+    const forged = paymentEvents({ invoiceId: null, amount: 1, paymentIntentId: stolen }).paymentIntent('payment_intent.succeeded', { created: LATER });
+    assert.deepEqual(await outcome(a, forged), ['ignored', 'account_mismatch']);
+
+    const real = paymentEvents({ invoiceId: invoice, amount: 2500, paymentIntentId: stolen });
+    assert.deepEqual(await outcome(b, real.paymentIntent('payment_intent.succeeded')), ['processed', null]);
+    const after = await invoiceState(invoice);
+    assert.deepEqual([after.status, after.amountPaid], ['paid', 2500]);
   });
 
   it('ignores (payment_mismatch) an event that would move a refund to another payment of the same account', async () => {
