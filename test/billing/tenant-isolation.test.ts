@@ -12,6 +12,8 @@ import { createDataSource } from '../../src/db/data-source.js';
 import { createEventProcessor } from '../../src/events/process-event.js';
 import { eventHandlers } from '../../src/events/subscribed-events.js';
 import { createMemoryLogger } from '../helpers/memory-logger.js';
+import { FakeBalanceTransactions, txns } from '../helpers/fake-balance-transactions.js';
+import { getPayout, itemsSettled } from '../helpers/reconciliation-client.js';
 
 /**
  * Issue 12, tenants: every merchant holds its own signing secret, so it can sign any payload for its
@@ -24,11 +26,13 @@ describe('tenant isolation: one merchant\'s signed events cannot touch another a
   let fake: FakeStripe;
   let a: Merchant;
   let b: Merchant;
+  let balance: FakeBalanceTransactions;
   /** Far in the future: a forged event that got through would win every "newer event" ordering guard. */
   const LATER = 4_000_000_000;
 
   before(async () => {
     fake = await startFakeStripe();
+    balance = new FakeBalanceTransactions(fake);
     t = await startTestService({ STRIPE_API_BASE: fake.url });
     a = await connectMerchant(t, fake, 'Mallory Ltd');
     b = await connectMerchant(t, fake, 'Bob Plumbing');
@@ -46,6 +50,8 @@ describe('tenant isolation: one merchant\'s signed events cannot touch another a
   const applyAll = async (merchant: Merchant, events: Stripe.Event[]) => {
     for (const event of events) assert.deepEqual(await outcome(merchant, event), ['processed', null], event.type);
   };
+  const invoiceOfPayment = async (paymentId: string) =>
+    (await t.query<{ invoice_id: string }>('SELECT invoice_id FROM payments WHERE id = ?', [paymentId]))[0]!.invoice_id;
   /** What B sees of its invoice: totals, status and every fact under it. */
   const invoiceState = async (invoiceId: string) => {
     const { status, amountPaid, amountRefunded, payments, refunds, disputes } = await getInvoice(t, invoiceId);
@@ -151,6 +157,30 @@ describe('tenant isolation: one merchant\'s signed events cannot touch another a
     assert.deepEqual(await outcome(b, real.paymentIntent('payment_intent.succeeded')), ['processed', null]);
     const after = await invoiceState(invoice);
     assert.deepEqual([after.status, after.amountPaid], ['paid', 2500]);
+  });
+
+  it('reads a merchant\'s payout items as its own even when another merchant recorded one of its charge ids first', async () => {
+    // The first payment to record an object id holds it: B's own charge event then ends account_mismatch
+    // (documented). What B's payout moved is still read as B's: facts join payout items only within the payout's account.
+    const invoice = await b.invoice(1000);
+    const pay = paymentEvents({ invoiceId: invoice, amount: 1000 });
+    const squatted = paymentEvents({ invoiceId: await a.invoice(1000), amount: 1000, chargeId: pay.chargeId });
+    await applyAll(a, [squatted.paymentIntent('payment_intent.succeeded'), squatted.charge('charge.succeeded')]);
+    assert.deepEqual(await outcome(b, pay.paymentIntent('payment_intent.succeeded')), ['processed', null]);
+    assert.deepEqual(await outcome(b, pay.charge('charge.succeeded')), ['ignored', 'account_mismatch']);
+
+    const payout = payoutEvents({ amount: 970 });
+    balance.set(payout.id, [
+      txns.charge({ chargeId: pay.chargeId, paymentIntentId: pay.paymentIntentId, amount: 1000, fee: 30 }),
+      txns.payout({ payoutId: payout.id, amount: 970, id: payout.balanceTransactionId }),
+    ]);
+    await applyAll(b, [payout.event('payout.paid')]);
+    assert.equal((await itemsSettled(t, payout.id)).items_status, 'done');
+    const [item] = (await getPayout(t, payout.id)).items;
+    assert.deepEqual([item.chargeId, item.paymentId, item.invoiceId], [pay.chargeId, pay.paymentIntentId, invoice]);
+    const figures = await getInvoice(t, invoice);
+    assert.deepEqual(figures.payouts?.map((p: { id: string }) => p.id), [payout.id]);
+    assert.deepEqual((await getInvoice(t, await invoiceOfPayment(squatted.paymentIntentId))).payouts, [], 'nor does the other merchant see B\'s payout');
   });
 
   it('ignores (payment_mismatch) an event that would move a refund to another payment of the same account', async () => {
