@@ -126,10 +126,27 @@ describe('one event id, several endpoints', () => {
       assert.deepEqual([bad.status, bad.body.error?.code], [400, 'invalid_account_id']);
     });
 
-    it('lists both copies, each with its account', async () => {
-      const res = await t.http.get('/api/ops/events').query({ q: eventId }).set(auth);
-      assert.equal(res.status, 200);
-      assert.deepEqual(res.body.data.map((e: { accountId: string | null }) => e.accountId).sort(), [null, y.accountId].sort());
+    it('lists both copies, each with its account, and filters by account (?accountId=)', async () => {
+      const accountsListed = async (query: Record<string, string>) => {
+        const res = await t.http.get('/api/ops/events').query({ q: eventId, ...query }).set(auth);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        return res.body.data.map((e: { accountId: string | null }) => e.accountId);
+      };
+      assert.deepEqual((await accountsListed({})).sort(), [null, y.accountId].sort());
+      assert.deepEqual(await accountsListed({ accountId: y.accountId }), [y.accountId]);
+      assert.deepEqual(await accountsListed({ accountId: 'default' }), [null]);
+      // One copy per page: the cursor carries the account, so the second copy is on the next page, not skipped.
+      const first = await t.http.get('/api/ops/events').query({ q: eventId, limit: 1 }).set(auth);
+      const second = await t.http.get('/api/ops/events').query({ q: eventId, limit: 1, cursor: first.body.nextCursor }).set(auth);
+      assert.deepEqual([...first.body.data, ...second.body.data].map((e: { accountId: string | null }) => e.accountId).sort(), [null, y.accountId].sort());
+    });
+
+    it('replays in bulk only the chosen account\'s events (POST /api/ops/replay with accountId)', async () => {
+      const [count] = await t.query<{ n: number }>("SELECT COUNT(*) AS n FROM stripe_events WHERE status = 'ignored' AND account_id = ?", [y.accountId]);
+      const dry = await t.http.post('/api/ops/replay').set(auth).send({ status: 'ignored', accountId: y.accountId, dryRun: true });
+      assert.deepEqual([dry.status, dry.body.matched], [200, Number(count?.n)]);
+      const bad = await t.http.post('/api/ops/replay').set(auth).send({ status: 'ignored', accountId: 'nope', dryRun: true });
+      assert.deepEqual([bad.status, bad.body.error?.code], [400, 'invalid_account_id']);
     });
 
     it('POST /api/ops/events/:eventId/replay answers 409 event_ambiguous, and replays only the chosen account\'s copy', async () => {
@@ -169,6 +186,9 @@ describe('one event id, several endpoints', () => {
       const replayed = await cli('replay', eventId, '--account', y.accountId);
       assert.equal(replayed.code, 0, replayed.err);
       assert.match(replayed.out, new RegExp(`^Replayed ${eventId} of account ${y.accountId} \\(was (processed|ignored|received)\\); queued`));
+      const mine = await cli('events', 'list', '-q', eventId, '--account', y.accountId);
+      assert.equal(mine.code, 0, mine.err);
+      assert.equal(mine.out.split('\n').filter((line) => line.includes(eventId)).length, 1);
       const listed = await cli('events', 'list', '-q', eventId);
       assert.equal(listed.code, 0, listed.err);
       assert.match(listed.out, new RegExp(`${eventId}\\s+${y.accountId}\\s+customer.created`));

@@ -90,6 +90,7 @@ export function createReplayService(deps: ReplayDeps) {
       type: filter.type ?? null,
       since: filter.since?.toISOString() ?? null,
       until: bounded.until.toISOString(),
+      ...(filter.accountId === undefined ? {} : { accountId: filter.accountId ?? 'default' }),
     };
     if (filter.dryRun || matched === 0) return { matched, enqueued: 0, dryRun: filter.dryRun, auditId: null };
 

@@ -85,7 +85,8 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .option('-q, --query <id>', 'any id the events carry: event, invoice, payment intent, charge, refund, payout')
     .option('--limit <n>', 'events per page (1-200)', '50')
     .option('--cursor <cursor>', 'the next page, as printed under the previous one')
-    .action(async (options: { status?: string; type?: string; since?: string; until?: string; query?: string; limit: string; cursor?: string }, command: Command) => {
+    .option('--account <accountId>', 'only events that came in on this merchant account\'s endpoint (ma_...), or "default"')
+    .action(async (options: { status?: string; type?: string; since?: string; until?: string; query?: string; limit: string; cursor?: string; account?: string }, command: Command) => {
       const { api, json } = context(command);
       const page = await api.get<{ data: EventSummary[]; nextCursor: string | null; payloadSearched: boolean }>('/api/ops/events', {
         status: options.status,
@@ -95,6 +96,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
         q: options.query,
         limit: options.limit,
         cursor: options.cursor,
+        accountId: options.account,
       });
       print(json, page, () => {
         if (page.data.length === 0) return 'No events match.';
@@ -153,7 +155,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .command('replay')
     .description('run stored events through their handlers again: one by id, or every event matching a filter')
     .argument('[eventId]', 'replay this one event')
-    .option('--account <accountId>', `with an event id: ${ACCOUNT_HELP}`)
+    .option('--account <accountId>', `with an event id: ${ACCOUNT_HELP}; with a filter: only that account's events`)
     .option('--failed', 'every failed event (same as --status failed)')
     .addOption(new Option('--status <status>', 'every event in this status').choices(STATUSES))
     .option('--type <type>', 'only this type (charge.refunded) or family (charge.*)')
@@ -168,8 +170,8 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
       ) => {
         const { api, json } = context(command);
         const filtering = options.failed || options.status || options.type || options.since || options.until || options.dryRun;
+        // With an event id, --account says which copy; it is no filter then.
         if (eventId && filtering) throw new CliError(EXIT.usage, 'Give either an event id or filter options (--failed/--status, --type, --since, --until, --dry-run), not both.');
-        if (options.account !== undefined && !eventId) throw new CliError(EXIT.usage, '--account goes with an event id: billed-ops replay <eventId> --account <accountId>.');
         if (eventId) {
           const result = await api.post<{ eventId: string; accountId: string | null; previousStatus: string; queued: boolean; auditId: number }>(
             `/api/ops/events/${encodeURIComponent(eventId)}/replay${accountQuery(options.account)}`,
@@ -182,12 +184,13 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
         }
         if (options.failed && options.status && options.status !== 'failed') throw new CliError(EXIT.usage, '--failed and --status disagree: give one of them.');
         const status = options.status ?? (options.failed ? 'failed' : undefined);
-        if (!status) throw new CliError(EXIT.usage, 'Say what to replay: an event id, or --failed / --status <status> with optional --type, --since, --until.');
+        if (!status) throw new CliError(EXIT.usage, 'Say what to replay: an event id, or --failed / --status <status> with optional --type, --since, --until, --account.');
         const result = await api.post<{ matched: number; enqueued: number; dryRun: boolean; auditId: number | null }>('/api/ops/replay', {
           status,
           type: options.type,
           since: options.since,
           until: options.until,
+          accountId: options.account,
           dryRun: Boolean(options.dryRun),
         });
         print(json, result, () =>
