@@ -145,8 +145,8 @@ export async function lockPaymentsUpFront(manager: Tx, locks: PaymentLock[]): Pr
  * between payments: `payment_mismatch`). A fact row is only ever written by events of the
  * payment holding it, which hold that payment's lock; so reading it after taking the lock
  * (READ COMMITTED) sees its latest state without a lock of its own. A new id claimed by two
- * payments at once: the second INSERT fails on the key, the transaction runs again, and then
- * sees the first holder.
+ * payments at once (only a forged event can do that): the second INSERT fails on the key, its
+ * event is tried again (a batch reruns its events alone), and then sees the first holder.
  */
 export interface StoredFact {
   paymentId: string;
