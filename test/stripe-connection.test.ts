@@ -37,6 +37,9 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
     await t.stop();
     await fake.stop();
   });
+  // Most tests connect a new merchant account to the same Stripe account, which serves one merchant
+  // account at a time (stripe_account_in_use): each test starts with it free.
+  beforeEach(() => t.query("DELETE FROM stripe_connections WHERE stripe_account_id IN ('acct_merchant', 'acct_inactive')"));
 
   const newAccount = async () => {
     const res = await t.http.post('/api/accounts').set(auth).send({ name: 'Acme Plumbing' });

@@ -34,7 +34,7 @@ describe('POST /webhooks/stripe', () => {
     assert.equal(row!.livemode, 0);
     const job = await t.queue.getJob(event.id);
     assert.ok(job, 'a job whose id is the event id');
-    assert.deepEqual(job.data, { eventId: event.id });
+    assert.deepEqual(job.data, { eventId: event.id, accountId: null });
   });
 
   it('answers a redelivery with duplicate:true and changes nothing', async () => {

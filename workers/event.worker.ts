@@ -24,10 +24,10 @@ export function createEventWorker(options: EventWorkerOptions): Worker<EventJobD
   const worker = new Worker<EventJobData>(
     EVENT_QUEUE_NAME,
     (job) =>
-      runWithContext({ jobId: job.id, eventId: job.data.eventId }, async () => {
+      runWithContext({ jobId: job.id, eventId: job.data.eventId, ...(job.data.accountId ? { accountId: job.data.accountId } : {}) }, async () => {
         const stopTimer = metrics.jobDuration.startTimer({ type: job.name });
         try {
-          const result = await processEvent(job.data.eventId, {
+          const result = await processEvent({ eventId: job.data.eventId, accountId: job.data.accountId }, {
             number: job.attemptsMade + 1,
             max: job.opts.attempts ?? 1,
           });

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import type { EventHandler, HandlerContext, HandlerOutcome, PaymentTarget } from '../events/handler-registry.js';
-import { linkInvoice, lockPayment, recomputeBeforeCommit, type PaymentRow } from './payment-ledger.js';
+import { linkInvoice, lockPayment, recomputeBeforeCommit, storedFact, type PaymentRow, type StoredFact } from './payment-ledger.js';
+import { accountScope } from '../shared/account-scope.js';
 
 /** What writing an event's facts did: `stale` when the stored facts were already newer. */
 export type WriteResult = 'applied' | 'stale';
@@ -11,26 +12,36 @@ export type WriteResult = 'applied' | 'stale';
  * commit. A payment that matches no invoice is still recorded, as an unmatched
  * payment. Writes whose results nobody reads are deferred (`manager.defer`):
  * they ride with the next statement. Alone, a payment or charge event costs one
- * round trip for its locks besides its transaction's load, facts read and
- * commit; in a batch its locks were taken up front with everyone's
- * (`lockPaymentsUpFront`) and it costs none. Refunds, disputes and declines
- * read their own row once more.
+ * round trip for its locks (and the fact row it writes, read with them) besides
+ * its transaction's load, facts read and commit; in a batch its locks were taken
+ * up front with everyone's (`lockPaymentsUpFront`) and it costs none. Declines
+ * write their own row once more.
+ *
+ * Every merchant can sign any payload for its own endpoint, so what a signed
+ * event names is checked against who holds it before anything is written: the
+ * payment must be the event's account's, and the fact row (charge, refund,
+ * dispute) must be new or already the payment's (see `StoredFact`).
  */
 export async function applyToPayment(
   context: HandlerContext,
-  paymentId: string,
-  referencedInvoiceId: string | null | undefined,
-  write: (payment: PaymentRow) => Promise<WriteResult>,
+  target: PaymentTarget,
+  write: (payment: PaymentRow, stored: StoredFact | null) => Promise<WriteResult>,
 ): Promise<HandlerOutcome | void> {
   const { manager, accountId, event } = context;
-  const locked = await lockPayment(manager, paymentId, { accountId, livemode: event.livemode }, referencedInvoiceId);
+  const { paymentId, referencedInvoiceId, fact } = target;
+  const locked = await lockPayment(manager, paymentId, { accountId, livemode: event.livemode }, referencedInvoiceId, fact);
   const { payment } = locked;
   // A payment belongs to the account whose events created it: a merchant who can sign events for
   // their own endpoint must not be able to refund or dispute another merchant's payment.
   if (payment.account_id !== accountId) return { ignored: 'account_mismatch' };
+  const stored = fact ? await storedFact(manager, fact) : null;
+  // Nor name another account's charge, refund or dispute under a payment of its own; and within one
+  // account a fact stays on the payment that first recorded it (Stripe never moves one).
+  if (stored && stored.accountScope !== accountScope(accountId)) return { ignored: 'account_mismatch' };
+  if (stored && stored.paymentId !== payment.id) return { ignored: 'payment_mismatch' };
   const wasLinked = payment.invoice_id !== null;
   const link = linkInvoice(manager, locked, referencedInvoiceId, accountId);
-  const result = await write(payment);
+  const result = await write(payment, stored);
   const newlyLinked = !wasLinked && link.invoice !== null;
   if (result === 'stale' && !newlyLinked) return { ignored: 'stale' };
   if (link.invoice) recomputeBeforeCommit(manager, link.invoice, context.logger);
@@ -39,20 +50,21 @@ export async function applyToPayment(
 
 /**
  * A handler for an event about one payment, in two parts: `target` reads from
- * the event alone which payment it is about and which invoice it names (or why
- * it applies nothing: an invalid amount, no payment at all), and `write`
- * records the event's facts on the locked payment. Knowing the payment before
- * any lock lets a batch of events lock all its payments and invoices up front
+ * the event alone which payment it is about, which invoice it names and which
+ * fact row it writes (or why it applies nothing: an invalid amount, no payment
+ * at all), and `write` records the event's facts on the locked payment, given
+ * the fact row as stored (null: new). Knowing the payment before any lock lets
+ * a batch of events lock all its payments and invoices up front
  * (`lockTarget`); a lone event locks its own in `applyToPayment`.
  */
 export function paymentHandler(
   target: (event: Stripe.Event) => PaymentTarget | HandlerOutcome,
-  write: (context: HandlerContext, payment: PaymentRow, target: PaymentTarget) => Promise<WriteResult>,
+  write: (context: HandlerContext, payment: PaymentRow, target: PaymentTarget, stored: StoredFact | null) => Promise<WriteResult>,
 ): EventHandler {
   const handler: EventHandler = async (context) => {
     const found = target(context.event);
     if (!('paymentId' in found)) return found;
-    return applyToPayment(context, found.paymentId, found.referencedInvoiceId, (payment) => write(context, payment, found));
+    return applyToPayment(context, found, (payment, stored) => write(context, payment, found, stored));
   };
   handler.lockTarget = (event) => {
     const found = target(event);

@@ -35,6 +35,14 @@ export function createPayNowService(deps: { dataSource: DataSource; stripeClient
           // A double click (or a retry) gets the same PaymentIntent back; a new amount due gets a new one.
           { idempotencyKey: `pay-now-${invoice.id}-${amount}` },
         );
+        // Recorded as this account's payment before its id reaches the payer's browser (it is in the client
+        // secret): a merchant paying another's invoice could otherwise sign events about it for its own
+        // endpoint first, and hold it. Its events link it to the invoice as they arrive.
+        await deps.dataSource.query('INSERT INTO payments (id, account_id, livemode) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE id = id', [
+          intent.id,
+          invoice.account_id,
+          intent.livemode,
+        ]);
         return { paymentIntentId: intent.id, clientSecret: intent.client_secret, amount: intent.amount, currency: intent.currency };
       } catch (error) {
         if (error instanceof Stripe.errors.StripeAuthenticationError) {

@@ -1,4 +1,5 @@
-import type { Tx } from '../db/folded-transaction.js';
+import type { Statement, Tx } from '../db/folded-transaction.js';
+import type { FactRef } from '../events/handler-registry.js';
 import { deriveInvoiceState, type InvoiceFacts, type InvoiceState } from './invoice-state.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -41,25 +42,30 @@ export interface LockedPayment {
  * Creates the payment row if it is new, then locks it and its invoice (the one
  * it is linked to, or else the one the event references) in one locking read:
  * MariaDB reads the payment by its key first, then the invoice it names, so
- * the lock order is still payment → invoice. One round trip, two statements.
+ * the lock order is still payment → invoice. With `fact`, the fact row the
+ * event writes is read in the same round trip (see `storedFact`). One round
+ * trip, two or three statements.
  */
 export async function lockPayment(
   manager: Tx,
   paymentId: string,
   origin: { accountId: string | null; livemode: boolean },
   referencedInvoiceId: string | null | undefined,
+  fact?: FactRef,
 ): Promise<LockedPayment> {
   const early = takePreLocked(manager, paymentId, referencedInvoiceId);
   if (early) return early;
-  const [, rows] = (await manager.query(
+  const factRead = fact ? factsReadStatement([fact]) : undefined;
+  const [, rows, facts] = (await manager.query(
     `INSERT INTO payments (id, account_id, livemode) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE id = id;
      SELECT p.id, p.invoice_id, p.unmatched_reason, p.account_id, p.currency, p.amount, p.amount_received, p.status, p.status_event_created,
             i.id AS invoice_row_id, i.account_id AS invoice_account_id, i.currency AS invoice_currency, i.amount_due AS invoice_amount_due,
             i.status AS invoice_status
        FROM payments p LEFT JOIN invoices i ON i.id = COALESCE(p.invoice_id, ?)
-      WHERE p.id = ? FOR UPDATE`,
-    [paymentId, origin.accountId, origin.livemode, referencedInvoiceId ?? null, paymentId],
-  )) as [unknown, LockedRow[]];
+      WHERE p.id = ? FOR UPDATE${factRead ? `;\n${factRead.sql}` : ''}`,
+    [paymentId, origin.accountId, origin.livemode, referencedInvoiceId ?? null, paymentId, ...(factRead?.params ?? [])],
+  )) as [unknown, LockedRow[], StoredFactRow[] | undefined];
+  if (fact) keepFacts(manager, [fact], facts ?? []);
   const { invoice_row_id, invoice_account_id, invoice_currency, invoice_amount_due, invoice_status, ...payment } = rows[0]!;
   return {
     payment: normalise(payment),
@@ -86,25 +92,33 @@ export interface PaymentLock {
   paymentId: string;
   referencedInvoiceId: string | null | undefined;
   origin: { accountId: string | null; livemode: boolean };
+  fact?: FactRef;
 }
 
 /**
  * A batch's locks, taken before any of its events runs: every payment (created
  * if new) in id order, then every invoice they belong to or name, in id order,
- * in two round trips whatever the batch's size. `lockPayment` then answers the
- * first event of each payment from what was locked here, without a round trip
- * of its own.
+ * in two round trips whatever the batch's size; the fact rows the events write
+ * are read with the payments. `lockPayment` then answers the first event of
+ * each payment from what was locked here, without a round trip of its own.
  */
 export async function lockPaymentsUpFront(manager: Tx, locks: PaymentLock[]): Promise<void> {
   const byPayment = new Map<string, PaymentLock>();
   for (const lock of locks) if (!byPayment.has(lock.paymentId)) byPayment.set(lock.paymentId, lock);
   const ordered = [...byPayment.values()].sort((a, b) => (a.paymentId < b.paymentId ? -1 : a.paymentId > b.paymentId ? 1 : 0));
   if (ordered.length === 0) return;
-  const [, payments] = (await manager.query(
+  const facts = locks.flatMap((lock) => (lock.fact ? [lock.fact] : []));
+  const factRead = facts.length ? factsReadStatement(facts) : undefined;
+  const [, payments, factRows] = (await manager.query(
     `INSERT INTO payments (id, account_id, livemode) VALUES ${ordered.map(() => '(?, ?, ?)').join(', ')} ON DUPLICATE KEY UPDATE id = id;
-     SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id IN (?) ORDER BY id FOR UPDATE`,
-    [...ordered.flatMap((lock) => [lock.paymentId, lock.origin.accountId, lock.origin.livemode]), ordered.map((lock) => lock.paymentId)],
-  )) as [unknown, PaymentRow[]];
+     SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id IN (?) ORDER BY id FOR UPDATE${factRead ? `;\n${factRead.sql}` : ''}`,
+    [
+      ...ordered.flatMap((lock) => [lock.paymentId, lock.origin.accountId, lock.origin.livemode]),
+      ordered.map((lock) => lock.paymentId),
+      ...(factRead?.params ?? []),
+    ],
+  )) as [unknown, PaymentRow[], StoredFactRow[] | undefined];
+  if (facts.length) keepFacts(manager, facts, factRows ?? []);
   const invoiceOf = (payment: PaymentRow) => payment.invoice_id ?? byPayment.get(payment.id)!.referencedInvoiceId ?? null;
   const invoiceIds = [...new Set(payments.map(invoiceOf).filter((id): id is string => id !== null))].sort();
   const invoices =
@@ -121,6 +135,76 @@ export async function lockPaymentsUpFront(manager: Tx, locks: PaymentLock[]): Pr
     });
   }
   preLocked.set(manager, entries);
+}
+
+/**
+ * A fact row (charge, refund, dispute) as the event's transaction knows it: who holds it, and
+ * its status. Stripe object ids are globally unique, so a row held by another payment is never
+ * this event's to change: another account's (a merchant signing events about objects it does
+ * not own: `account_mismatch`), or another payment of the same account (a fact never moves
+ * between payments: `payment_mismatch`). A fact row is only ever written by events of the
+ * payment holding it, which hold that payment's lock; so reading it after taking the lock
+ * (READ COMMITTED) sees its latest state without a lock of its own. A new id claimed by two
+ * payments at once (only a forged event can do that): the second INSERT fails on the key, its
+ * event is tried again (a batch reruns its events alone), and then sees the first holder.
+ */
+export interface StoredFact {
+  paymentId: string;
+  accountScope: string;
+  /** Refunds and disputes; null for charges (their amounts only grow, merged in SQL). */
+  status: string | null;
+  statusEventCreated: number;
+}
+
+interface StoredFactRow {
+  fact_table: string;
+  id: string;
+  payment_id: string;
+  account_scope: string;
+  status: string | null;
+  status_event_created: string | number;
+}
+
+/** What the transaction knows of fact rows: read with the payment locks, then kept current by the handlers' writes. */
+const knownFacts = new WeakMap<Tx, Map<string, StoredFact | null>>();
+const factKey = (fact: FactRef) => `${fact.table}\u0000${fact.id}`;
+
+/** One SELECT over the tables the facts are in (table names come from code, never from input). */
+function factsReadStatement(facts: FactRef[]): Statement {
+  const byTable = new Map<FactRef['table'], Set<string>>();
+  for (const fact of facts) (byTable.get(fact.table) ?? byTable.set(fact.table, new Set()).get(fact.table)!).add(fact.id);
+  const parts = [...byTable.keys()].map((table) => {
+    const status = table === 'charges' ? 'NULL AS status, 0 AS status_event_created' : 'status, status_event_created';
+    return `SELECT '${table}' AS fact_table, id, payment_id, account_scope, ${status} FROM ${table} WHERE id IN (?)`;
+  });
+  return { sql: parts.join(' UNION ALL '), params: [...byTable.values()].map((ids) => [...ids]) };
+}
+
+function keepFacts(manager: Tx, facts: FactRef[], rows: StoredFactRow[]): void {
+  const known = knownFacts.get(manager) ?? knownFacts.set(manager, new Map()).get(manager)!;
+  for (const fact of facts) known.set(factKey(fact), null);
+  for (const row of rows) {
+    known.set(factKey({ table: row.fact_table as FactRef['table'], id: row.id }), {
+      paymentId: row.payment_id,
+      accountScope: row.account_scope,
+      status: row.status,
+      statusEventCreated: Number(row.status_event_created),
+    });
+  }
+}
+
+/** The fact row as it stands in this transaction (null: not stored yet); read with the locks, so usually without a round trip. */
+export async function storedFact(manager: Tx, fact: FactRef): Promise<StoredFact | null> {
+  const known = knownFacts.get(manager)?.get(factKey(fact));
+  if (known !== undefined) return known;
+  const { sql, params } = factsReadStatement([fact]);
+  keepFacts(manager, [fact], (await manager.query(sql, params)) as StoredFactRow[]);
+  return knownFacts.get(manager)!.get(factKey(fact))!;
+}
+
+/** After a handler wrote a fact row (deferred): what the row now is, for the next event of the transaction about it. */
+export function rememberFact(manager: Tx, fact: FactRef, stored: StoredFact): void {
+  (knownFacts.get(manager) ?? knownFacts.set(manager, new Map()).get(manager)!).set(factKey(fact), stored);
 }
 
 const PAYMENT_COLUMNS = 'id, invoice_id, unmatched_reason, account_id, currency, amount, amount_received, status, status_event_created';

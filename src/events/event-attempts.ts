@@ -1,11 +1,14 @@
 import { describeError } from '../shared/errors.js';
 import { currentContext } from '../shared/context.js';
 import { projectFrames, type FrameOptions } from '../shared/stack-frames.js';
+import { accountScope } from '../shared/account-scope.js';
 
 export type AttemptOutcome = 'processed' | 'ignored' | 'retrying' | 'failed';
 
 export interface AttemptRow {
   eventId: string;
+  /** The account of the event's endpoint (null: the default one): with the id, the event's key. */
+  accountId: string | null;
   /** The event's attempts counter after this try. */
   attempt: number;
   startedAt: Date;
@@ -48,10 +51,11 @@ export async function recordAttempt(runner: { query: (sql: string, params?: unkn
  */
 export function attemptInsert(row: AttemptRow, options: { onlyIfPreviousChangedRows?: boolean } = {}): { sql: string; params: unknown[] } {
   return {
-    sql: `INSERT INTO event_attempts (event_id, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
-     SELECT ?, ?, ?, ?, NOW(3), ?, ?, ?, ? FROM DUAL${options.onlyIfPreviousChangedRows ? ' WHERE ROW_COUNT() > 0' : ''}`,
+    sql: `INSERT INTO event_attempts (event_id, account_scope, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
+     SELECT ?, ?, ?, ?, ?, NOW(3), ?, ?, ?, ? FROM DUAL${options.onlyIfPreviousChangedRows ? ' WHERE ROW_COUNT() > 0' : ''}`,
     params: [
       row.eventId,
+      accountScope(row.accountId),
       row.attempt,
       currentContext()?.jobId ?? null,
       row.startedAt,
@@ -69,8 +73,8 @@ export function attemptInsert(row: AttemptRow, options: { onlyIfPreviousChangedR
  */
 export function successfulAttemptsInsert(rows: (AttemptRow & { jobId: string | null })[]): { sql: string; params: unknown[] } {
   return {
-    sql: `INSERT INTO event_attempts (event_id, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
-     VALUES ${rows.map(() => '(?, ?, ?, ?, NOW(3), ?, ?, NULL, NULL)').join(', ')}`,
-    params: rows.flatMap((row) => [row.eventId, row.attempt, row.jobId, row.startedAt, row.outcome, row.reason ?? null]),
+    sql: `INSERT INTO event_attempts (event_id, account_scope, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
+     VALUES ${rows.map(() => '(?, ?, ?, ?, ?, NOW(3), ?, ?, NULL, NULL)').join(', ')}`,
+    params: rows.flatMap((row) => [row.eventId, accountScope(row.accountId), row.attempt, row.jobId, row.startedAt, row.outcome, row.reason ?? null]),
   };
 }

@@ -1,7 +1,16 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { closeQueue } from '../runtime/graceful-close.js';
-import { createEventQueue, eventJob, type EventJobData, type EventQueueOptions } from './event-queue.js';
+import { createEventQueue, eventJob, eventJobId, type EventJobData, type EventQueueOptions } from './event-queue.js';
+
+/** A stored event as the queue needs it: its key (id and account) and its type (the job's name). */
+export interface QueuedEvent {
+  id: string;
+  type: string;
+  accountId: string | null;
+}
+
+const jobIdOf = (event: QueuedEvent) => eventJobId(event.id, event.accountId);
 
 /**
  * Puts stored events on the queue, failing at once while Redis is unreachable.
@@ -21,7 +30,7 @@ export class EventPublisher {
     this.queue ??= createEventQueue(this.options);
   }
 
-  async publish(events: readonly { id: string; type: string }[]): Promise<void> {
+  async publish(events: readonly QueuedEvent[]): Promise<void> {
     if (events.length === 0) return;
     if (!this.queue) throw new Error('Redis has not been reachable since start-up');
     await this.queue.addBulk(events.map(eventJob));
@@ -33,11 +42,11 @@ export class EventPublisher {
    * added again under the same id, which the relay's adds then dedupe against.
    * An active job cannot be removed: then the try under way is the replay.
    */
-  async requeue(events: readonly { id: string; type: string }[]): Promise<void> {
+  async requeue(events: readonly QueuedEvent[]): Promise<void> {
     if (events.length === 0) return;
     const queue = this.queue;
     if (!queue) throw new Error('Redis has not been reachable since start-up');
-    await Promise.all(events.map((event) => queue.remove(event.id)));
+    await Promise.all(events.map((event) => queue.remove(jobIdOf(event))));
     await queue.addBulk(events.map(eventJob));
   }
 
@@ -47,13 +56,13 @@ export class EventPublisher {
    * or running, but not for one BullMQ already finished or gave up on (the database was
    * down through every retry): those are removed and added again.
    */
-  async resubmit(events: readonly { id: string; type: string }[]): Promise<{ readded: number }> {
+  async resubmit(events: readonly QueuedEvent[]): Promise<{ readded: number }> {
     if (events.length === 0) return { readded: 0 };
     const queue = this.queue;
     if (!queue) throw new Error('Redis has not been reachable since start-up');
-    const states = await Promise.all(events.map((event) => queue.getJobState(event.id)));
+    const states = await Promise.all(events.map((event) => queue.getJobState(jobIdOf(event))));
     const finished = events.filter((_, i) => states[i] === 'failed' || states[i] === 'completed');
-    await Promise.all(finished.map((event) => queue.remove(event.id)));
+    await Promise.all(finished.map((event) => queue.remove(jobIdOf(event))));
     await queue.addBulk(events.map(eventJob));
     return { readded: finished.length };
   }

@@ -6,6 +6,12 @@ export const EVENT_QUEUE_NAME = 'stripe-events';
 
 export interface EventJobData {
   eventId: string;
+  /**
+   * The account whose endpoint the event came in on (null: the default endpoint): with the
+   * event id, the inbox row's key. Absent in jobs enqueued before the inbox was scoped by
+   * account: those mean the earliest stored row with the id (then the only one).
+   */
+  accountId?: string | null;
 }
 
 export interface EventQueueOptions {
@@ -59,9 +65,15 @@ export function createEventQueue(options: EventQueueOptions): Queue<EventJobData
   return queue;
 }
 
-/** jobId = event id: BullMQ ignores an add whose jobId exists, so enqueueing twice is harmless. */
-export const eventJob = (event: { id: string; type: string }) => ({
+/**
+ * One job per inbox row, so BullMQ ignoring an add whose jobId exists makes enqueueing twice
+ * harmless: the event id for the default endpoint, `<event id>@<account id>` for a merchant's
+ * (BullMQ forbids ':'; '@' is in neither an event id nor an account id, so no two rows share one).
+ */
+export const eventJobId = (eventId: string, accountId: string | null | undefined): string => (accountId ? `${eventId}@${accountId}` : eventId);
+
+export const eventJob = (event: { id: string; type: string; accountId: string | null }) => ({
   name: event.type,
-  data: { eventId: event.id },
-  opts: { jobId: event.id },
+  data: { eventId: event.id, accountId: event.accountId },
+  opts: { jobId: eventJobId(event.id, event.accountId) },
 });

@@ -25,10 +25,18 @@ export interface HandlerOutcome {
   ignored?: string;
 }
 
-/** The payment row a handler works on, and the invoice its event names (if any). */
+/** A fact row (a charge, refund or dispute) an event writes, by its Stripe id. */
+export interface FactRef {
+  table: 'charges' | 'refunds' | 'disputes';
+  id: string;
+}
+
+/** The payment row a handler works on, the invoice its event names (if any), and the fact row it writes (if any). */
 export interface PaymentTarget {
   paymentId: string;
   referencedInvoiceId: string | null | undefined;
+  /** Read with the payment's lock, in the same round trip: who holds it decides whether the event may write it. */
+  fact?: FactRef;
 }
 
 export interface EventHandler {

@@ -6,6 +6,7 @@ import { AppError, describeError } from '../shared/errors.js';
 import { withTimeout } from '../shared/with-timeout.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import { accountScope } from '../shared/account-scope.js';
 
 export interface IncomingEvent extends EventEnvelope {
   accountId: string | null;
@@ -44,7 +45,15 @@ interface Pending {
 const storageUnavailable = () =>
   new AppError(503, 'storage_unavailable', 'The event could not be stored; nothing was recorded. Stripe retries automatically; on-call: check that MySQL is reachable.');
 
-const COLUMNS = '(id, account_id, type, livemode, stripe_created, api_version, object_id, payload, ingest_batch)';
+const COLUMNS = '(id, account_id, account_scope, type, livemode, stripe_created, api_version, object_id, payload, ingest_batch)';
+
+/**
+ * An inbox row's key: the event id within the account scope of the endpoint it came in on. The
+ * same event delivered to two endpoints is two rows, each processed for its own account; only a
+ * redelivery to the same endpoint is a duplicate.
+ */
+const keyOf = (id: string, scope: string) => `${scope}\u0000${id}`;
+const eventKey = (event: IncomingEvent) => keyOf(event.id, accountScope(event.accountId));
 
 /**
  * Stores verified events in the inbox and enqueues them, with group commit:
@@ -104,10 +113,10 @@ export class Ingestor {
   }
 
   private async flush(batch: Pending[]): Promise<void> {
-    // The same event twice in one batch: the first is the delivery, the rest are duplicates.
-    const firstById = new Map<string, IncomingEvent>();
-    for (const { event } of batch) if (!firstById.has(event.id)) firstById.set(event.id, event);
-    const unique = [...firstById.values()];
+    // The same event twice in one batch (to the same endpoint): the first is the delivery, the rest are duplicates.
+    const firstByKey = new Map<string, IncomingEvent>();
+    for (const { event } of batch) if (!firstByKey.has(eventKey(event))) firstByKey.set(eventKey(event), event);
+    const unique = [...firstByKey.values()];
 
     let inserted: Set<string>;
     // The batch may take what its most impatient request has left, so no request waits past its deadline.
@@ -121,35 +130,36 @@ export class Ingestor {
       return;
     }
 
-    const fresh = unique.filter((event) => inserted.has(event.id));
+    const fresh = unique.filter((event) => inserted.has(eventKey(event)));
     if (fresh.length > 0) await this.enqueue(fresh);
 
     const answered = new Set<string>();
     for (const item of batch) {
-      const isNew = inserted.has(item.event.id) && !answered.has(item.event.id);
-      answered.add(item.event.id);
+      const key = eventKey(item.event);
+      const isNew = inserted.has(key) && !answered.has(key);
+      answered.add(key);
       item.resolve({ duplicate: !isNew });
     }
   }
 
-  /** INSERT IGNORE, then tell new rows from redeliveries by this batch's token. */
+  /** INSERT IGNORE, then tell new rows from redeliveries by this batch's token. Returns the keys (`eventKey`) of the new rows. */
   private async insert(events: IncomingEvent[]): Promise<Set<string>> {
     const token = randomBytes(8).toString('hex');
     const params: unknown[] = [];
     for (const e of events) {
-      params.push(e.id, e.accountId, e.type, e.livemode, e.created, e.apiVersion, e.objectId, e.payload, token);
+      params.push(e.id, e.accountId, accountScope(e.accountId), e.type, e.livemode, e.created, e.apiVersion, e.objectId, e.payload, token);
     }
-    const placeholders = events.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    const placeholders = events.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
     const result = await this.options.dataSource.query(
       `INSERT IGNORE INTO stripe_events ${COLUMNS} VALUES ${placeholders}`,
       params,
     );
-    if (affectedRows(result) === events.length) return new Set(events.map((e) => e.id));
-    const rows: { id: string }[] = await this.options.dataSource.query(
-      'SELECT id FROM stripe_events WHERE ingest_batch = ? AND id IN (?)',
+    if (affectedRows(result) === events.length) return new Set(events.map(eventKey));
+    const rows: { id: string; account_scope: string }[] = await this.options.dataSource.query(
+      'SELECT id, account_scope FROM stripe_events WHERE ingest_batch = ? AND id IN (?)',
       [token, events.map((e) => e.id)],
     );
-    return new Set(rows.map((row) => row.id));
+    return new Set(rows.map((row) => keyOf(row.id, row.account_scope)));
   }
 
   private async enqueue(events: IncomingEvent[]): Promise<void> {

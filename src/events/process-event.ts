@@ -9,6 +9,7 @@ import { currentContext, runWithContext, type LogContext } from '../shared/conte
 import { createBatcher } from './batcher.js';
 import { lockPaymentsUpFront } from '../billing/payment-ledger.js';
 import type { Logger } from '../shared/logger.js';
+import { accountScope } from '../shared/account-scope.js';
 
 export interface Attempt {
   /** 1-based number of this try. */
@@ -24,10 +25,23 @@ export interface ProcessResult {
   alreadySettled?: boolean;
 }
 
+/**
+ * Which stored event a job means: the inbox is keyed by (event id, account of the endpoint it came
+ * in on; null: the default endpoint). `accountId` left out (a job enqueued before the inbox was keyed
+ * so, or a bare id): the earliest stored copy of the id.
+ */
+export interface EventRef {
+  eventId: string;
+  accountId?: string | null;
+}
+
+const refOf = (ref: string | EventRef): EventRef => (typeof ref === 'string' ? { eventId: ref } : ref);
+const describeRef = (ref: EventRef) => (ref.accountId ? `${ref.eventId} of account ${ref.accountId}` : ref.eventId);
+
 /** Thrown when a job names an event that is not in the inbox: retrying cannot help. */
 export class EventNotStoredError extends Error {
-  constructor(eventId: string) {
-    super(`event ${eventId} is not in the inbox`);
+  constructor(ref: EventRef) {
+    super(`event ${describeRef(ref)} is not in the inbox`);
     this.name = 'EventNotStoredError';
   }
 }
@@ -39,19 +53,30 @@ const DEADLOCK_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 const isDeadlock = (error: unknown) =>
   DEADLOCK_CODES.has((error as { driverError?: { code?: string } })?.driverError?.code ?? '');
 
+/** The columns processing needs. */
+type LoadedEvent = Pick<StripeEventRecord, 'id' | 'accountId' | 'type' | 'livemode' | 'payload' | 'status' | 'reason' | 'attempts'>;
+type EventRow = Omit<LoadedEvent, 'accountId' | 'livemode'> & { account_id: string | null; livemode: number; received_at: Date };
+
+/** Rows' keys for `(id, account_scope) IN (?)`, which MariaDB reads as ranges of the primary key. */
+const keysOf = (records: Pick<LoadedEvent, 'id' | 'accountId'>[]) => records.map((record) => [record.id, accountScope(record.accountId)]);
+const sameRow = (record: Pick<LoadedEvent, 'id' | 'accountId'>) => `${accountScope(record.accountId)}\u0000${record.id}`;
+
 /**
  * Settles events: their outcome, one more try counted. Guarded: only events still `received`
  * change, so a run that another run beat to it (a stalled job taken over, a replay) settles
  * nothing, which its caller sees in affectedRows.
  */
-const settleEvents = (status: 'processed' | 'ignored', reason: string | null, ids: string[]): Statement => ({
-  sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE id IN (?) AND status = 'received'",
-  params: [status, reason, ids],
+const settleEvents = (status: 'processed' | 'ignored', reason: string | null, records: LoadedEvent[]): Statement => ({
+  sql: "UPDATE stripe_events SET status = ?, reason = ?, attempts = attempts + 1, last_error = NULL, processed_at = NOW(3) WHERE (id, account_scope) IN (?) AND status = 'received'",
+  params: [status, reason, keysOf(records)],
 });
 
-/** The columns processing needs. */
-type LoadedEvent = Pick<StripeEventRecord, 'id' | 'accountId' | 'type' | 'livemode' | 'payload' | 'status' | 'reason' | 'attempts'>;
-type EventRow = Omit<LoadedEvent, 'accountId' | 'livemode'> & { account_id: string | null; livemode: number };
+/** The copy a job means among the rows read for its id (see EventRef). */
+function pickRow(rows: EventRow[], ref: EventRef): EventRow | undefined {
+  const copies = rows.filter((row) => row.id === ref.eventId);
+  if (ref.accountId !== undefined) return copies.find((row) => row.account_id === ref.accountId);
+  return copies.sort((a, b) => a.received_at.getTime() - b.received_at.getTime())[0];
+}
 
 export interface ProcessorDeps {
   dataSource: DataSource;
@@ -71,12 +96,13 @@ export interface ProcessorDeps {
  * rethrown so BullMQ retries; only the last try marks the event `failed`.
  */
 export function createEventProcessor(deps: ProcessorDeps) {
-  const SELECT_EVENTS = 'SELECT id, account_id, type, livemode, payload, status, reason, attempts FROM stripe_events WHERE id IN (?)';
-  const toRecord = ({ account_id: accountId, livemode, ...rest }: EventRow): LoadedEvent => ({ ...rest, accountId, livemode: Boolean(livemode) });
+  // By id (the key's first part): an id stored for several accounts is rare, and one statement serves a job with or without its account.
+  const SELECT_EVENTS = 'SELECT id, account_id, type, livemode, payload, status, reason, attempts, received_at FROM stripe_events WHERE id IN (?)';
+  const toRecord = ({ account_id: accountId, livemode, received_at: _receivedAt, ...rest }: EventRow): LoadedEvent => ({ ...rest, accountId, livemode: Boolean(livemode) });
 
   /** The hot path reads the row with plain SQL: the ORM's query building costs more than the query. */
-  async function loadEvent(eventId: string): Promise<LoadedEvent | undefined> {
-    const [row] = (await deps.dataSource.query(SELECT_EVENTS, [[eventId]])) as EventRow[];
+  async function loadEvent(ref: EventRef): Promise<LoadedEvent | undefined> {
+    const row = pickRow((await deps.dataSource.query(SELECT_EVENTS, [[ref.eventId]])) as EventRow[], ref);
     return row && toRecord(row);
   }
 
@@ -100,8 +126,11 @@ export function createEventProcessor(deps: ProcessorDeps) {
         final: [
           // If another run settled the event while this one waited for the locks, this run settles nothing
           // and records no try. What its handler wrote is what the first run wrote already (handlers are idempotent).
-          settleEvents(status, reason, [record.id]),
-          attemptInsert({ eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: status, reason }, { onlyIfPreviousChangedRows: true }),
+          settleEvents(status, reason, [record]),
+          attemptInsert(
+            { eventId: record.id, accountId: record.accountId, attempt: record.attempts + 1, startedAt, outcome: status, reason },
+            { onlyIfPreviousChangedRows: true },
+          ),
         ],
         done: ([eventUpdate]: unknown[]): ProcessResult => {
           if ((eventUpdate as { affectedRows?: number } | undefined)?.affectedRows === 0) throw new SettledMeanwhile();
@@ -112,9 +141,9 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
   /** Settles an event the handler never ran for; only if nothing settled it meanwhile. */
   async function settleWithoutHandler(record: LoadedEvent, reason: string, startedAt: Date): Promise<ProcessResult> {
-    const { sql, params } = settleEvents('ignored', reason, [record.id]);
+    const { sql, params } = settleEvents('ignored', reason, [record]);
     await deps.dataSource.query(sql, params);
-    await recordAttempt(deps.dataSource, { eventId: record.id, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason });
+    await recordAttempt(deps.dataSource, { eventId: record.id, accountId: record.accountId, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason });
     return { status: 'ignored', reason };
   }
 
@@ -134,14 +163,17 @@ export function createEventProcessor(deps: ProcessorDeps) {
   const livemodeMatches = async (record: LoadedEvent) => modeMatches(record, await deps.expectedLivemode?.(record.accountId));
 
   /** The status another run gave an event while this run waited for its locks. */
-  async function readSettled(eventId: string): Promise<ProcessResult> {
-    const [now] = (await deps.dataSource.query('SELECT status, reason FROM stripe_events WHERE id = ?', [eventId])) as { status: EventStatus; reason: string | null }[];
+  async function readSettled(record: LoadedEvent): Promise<ProcessResult> {
+    const [now] = (await deps.dataSource.query('SELECT status, reason FROM stripe_events WHERE id = ? AND account_scope = ?', [
+      record.id,
+      accountScope(record.accountId),
+    ])) as { status: EventStatus; reason: string | null }[];
     return { status: now?.status ?? 'processed', reason: now?.reason ?? null, alreadySettled: true };
   }
 
-  async function processEvent(eventId: string, attempt: Attempt, startedAt = new Date()): Promise<ProcessResult> {
-    const record = await loadEvent(eventId);
-    if (!record) throw new EventNotStoredError(eventId);
+  async function processEvent(ref: string | EventRef, attempt: Attempt, startedAt = new Date()): Promise<ProcessResult> {
+    const record = await loadEvent(refOf(ref));
+    if (!record) throw new EventNotStoredError(refOf(ref));
     // Redelivered jobs (stalled, relayed twice) must not run a settled event again.
     if (record.status === 'processed' || record.status === 'ignored') {
       return { status: record.status, reason: record.reason, alreadySettled: true };
@@ -164,19 +196,26 @@ export function createEventProcessor(deps: ProcessorDeps) {
     try {
       return await runWithDeadlockRetry(record, handler, startedAt);
     } catch (error) {
-      if (error instanceof SettledMeanwhile) return readSettled(eventId);
+      if (error instanceof SettledMeanwhile) return readSettled(record);
       const final = attempt.number >= attempt.max;
       // The try's history first, then the status: whoever sees the event failed (on-call, a test)
       // also sees the try that failed it. History is for on-call; failing to write it must not
       // hide the handler's own error.
-      await recordAttempt(deps.dataSource, { eventId, attempt: record.attempts + 1, startedAt, outcome: final ? 'failed' : 'retrying', error }).catch(
+      await recordAttempt(deps.dataSource, {
+        eventId: record.id,
+        accountId: record.accountId,
+        attempt: record.attempts + 1,
+        startedAt,
+        outcome: final ? 'failed' : 'retrying',
+        error,
+      }).catch(
         (historyError: unknown) => deps.logger.warn('could not record the attempt', { error: describeError(historyError) }),
       );
       // Only a still-unsettled event: if the commit went through but its answer was lost, the
       // event is processed and must not be put back.
       await deps.dataSource.query(
-        "UPDATE stripe_events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND status = 'received'",
-        [final ? 'failed' : 'received', describeError(error).slice(0, 4000), eventId],
+        "UPDATE stripe_events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND account_scope = ? AND status = 'received'",
+        [final ? 'failed' : 'received', describeError(error).slice(0, 4000), record.id, accountScope(record.accountId)],
       );
       // error: failed for good, on-call replays it once fixed; warn: the queue tries it again by itself.
       deps.logger.log(final ? 'error' : 'warn', final ? 'event failed; retries exhausted' : 'event handler failed; will retry', {
@@ -209,21 +248,23 @@ export function createEventProcessor(deps: ProcessorDeps) {
     else {
       try {
         const settled = await foldedTransaction(deps.dataSource, async (tx) => {
-          const rows = (await tx.query(SELECT_EVENTS, [items.map((item) => item.eventId)])) as EventRow[];
-          const byId = new Map(rows.map((row) => [row.id, toRecord(row)]));
+          const rows = (await tx.query(SELECT_EVENTS, [[...new Set(items.map((item) => item.ref.eventId))]])) as EventRow[];
+          const records = items.map((item) => {
+            const row = pickRow(rows, item.ref);
+            return row && toRecord(row);
+          });
           // Each account's mode once per batch, before any lock is taken.
-          const accounts = [...new Set([...byId.values()].map((record) => record.accountId))];
+          const accounts = [...new Set(records.flatMap((record) => (record ? [record.accountId] : [])))];
           const modes = new Map(await Promise.all(accounts.map(async (accountId) => [accountId, await deps.expectedLivemode?.(accountId)] as const)));
           const riders: { index: number; record: LoadedEvent; handler: EventHandler; event: Stripe.Event }[] = [];
           const riding = new Set<string>();
-          for (const [index, item] of items.entries()) {
-            const record = byId.get(item.eventId);
+          for (const [index, record] of records.entries()) {
             const handler = record && deps.registry[record.type];
-            if (!record || !handler || record.status !== 'received' || riding.has(record.id) || !modeMatches(record, modes.get(record.accountId))) {
+            if (!record || !handler || record.status !== 'received' || riding.has(sameRow(record)) || !modeMatches(record, modes.get(record.accountId))) {
               alone.push(index);
               continue;
             }
-            riding.add(record.id);
+            riding.add(sameRow(record));
             riders.push({ index, record, handler, event: JSON.parse(record.payload) as Stripe.Event });
           }
           // Every payment and invoice the batch will touch, locked in two round trips instead of one per event.
@@ -245,13 +286,15 @@ export function createEventProcessor(deps: ProcessorDeps) {
           // its events run alone, which reports that one settled.
           tx.beforeCommit('settle-events', async () => {
             // One UPDATE per outcome (usually one: all processed), short for MariaDB to parse at any batch size.
-            const byOutcome = new Map<string, { status: 'processed' | 'ignored'; reason: string | null; ids: string[] }>();
+            const byOutcome = new Map<string, { status: 'processed' | 'ignored'; reason: string | null; records: LoadedEvent[] }>();
             for (const run of runs) {
               const key = `${run.status}\u0000${run.reason ?? ''}`;
-              const group = byOutcome.get(key) ?? byOutcome.set(key, { status: run.status, reason: run.reason, ids: [] }).get(key)!;
-              group.ids.push(run.record.id);
+              const group = byOutcome.get(key) ?? byOutcome.set(key, { status: run.status, reason: run.reason, records: [] }).get(key)!;
+              group.records.push(run.record);
             }
-            const updates = (await tx.send([...byOutcome.values()].map(({ status, reason, ids }) => settleEvents(status, reason, ids)))) as { affectedRows: number }[];
+            const updates = (await tx.send([...byOutcome.values()].map(({ status, reason, records }) => settleEvents(status, reason, records)))) as {
+              affectedRows: number;
+            }[];
             if (updates.reduce((sum, update) => sum + update.affectedRows, 0) !== runs.length) throw new SettledMeanwhile();
           });
           return {
@@ -260,6 +303,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
               successfulAttemptsInsert(
                 runs.map((run) => ({
                   eventId: run.record.id,
+                  accountId: run.record.accountId,
                   attempt: run.record.attempts + 1,
                   jobId: items[run.index]!.context.jobId ?? null,
                   startedAt: items[run.index]!.startedAt,
@@ -280,7 +324,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
     // One after another: after a rollback, a burst of lone transactions would contend for the same rows again.
     for (const index of alone) {
       const item = items[index]!;
-      results[index] = await runWithContext(item.context, () => processEvent(item.eventId, item.attempt, item.startedAt)).then(
+      results[index] = await runWithContext(item.context, () => processEvent(item.ref, item.attempt, item.startedAt)).then(
         (value) => ({ status: 'fulfilled' as const, value }),
         (reason: unknown) => ({ status: 'rejected' as const, reason }),
       );
@@ -290,11 +334,11 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
   if (!deps.batch || deps.batch.maxBatch <= 1) return processEvent;
   const batched = createBatcher(processBatch, deps.batch);
-  return (eventId: string, attempt: Attempt): Promise<ProcessResult> => batched({ eventId, attempt, context: currentContext() ?? {}, startedAt: new Date() });
+  return (ref: string | EventRef, attempt: Attempt): Promise<ProcessResult> => batched({ ref: refOf(ref), attempt, context: currentContext() ?? {}, startedAt: new Date() });
 }
 
 interface BatchItem {
-  eventId: string;
+  ref: EventRef;
   attempt: Attempt;
   /** The job's log context, restored while its handler runs. */
   context: LogContext;

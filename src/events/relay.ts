@@ -45,19 +45,21 @@ export function createRelay(options: RelayOptions) {
       { cutoff: Date },
     ];
     let total = 0;
-    let after = { at: from ?? new Date(0), id: '' };
+    // Keyset over the whole key: copies of one event for two accounts, stored by one INSERT, share (received_at, id).
+    // MariaDB ranges over `received_at >= ?`, not over a row comparison; the latter only drops the page's first rows.
+    let after = { at: from ?? new Date(0), id: '', scope: '' };
     for (;;) {
-      const rows: { id: string; type: string; received_at: Date }[] = await options.dataSource.query(
-        `SELECT id, type, received_at FROM stripe_events
-          WHERE status = 'received' AND received_at < ? AND (received_at, id) > (?, ?)
-          ORDER BY received_at, id LIMIT ?`,
-        [cutoff, after.at, after.id, batchSize],
+      const rows: { id: string; accountId: string | null; account_scope: string; type: string; received_at: Date }[] = await options.dataSource.query(
+        `SELECT id, account_id AS accountId, account_scope, type, received_at FROM stripe_events
+          WHERE status = 'received' AND received_at < ? AND received_at >= ? AND (received_at, id, account_scope) > (?, ?, ?)
+          ORDER BY received_at, id, account_scope LIMIT ?`,
+        [cutoff, after.at, after.at, after.id, after.scope, batchSize],
       );
       if (rows.length === 0) break;
       await options.publisher.resubmit(rows);
       total += rows.length;
       const last = rows[rows.length - 1]!;
-      after = { at: last.received_at, id: last.id };
+      after = { at: last.received_at, id: last.id, scope: last.account_scope };
       if (rows.length < batchSize) break;
     }
     watermark = cutoff;

@@ -2,10 +2,12 @@ import { EntitySchema } from 'typeorm';
 
 export type EventStatus = 'received' | 'processed' | 'ignored' | 'failed';
 
-/** A row of the inbox (`stripe_events`): the raw event and its processing record. */
+/** A row of the inbox (`stripe_events`): the raw event and its processing record, keyed by (id, accountScope). */
 export interface StripeEventRecord {
   id: string;
   accountId: string | null;
+  /** `accountId`, or '' for the default account. */
+  accountScope: string;
   type: string;
   livemode: boolean;
   stripeCreated: number;
@@ -28,6 +30,7 @@ export const StripeEventEntity = new EntitySchema<StripeEventRecord>({
   columns: {
     id: { type: 'varchar', length: 255, primary: true },
     accountId: { name: 'account_id', type: 'varchar', length: 64, nullable: true },
+    accountScope: { name: 'account_scope', type: 'varchar', length: 64, primary: true },
     type: { type: 'varchar', length: 255 },
     livemode: { type: 'boolean' },
     stripeCreated: { name: 'stripe_created', type: 'bigint', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } },

@@ -3,6 +3,7 @@ import { stringifyWithRaw } from '../shared/raw-json.js';
 import type { OpsServices } from '../ops/ops.services.js';
 import { parseEventListQuery, parseReplayFilter } from '../ops/event-query.schema.js';
 import { parseAuditQuery } from '../ops/audit-log.js';
+import { parseAccountChoice } from '../ops/event-copies.js';
 import { requireRole, type Principal, type TokenVerifier } from './auth.middleware.js';
 
 /** On-call: find events, read one event's story, replay, and read the audit log. Operators (and admins) only. */
@@ -16,12 +17,13 @@ export function opsEventsRouter(deps: { ops: OpsServices; verifyToken: TokenVeri
     res.json(await events.list(parseEventListQuery(req.query)));
   });
 
+  // ?accountId=ma_… or ?accountId=default chooses the copy of an event id stored for several accounts (else 409 event_ambiguous).
   router.get('/api/ops/events/:eventId', operator, async (req, res) => {
-    res.type('json').send(stringifyWithRaw(await events.detail(String(req.params.eventId))));
+    res.type('json').send(stringifyWithRaw(await events.detail(String(req.params.eventId), parseAccountChoice(req.query.accountId))));
   });
 
   router.post('/api/ops/events/:eventId/replay', operator, async (req, res) => {
-    res.status(202).json(await replay.replayOne(String(req.params.eventId), actor(req.principal)));
+    res.status(202).json(await replay.replayOne(String(req.params.eventId), actor(req.principal), parseAccountChoice(req.query.accountId)));
   });
 
   router.post('/api/ops/replay', operator, async (req, res) => {

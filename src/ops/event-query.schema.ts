@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import { decodeCursor, parseInstant } from './time-range.js';
 import type { EventStatus } from '../events/stripe-event.entity.js';
+import { parseAccountChoice, type AccountChoice } from './event-copies.js';
 
 export const EVENT_STATUSES: readonly EventStatus[] = ['received', 'processed', 'ignored', 'failed'];
 const status = z.enum(EVENT_STATUSES as [EventStatus, ...EventStatus[]]);
@@ -17,7 +18,7 @@ const MESSAGES: Record<string, string> = {
   since: 'since must be an ISO time (2026-11-27T03:00:00Z) or a duration back from now such as 30m, 2h or 7d.',
   until: 'until must be an ISO time (2026-11-27T03:00:00Z) or a duration back from now such as 30m, 2h or 7d.',
   cursor: 'cursor must be the nextCursor of the previous page, unchanged.',
-  body: 'Send a JSON object: {"status": "failed", "type"?: "charge.refunded", "since"?: "2h", "until"?: "...", "dryRun"?: true}.',
+  body: 'Send a JSON object: {"status": "failed", "type"?: "charge.refunded", "since"?: "2h", "until"?: "...", "accountId"?: "ma_..." or "default", "dryRun"?: true}.',
   action: 'action must be an audit action name such as event.replay or token.create.',
   actor: 'actor must be a token id or name.',
 };
@@ -40,6 +41,7 @@ const listSchema = z.object({
   q: z.string().trim().regex(/^[\w ./#:-]{1,255}$/).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(600).optional(),
+  accountId: z.unknown().optional(),
 });
 
 export interface EventFilter {
@@ -47,23 +49,26 @@ export interface EventFilter {
   type?: string;
   since?: Date;
   until?: Date;
+  /** Only events that came in on this account's endpoint (null: the default endpoint's); undefined: every account. */
+  accountId?: AccountChoice;
 }
 
 export interface EventListQuery extends EventFilter {
   q?: string;
   limit: number;
-  cursor?: { at: Date; id: string };
+  cursor?: { at: Date; id: string; scope?: string };
 }
 
 export function parseEventListQuery(query: unknown, now = new Date()): EventListQuery {
   const result = listSchema.safeParse(query);
   if (!result.success) fail(result.error);
-  const { since, until, cursor, ...rest } = result.data;
+  const { since, until, cursor, accountId, ...rest } = result.data;
   return {
     ...rest,
     since: since ? parseInstant(since, 'since', now) : undefined,
     until: until ? parseInstant(until, 'until', now) : undefined,
     cursor: cursor ? decodeCursor(cursor) : undefined,
+    accountId: parseAccountChoice(accountId),
   };
 }
 
@@ -73,6 +78,7 @@ const replaySchema = z.object({
   type: type.optional(),
   since: z.string().optional(),
   until: z.string().optional(),
+  accountId: z.unknown().optional(),
   dryRun: z.boolean().default(false),
 });
 
@@ -84,11 +90,12 @@ export interface ReplayFilter extends EventFilter {
 export function parseReplayFilter(body: unknown, now = new Date()): ReplayFilter {
   const result = replaySchema.safeParse(body ?? {});
   if (!result.success) fail(result.error);
-  const { since, until, ...rest } = result.data;
+  const { since, until, accountId, ...rest } = result.data;
   return {
     ...rest,
     since: since ? parseInstant(since, 'since', now) : undefined,
     until: until ? parseInstant(until, 'until', now) : undefined,
+    accountId: parseAccountChoice(accountId),
   };
 }
 
@@ -115,6 +122,10 @@ export function filterSql(filter: EventFilter): { where: string[]; params: unkno
   if (filter.until) {
     where.push('received_at < ?');
     params.push(filter.until);
+  }
+  if (filter.accountId !== undefined) {
+    where.push('account_scope = ?');
+    params.push(filter.accountId ?? '');
   }
   return { where, params };
 }

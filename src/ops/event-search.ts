@@ -1,9 +1,9 @@
 import type { DataSource } from 'typeorm';
 import { StripeEventEntity } from '../events/stripe-event.entity.js';
 import { eventView } from '../events/event-view.js';
-import { AppError } from '../shared/errors.js';
 import { filterSql, type EventListQuery } from './event-query.schema.js';
 import { encodeCursor } from './time-range.js';
+import { chooseCopy, type AccountChoice } from './event-copies.js';
 
 /** What a Stripe object id (or an invoice id, inv_…) looks like: the only kind of q worth looking for inside payloads. */
 const ID_LIKE = /^[a-z]{2,12}_[A-Za-z0-9]{6,}$/;
@@ -125,31 +125,36 @@ export function createEventSearch(dataSource: DataSource) {
       }
     }
     if (query.cursor) {
-      where.push('(received_at < ? OR (received_at = ? AND id < ?))');
-      params.push(query.cursor.at, query.cursor.at, query.cursor.id);
+      // The whole key: copies of one event for two accounts can share (received_at, id). A cursor
+      // written before the account was in it carries none, and continues after the id as before.
+      // MariaDB ranges over `received_at <= ?`, not over a row comparison; the latter only drops the page's first rows.
+      where.push('received_at <= ?', '(received_at, id, account_scope) < (?, ?, ?)');
+      params.push(query.cursor.at, query.cursor.at, query.cursor.id, query.cursor.scope ?? '\u{10FFFF}');
     }
     const found = await rows<EventRow>(
       `SELECT id, account_id, type, livemode, object_id, status, reason, attempts, last_error, received_at, processed_at
          FROM stripe_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY received_at DESC, id DESC LIMIT ?`,
+        ORDER BY received_at DESC, id DESC, account_scope DESC LIMIT ?`,
       [...params, query.limit + 1],
     );
     const page = found.slice(0, query.limit);
     const last = page[page.length - 1];
     return {
       data: page.map(summary),
-      nextCursor: found.length > query.limit && last ? encodeCursor(last.received_at, last.id) : null,
+      nextCursor: found.length > query.limit && last ? encodeCursor(last.received_at, last.id, last.account_id ?? '') : null,
       payloadSearched,
     };
   }
 
-  /** One event: the record, the raw payload, every try with its error and first stack line, and the replays. */
-  async function detail(eventId: string) {
-    const record = await dataSource.getRepository(StripeEventEntity).findOneBy({ id: eventId });
-    if (!record) {
-      throw new AppError(404, 'event_not_found', `No stored event "${eventId}": check the id (evt_...) in the Stripe Dashboard.`);
-    }
-    const attempts = (await rows<AttemptRow>('SELECT * FROM event_attempts WHERE event_id = ? ORDER BY id', [eventId])).map((a) => ({
+  /**
+   * One event: the record, the raw payload, every try with its error and first stack line, and the replays.
+   * An id stored for several accounts needs `account` to say which copy (else 409 event_ambiguous).
+   */
+  async function detail(eventId: string, account?: AccountChoice) {
+    const copies = await dataSource.getRepository(StripeEventEntity).find({ where: { id: eventId }, order: { accountScope: 'ASC' } });
+    const record = chooseCopy(eventId, account, copies, (copy) => copy.accountId, 'Check the id (evt_...) in the Stripe Dashboard.');
+    const key = [eventId, record.accountScope];
+    const attempts = (await rows<AttemptRow>('SELECT * FROM event_attempts WHERE event_id = ? AND account_scope = ? ORDER BY id', key)).map((a) => ({
       attempt: a.attempt,
       jobId: a.job_id,
       startedAt: a.started_at.toISOString(),
@@ -164,8 +169,8 @@ export function createEventSearch(dataSource: DataSource) {
       await rows<{ audit_id: string; at: Date; actor_id: string; actor_name: string; action: string }>(
         `SELECT r.audit_id, a.at, a.actor_id, a.actor_name, a.action
            FROM event_replays r JOIN audit_log a ON a.id = r.audit_id
-          WHERE r.event_id = ? ORDER BY a.id`,
-        [eventId],
+          WHERE r.event_id = ? AND r.account_scope = ? ORDER BY a.id`,
+        key,
       )
     ).map((r) => ({ at: r.at.toISOString(), auditId: Number(r.audit_id), by: { id: r.actor_id, name: r.actor_name }, bulk: r.action !== 'event.replay' }));
 

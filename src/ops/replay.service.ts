@@ -1,9 +1,10 @@
 import type { DataSource } from 'typeorm';
 import type { EventPublisher } from '../events/event-publisher.js';
-import { AppError, describeError } from '../shared/errors.js';
+import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AuditActor, AuditLog } from './audit-log.js';
 import { filterSql, type ReplayFilter } from './event-query.schema.js';
+import { chooseCopy, type AccountChoice } from './event-copies.js';
 
 export interface ReplayDeps {
   dataSource: DataSource;
@@ -16,9 +17,13 @@ export interface ReplayDeps {
 
 interface Row {
   id: string;
+  accountId: string | null;
+  account_scope: string;
   type: string;
   received_at: Date;
 }
+
+const ROW_COLUMNS = 'id, account_id AS accountId, account_scope, type, received_at';
 
 /**
  * Replay runs stored events through their handlers again. It is safe by
@@ -45,24 +50,26 @@ export function createReplayService(deps: ReplayDeps) {
     }
   }
 
-  async function replayOne(eventId: string, actor: AuditActor) {
-    const [row] = (await dataSource.query('SELECT id, type, status, received_at FROM stripe_events WHERE id = ?', [eventId])) as (Row & {
+  /**
+   * One stored event. An id stored for several accounts (delivered to several endpoints) needs
+   * `account` to say which copy: without it, 409 event_ambiguous naming them.
+   */
+  async function replayOne(eventId: string, actor: AuditActor, account?: AccountChoice) {
+    const copies = (await dataSource.query(`SELECT ${ROW_COLUMNS}, status FROM stripe_events WHERE id = ? ORDER BY account_scope`, [eventId])) as (Row & {
       status: string;
     })[];
-    if (!row) {
-      throw new AppError(404, 'event_not_found', `No stored event "${eventId}": only stored events can be replayed; check the id (evt_...).`);
-    }
-    await dataSource.query("UPDATE stripe_events SET status = 'received', reason = NULL WHERE id = ?", [eventId]);
+    const row = chooseCopy(eventId, account, copies, (copy) => copy.accountId, 'Only stored events can be replayed; check the id (evt_...).');
+    await dataSource.query("UPDATE stripe_events SET status = 'received', reason = NULL WHERE id = ? AND account_scope = ?", [eventId, row.account_scope]);
     const queued = await enqueue([row]);
     const auditId = await deps.audit.record({
       actor,
       action: 'event.replay',
       target: eventId,
       count: 1,
-      details: { previousStatus: row.status, type: row.type, queued },
+      details: { previousStatus: row.status, type: row.type, queued, accountId: row.accountId },
     });
-    await dataSource.query('INSERT IGNORE INTO event_replays (event_id, audit_id) VALUES (?, ?)', [eventId, auditId]);
-    return { eventId, previousStatus: row.status, status: 'received', queued, auditId };
+    await dataSource.query('INSERT IGNORE INTO event_replays (event_id, account_scope, audit_id) VALUES (?, ?, ?)', [eventId, row.account_scope, auditId]);
+    return { eventId, accountId: row.accountId, previousStatus: row.status, status: 'received', queued, auditId };
   }
 
   /**
@@ -83,6 +90,7 @@ export function createReplayService(deps: ReplayDeps) {
       type: filter.type ?? null,
       since: filter.since?.toISOString() ?? null,
       until: bounded.until.toISOString(),
+      ...(filter.accountId === undefined ? {} : { accountId: filter.accountId ?? 'default' }),
     };
     if (filter.dryRun || matched === 0) return { matched, enqueued: 0, dryRun: filter.dryRun, auditId: null };
 
@@ -91,28 +99,33 @@ export function createReplayService(deps: ReplayDeps) {
     let enqueued = 0;
     let reset = 0;
     let queueReachable = true;
-    let after: { at: Date; id: string } | undefined;
+    // Keyset over the whole key: copies of one event for two accounts can share (received_at, id).
+    let after: { at: Date; id: string; scope: string } | undefined;
     try {
       for (;;) {
-        const page = after ? ['(received_at > ? OR (received_at = ? AND id > ?))'] : [];
-        const pageParams = after ? [after.at, after.at, after.id] : [];
+        // MariaDB ranges over `received_at >= ?`, not over a row comparison; the latter only drops the page's first rows.
+        const page = after ? ['received_at >= ?', '(received_at, id, account_scope) > (?, ?, ?)'] : [];
+        const pageParams = after ? [after.at, after.at, after.id, after.scope] : [];
         const batch = (await dataSource.query(
-          `SELECT id, type, received_at FROM stripe_events WHERE ${[...where, ...page].join(' AND ')} ORDER BY received_at, id LIMIT ?`,
+          `SELECT ${ROW_COLUMNS} FROM stripe_events WHERE ${[...where, ...page].join(' AND ')} ORDER BY received_at, id, account_scope LIMIT ?`,
           [...params, ...pageParams, batchSize],
         )) as Row[];
         if (batch.length === 0) break;
-        const ids = batch.map((row) => row.id);
+        const keys = batch.map((row) => [row.id, row.account_scope]);
         // Only rows still in the chosen status: one settled meanwhile by someone else is left alone.
-        const result = (await dataSource.query("UPDATE stripe_events SET status = 'received', reason = NULL WHERE id IN (?) AND status = ?", [
-          ids,
+        const result = (await dataSource.query("UPDATE stripe_events SET status = 'received', reason = NULL WHERE (id, account_scope) IN (?) AND status = ?", [
+          keys,
           filter.status,
         ])) as { affectedRows?: number };
         reset += Number(result.affectedRows ?? 0);
         if (queueReachable) queueReachable = await enqueue(batch);
         if (queueReachable) enqueued += batch.length;
-        await dataSource.query(`INSERT IGNORE INTO event_replays (event_id, audit_id) VALUES ${ids.map(() => '(?, ?)').join(', ')}`, ids.flatMap((id) => [id, auditId]));
+        await dataSource.query(
+          `INSERT IGNORE INTO event_replays (event_id, account_scope, audit_id) VALUES ${keys.map(() => '(?, ?, ?)').join(', ')}`,
+          keys.flatMap(([id, scope]) => [id, scope, auditId]),
+        );
         const last = batch[batch.length - 1]!;
-        after = { at: last.received_at, id: last.id };
+        after = { at: last.received_at, id: last.id, scope: last.account_scope };
         if (batch.length < batchSize) break;
       }
     } finally {

@@ -28,21 +28,25 @@ export async function purgeSettledEvents(options: PurgeOptions): Promise<number>
   let purged = 0;
   for (;;) {
     const rows = (await dataSource.query(
-      "SELECT id FROM stripe_events WHERE status IN ('processed', 'ignored') AND received_at < ? LIMIT ?",
+      "SELECT id, account_scope FROM stripe_events WHERE status IN ('processed', 'ignored') AND received_at < ? LIMIT ?",
       [options.olderThan, batchSize],
-    )) as { id: string }[];
+    )) as { id: string; account_scope: string }[];
     if (rows.length === 0) break;
-    const ids = rows.map((row) => row.id);
+    // Events are keyed by (id, account scope): another account's copy of the same id has its own age and status.
+    const keys = rows.map((row) => [row.id, row.account_scope]);
     // The status is checked again: an event a replay reset meanwhile is no longer settled and stays.
-    const result = (await dataSource.query("DELETE FROM stripe_events WHERE id IN (?) AND status IN ('processed', 'ignored')", [ids])) as {
+    const result = (await dataSource.query("DELETE FROM stripe_events WHERE (id, account_scope) IN (?) AND status IN ('processed', 'ignored')", [
+      keys,
+    ])) as {
       affectedRows?: number;
     };
     purged += Number(result.affectedRows ?? 0);
     // History goes with its event, and only with an event that is really gone.
     for (const table of ['event_attempts', 'event_replays']) {
       await dataSource.query(
-        `DELETE h FROM ${table} h LEFT JOIN stripe_events e ON e.id = h.event_id WHERE h.event_id IN (?) AND e.id IS NULL`,
-        [ids],
+        `DELETE h FROM ${table} h LEFT JOIN stripe_events e ON e.id = h.event_id AND e.account_scope = h.account_scope
+          WHERE (h.event_id, h.account_scope) IN (?) AND e.id IS NULL`,
+        [keys],
       );
     }
     if (rows.length < batchSize) break;

@@ -21,17 +21,20 @@ export function parseInstant(value: string, field: string, now = new Date()): Da
   );
 }
 
-/** Opaque keyset cursors: (time, id) of the last row of a page, base64url. */
-export function encodeCursor(at: Date, id: string): string {
-  return Buffer.from(`${at.toISOString()}|${id}`).toString('base64url');
+/**
+ * Opaque keyset cursors: (time, id) of the last row of a page, and its account scope where the
+ * id alone is not its key (events: '' for the default account), base64url.
+ */
+export function encodeCursor(at: Date, id: string, scope?: string): string {
+  return Buffer.from(`${at.toISOString()}|${id}${scope === undefined ? '' : `|${scope}`}`).toString('base64url');
 }
 
-export function decodeCursor(cursor: string): { at: Date; id: string } {
-  const [at, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+/** `scope` is absent from cursors written without one. Ids and scopes never contain '|'. */
+export function decodeCursor(cursor: string): { at: Date; id: string; scope?: string } {
+  const [at, id, scope, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const date = new Date(at ?? '');
-  const id = rest.join('|');
-  if (Number.isNaN(date.getTime()) || !id) {
+  if (Number.isNaN(date.getTime()) || !id || rest.length > 0) {
     throw new AppError(400, 'invalid_cursor', 'cursor must be the nextCursor of a previous page, unchanged.', { field: 'cursor' });
   }
-  return { at: date, id };
+  return { at: date, id, ...(scope === undefined ? {} : { scope }) };
 }

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { AppError } from '../shared/errors.js';
 import { minorUnitDigits } from '../billing/currencies.js';
 import type { PayoutsQuery } from './reconciliation.schema.js';
-import { ITEM_JOINS, RESOLVED_PAYMENT_SQL, toPayoutFacts, type PayoutRow } from './reconciliation-facts.js';
+import { ITEM_JOINS, RESOLVED_PAYMENT_SQL, SAME_ACCOUNT_PAYMENT, toPayoutFacts, type PayoutRow } from './reconciliation-facts.js';
 import { isoDate, payoutDifference, payoutReconciled } from './invoice-reconciliation.js';
 
 /**
@@ -102,7 +102,7 @@ export function createPayoutsService(deps: { dataSource: DataSource }) {
       `SELECT i.id, i.type, i.reporting_category, i.description, i.amount, i.fee, i.net, i.currency, i.source_id, i.charge_id, i.refund_id,
               i.dispute_id, ${RESOLVED_PAYMENT_SQL} AS resolved_payment_id, p.invoice_id, inv.number AS invoice_number, i.available_on, i.stripe_created
          FROM payout_items i ${ITEM_JOINS}
-         LEFT JOIN payments p ON p.id = ${RESOLVED_PAYMENT_SQL}
+         LEFT JOIN payments p ON p.id = ${RESOLVED_PAYMENT_SQL} AND ${SAME_ACCOUNT_PAYMENT}
          LEFT JOIN invoices inv ON inv.id = p.invoice_id
         WHERE i.payout_id = ?
         ORDER BY i.stripe_created, i.id`,

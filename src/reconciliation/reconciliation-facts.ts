@@ -92,9 +92,17 @@ export const toPayoutFacts = (row: PayoutRow): PayoutFacts => ({
  * payment's events arrived links once they do.
  */
 export const RESOLVED_PAYMENT_SQL = 'COALESCE(c.payment_id, r.payment_id, d.payment_id, i.payment_id)';
-export const ITEM_JOINS = `LEFT JOIN charges c ON c.id = i.charge_id
-  LEFT JOIN refunds r ON r.id = i.refund_id
-  LEFT JOIN disputes d ON d.id = i.dispute_id`;
+/**
+ * A payout's items come from its own account's Stripe API; the facts they join are only that
+ * account's: a fact id another merchant recorded first (by signing an event about it for its own
+ * endpoint) must not pull the payout's money into that merchant's invoices.
+ */
+export const ITEM_JOINS = `JOIN payouts po ON po.id = i.payout_id
+  LEFT JOIN charges c ON c.id = i.charge_id AND c.account_scope = COALESCE(po.account_id, '')
+  LEFT JOIN refunds r ON r.id = i.refund_id AND r.account_scope = COALESCE(po.account_id, '')
+  LEFT JOIN disputes d ON d.id = i.dispute_id AND d.account_scope = COALESCE(po.account_id, '')`;
+/** The item's payment (`p`), when it is the payout's account's (see ITEM_JOINS). */
+export const SAME_ACCOUNT_PAYMENT = "COALESCE(p.account_id, '') = COALESCE(po.account_id, '')";
 
 /** Every fact about `paymentIds` that reconciliation needs, in a fixed number of indexed queries. */
 export async function loadFactsForPayments(db: Queryable, paymentIds: string[]): Promise<FactsByPayment> {
@@ -136,7 +144,7 @@ export async function loadFactsForPayments(db: Queryable, paymentIds: string[]):
   // Each branch walks one index (items by payment, or by the payment's charges, refunds, disputes).
   const columns = `i.id, i.payout_id, ${RESOLVED_PAYMENT_SQL} AS resolved_payment_id, i.charge_id, i.refund_id, i.dispute_id, i.type, i.reporting_category, i.amount, i.fee, i.net, i.currency`;
   const itemRows = (await db.query(
-    `SELECT ${columns} FROM payout_items i ${ITEM_JOINS} WHERE i.payment_id IN (?)
+    `SELECT ${columns} FROM payout_items i ${ITEM_JOINS} JOIN payments p ON p.id = i.payment_id AND ${SAME_ACCOUNT_PAYMENT} WHERE i.payment_id IN (?)
      UNION SELECT ${columns} FROM payout_items i ${ITEM_JOINS} WHERE c.payment_id IN (?)
      UNION SELECT ${columns} FROM payout_items i ${ITEM_JOINS} WHERE r.payment_id IN (?)
      UNION SELECT ${columns} FROM payout_items i ${ITEM_JOINS} WHERE d.payment_id IN (?)`,

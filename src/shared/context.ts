@@ -5,6 +5,8 @@ export interface LogContext {
   requestId?: string;
   jobId?: string;
   eventId?: string;
+  /** The merchant account whose endpoint the event came in on (absent: the default endpoint). */
+  accountId?: string;
 }
 
 const storage = new AsyncLocalStorage<LogContext>();

@@ -108,6 +108,31 @@ export function createConnectionService(deps: ConnectionDeps) {
     }
   }
 
+  /**
+   * One Stripe account serves one merchant account: connected to two, each would receive the other's
+   * events and could sign events about the other's payments. Checked before anything is created at
+   * Stripe; the unique key on stripe_account_id settles two connects racing each other.
+   */
+  const inUse = (stripeAccountId: string, holder: string) =>
+    new AppError(
+      409,
+      'stripe_account_in_use',
+      `Stripe account ${stripeAccountId} is already connected to merchant account ${holder}. A Stripe account can serve one merchant account: disconnect it there first (DELETE /api/accounts/${holder}/stripe), or paste the key of another Stripe account.`,
+      { stripeAccountId, connectedTo: holder },
+    );
+
+  async function holderOf(stripeAccountId: string, accountId: string): Promise<string | undefined> {
+    const [row] = (await dataSource.query('SELECT account_id FROM stripe_connections WHERE stripe_account_id = ? AND account_id <> ?', [stripeAccountId, accountId])) as {
+      account_id: string;
+    }[];
+    return row?.account_id;
+  }
+
+  const isStripeAccountTaken = (error: unknown) => {
+    const driverError = (error as { driverError?: { code?: string; sqlMessage?: string } }).driverError;
+    return driverError?.code === 'ER_DUP_ENTRY' && (driverError.sqlMessage ?? '').includes('uq_stripe_connections_stripe_account');
+  };
+
   const endpointUrl = (accountId: string) => `${deps.publicBaseUrl!.replace(/\/$/, '')}/webhooks/stripe/${accountId}`;
 
   /**
@@ -141,6 +166,15 @@ export function createConnectionService(deps: ConnectionDeps) {
     return error;
   }
 
+  /** Best effort: the endpoint is ours; if Stripe cannot be reached, the merchant can delete it in the Dashboard. */
+  async function deleteEndpoint(key: string, endpointId: string, accountId: string): Promise<void> {
+    try {
+      await createStripeClient(key, deps.stripe).webhookEndpoints.del(endpointId);
+    } catch (error) {
+      deps.logger.warn('could not delete the webhook endpoint', { accountId, endpointId, error: describeError(error) });
+    }
+  }
+
   async function createEndpoint(checked: CheckedKey, accountId: string): Promise<{ id: string; secret: string }> {
     const stripe = createStripeClient(checked.key, deps.stripe);
     try {
@@ -165,9 +199,12 @@ export function createConnectionService(deps: ConnectionDeps) {
       const warnings: string[] = [];
       if (checked.restricted) warnings.push(`Restricted key: it needs ${RESTRICTED_KEY_PERMISSIONS}.`);
       const account = await askStripe(checked, warnings);
+      const holder = account.id === null ? undefined : await holderOf(account.id, accountId);
+      if (holder) throw inUse(account.id!, holder);
 
       const previous = await load(accountId);
       let endpointId: string | null = null;
+      let created = false;
       let secret = givenSecret;
       // The same Stripe account in the same mode: the endpoint, and so its signing secret, can stay.
       const sameScope = previous !== undefined && account.id !== null && previous.stripe_account_id === account.id && previous.mode === checked.mode;
@@ -177,6 +214,7 @@ export function createConnectionService(deps: ConnectionDeps) {
       } else if (!secret && deps.publicBaseUrl) {
         const endpoint = await createEndpoint(checked, accountId);
         endpointId = endpoint.id;
+        created = true;
         secret = endpoint.secret;
       } else if (!secret && !hasCurrentSecret) {
         warnings.push('No webhook signing secret: set PUBLIC_BASE_URL so the endpoint is created for you, or pass webhookSecret. Until then this account\'s events cannot be verified.');
@@ -195,25 +233,41 @@ export function createConnectionService(deps: ConnectionDeps) {
           : liveSecretsOf(previous);
       const secrets: StoredSecret[] = [...(secret ? [{ secret, expiresAt: null }] : []), ...kept];
 
-      await dataSource.query(
-        `REPLACE INTO stripe_connections
-           (account_id, mode, key_last4, restricted, secret_key_enc, stripe_account_id, charges_enabled, webhook_endpoint_id,
-            webhook_secrets_enc, warnings, livemode_mismatches, last_mismatch_at, connected_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)`,
-        [
-          accountId,
-          checked.mode,
-          checked.last4,
-          checked.restricted,
-          secretBox.seal(checked.key),
-          account.id,
-          account.chargesEnabled,
-          endpointId ?? (givenSecret ? null : (previous?.webhook_endpoint_id ?? null)),
-          secrets.length ? secretBox.seal(JSON.stringify(secrets)) : null,
-          JSON.stringify(warnings),
-          now(),
-        ],
-      );
+      try {
+        // Not REPLACE: it would delete whichever row holds the same Stripe account (any unique key) instead
+        // of failing. The account row's lock makes one merchant's own connects (a double click) run one
+        // after the other, the last one winning, as REPLACE did; another merchant's row fails the unique
+        // key, and the transaction leaves this merchant's previous connection as it was.
+        await dataSource.transaction(async (tx) => {
+          await tx.query('SELECT id FROM accounts WHERE id = ? FOR UPDATE', [accountId]);
+          await tx.query('DELETE FROM stripe_connections WHERE account_id = ?', [accountId]);
+          await tx.query(
+            `INSERT INTO stripe_connections
+               (account_id, mode, key_last4, restricted, secret_key_enc, stripe_account_id, charges_enabled, webhook_endpoint_id,
+                webhook_secrets_enc, warnings, livemode_mismatches, last_mismatch_at, connected_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)`,
+            [
+              accountId,
+              checked.mode,
+              checked.last4,
+              checked.restricted,
+              secretBox.seal(checked.key),
+              account.id,
+              account.chargesEnabled,
+              endpointId ?? (givenSecret ? null : (previous?.webhook_endpoint_id ?? null)),
+              secrets.length ? secretBox.seal(JSON.stringify(secrets)) : null,
+              JSON.stringify(warnings),
+              now(),
+            ],
+          );
+        });
+      } catch (error) {
+        if (!isStripeAccountTaken(error)) throw error;
+        // Another merchant account connected the same Stripe account meanwhile: nothing is saved here,
+        // so the endpoint made for this attempt would only fail its deliveries at Stripe.
+        if (created && endpointId) await deleteEndpoint(checked.key, endpointId, accountId);
+        throw inUse(account.id!, (await holderOf(account.id!, accountId)) ?? 'another merchant account');
+      }
       deps.logger.info('stripe connected', { accountId, mode: checked.mode, keyLast4: checked.last4, restricted: checked.restricted });
       return view((await load(accountId))!);
     },
@@ -229,14 +283,7 @@ export function createConnectionService(deps: ConnectionDeps) {
       await deps.accounts.get(accountId);
       const row = await load(accountId);
       if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} has no Stripe connection to remove.`);
-      if (row.webhook_endpoint_id) {
-        // Best effort: the endpoint is ours; if Stripe cannot be reached, the merchant can delete it in the Dashboard.
-        try {
-          await createStripeClient(secretBox.open(row.secret_key_enc), deps.stripe).webhookEndpoints.del(row.webhook_endpoint_id);
-        } catch (error) {
-          deps.logger.warn('could not delete the webhook endpoint', { accountId, endpointId: row.webhook_endpoint_id, error: describeError(error) });
-        }
-      }
+      if (row.webhook_endpoint_id) await deleteEndpoint(secretBox.open(row.secret_key_enc), row.webhook_endpoint_id, accountId);
       await dataSource.query('DELETE FROM stripe_connections WHERE account_id = ?', [accountId]);
     },
 

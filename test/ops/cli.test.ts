@@ -78,9 +78,9 @@ describe('billed-ops CLI', function () {
       const run = await cli(['events', 'list'], env);
       assert.equal(run.code, 0, run.stderr);
       const lines = run.stdout.trim().split('\n');
-      assert.match(lines[0]!, /^RECEIVED\s+EVENT\s+TYPE\s+STATUS\s+TRIES\s+ERROR \/ REASON$/);
+      assert.match(lines[0]!, /^RECEIVED\s+EVENT\s+ACCOUNT\s+TYPE\s+STATUS\s+TRIES\s+ERROR \/ REASON$/);
       assert.equal(lines.length, 4);
-      assert.match(lines[1]!, new RegExp(`${failedEventId}\\s+charge.refunded\\s+failed\\s+2\\s+Error: refund ledger column missing`));
+      assert.match(lines[1]!, new RegExp(`${failedEventId}\\s+default\\s+charge.refunded\\s+failed\\s+2\\s+Error: refund ledger column missing`));
     });
 
     it('list filters (--status, --type, --since, -q by id or invoice number) and prints JSON with --json', async () => {

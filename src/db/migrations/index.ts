@@ -5,6 +5,20 @@ import { CreatePayouts1764230300000 } from './1764230300000-create-payouts.js';
 import { CreateAccess1764230400000 } from './1764230400000-create-access.js';
 import { CreateEventHistory1764230410000 } from './1764230410000-create-event-history.js';
 import { IndexInvoiceNumber1764230420000 } from './1764230420000-index-invoice-number.js';
+import { ScopeFactsToAccounts1764230500000 } from './1764230500000-scope-facts-to-accounts.js';
+import { ScopeInboxToAccounts1764230510000 } from './1764230510000-scope-inbox-to-accounts.js';
+import { OneMerchantPerStripeAccount1764230520000 } from './1764230520000-one-merchant-per-stripe-account.js';
 
 /** In order. A new migration is added here and nowhere else. */
-export const migrations = [CreateStripeEvents1764230000000, CreateBilling1764230100000, CreateAccounts1764230200000, CreatePayouts1764230300000, CreateAccess1764230400000, CreateEventHistory1764230410000, IndexInvoiceNumber1764230420000];
+export const migrations = [
+  CreateStripeEvents1764230000000,
+  CreateBilling1764230100000,
+  CreateAccounts1764230200000,
+  CreatePayouts1764230300000,
+  CreateAccess1764230400000,
+  CreateEventHistory1764230410000,
+  IndexInvoiceNumber1764230420000,
+  ScopeFactsToAccounts1764230500000,
+  ScopeInboxToAccounts1764230510000,
+  OneMerchantPerStripeAccount1764230520000,
+];

@@ -7,8 +7,9 @@ export interface ApiClientOptions {
   timeoutMs?: number;
 }
 
+/** 409 is the CLI's to fix too: e.g. an event id stored for several accounts, where --account says which. */
 const statusExit = (status: number) =>
-  status === 400 ? EXIT.usage : status === 404 ? EXIT.notFound : status === 401 || status === 403 ? EXIT.unauthorized : EXIT.apiError;
+  status === 400 || status === 409 ? EXIT.usage : status === 404 ? EXIT.notFound : status === 401 || status === 403 ? EXIT.unauthorized : EXIT.apiError;
 
 /** The service's HTTP API, with its `{error: {code, message}}` answers turned into exit codes. */
 export function createApiClient(options: ApiClientOptions) {

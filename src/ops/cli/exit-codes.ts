@@ -3,7 +3,7 @@ export const EXIT = {
   ok: 0,
   /** The service answered with an error of its own (5xx) or something that is not the API. */
   apiError: 1,
-  /** Bad command line, or the service rejected the input (400). */
+  /** Bad command line, or the service rejected the input (400), or needs more of it (409: which account's copy of an event). */
   usage: 2,
   /** The event or token does not exist (404). */
   notFound: 3,

@@ -16,6 +16,7 @@ interface GlobalOptions {
 
 interface EventSummary {
   id: string;
+  accountId: string | null;
   type: string;
   status: string;
   reason: string | null;
@@ -27,7 +28,6 @@ interface EventSummary {
 }
 
 interface EventDetail extends EventSummary {
-  accountId: string | null;
   livemode: boolean;
   payload: unknown;
   tries: { attempt: number; startedAt: string; durationMs: number; outcome: string; reason: string | null; error: string | null; stackLine: string | null }[];
@@ -46,7 +46,7 @@ interface TokenView {
 
 const HELP_AFTER = `
 Environment: BILLED_URL (default http://127.0.0.1:3000) and BILLED_TOKEN; --url and --token override them.
-Exit codes: 0 ok, 1 API error (5xx), 2 usage error (bad arguments, or the API said 400),
+Exit codes: 0 ok, 1 API error (5xx), 2 usage error (bad arguments, or the API said 400, or 409: say which account),
             3 not found (404), 4 no token / unknown or revoked token (401) / wrong role (403),
             5 service unreachable.`;
 
@@ -83,6 +83,10 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     return { api: createApiClient({ url: options.url, token }), json: Boolean(options.json) };
   };
   const print = (json: boolean, value: unknown, text: () => string) => io.out(json ? JSON.stringify(value, null, 2) : text());
+  /** The same event id can be stored for several accounts (one copy per endpoint it came in on). */
+  const ACCOUNT_HELP = 'which copy, when the id came in on several endpoints: a merchant account id (ma_...) or "default"';
+  const accountQuery = (account: string | undefined) => (account === undefined ? '' : `?accountId=${encodeURIComponent(account)}`);
+  const accountLabel = (accountId: string | null) => accountId ?? 'default';
 
   const events = program.command('events').description('find stored Stripe events and read their processing history');
 
@@ -96,7 +100,8 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .option('-q, --query <id>', 'any id the events carry (event, invoice, payment intent, charge, refund, payout), or an invoice number (INV-2026-0042)')
     .option('--limit <n>', 'events per page (1-200)', '50')
     .option('--cursor <cursor>', 'the next page, as printed under the previous one')
-    .action(async (options: { status?: string; type?: string; since?: string; until?: string; query?: string; limit: string; cursor?: string }, command: Command) => {
+    .option('--account <accountId>', 'only events that came in on this merchant account\'s endpoint (ma_...), or "default"')
+    .action(async (options: { status?: string; type?: string; since?: string; until?: string; query?: string; limit: string; cursor?: string; account?: string }, command: Command) => {
       const { api, json } = context(command);
       const page = await api.get<{ data: EventSummary[]; nextCursor: string | null; payloadSearched: boolean }>('/api/ops/events', {
         status: options.status,
@@ -106,11 +111,12 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
         q: options.query,
         limit: options.limit,
         cursor: options.cursor,
+        accountId: options.account,
       });
       print(json, page, () => {
         if (page.data.length === 0) return 'No events match.';
-        const rows = page.data.map((e) => [e.receivedAt, e.id, e.type, e.status, e.attempts, e.lastError ?? e.reason]);
-        let text = table(['RECEIVED', 'EVENT', 'TYPE', 'STATUS', 'TRIES', 'ERROR / REASON'], rows);
+        const rows = page.data.map((e) => [e.receivedAt, e.id, accountLabel(e.accountId), e.type, e.status, e.attempts, e.lastError ?? e.reason]);
+        let text = table(['RECEIVED', 'EVENT', 'ACCOUNT', 'TYPE', 'STATUS', 'TRIES', 'ERROR / REASON'], rows);
         if (page.nextCursor) text += `\n\nMore: add --cursor ${page.nextCursor}`;
         return text;
       });
@@ -123,10 +129,11 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .command('show')
     .description("one event: its record, every try with its error and where it was thrown, the history, the raw payload")
     .argument('<eventId>', 'the Stripe event id (evt_...)')
+    .option('--account <accountId>', ACCOUNT_HELP)
     .option('--no-payload', 'leave out the raw payload')
-    .action(async (eventId: string, options: { payload: boolean }, command: Command) => {
+    .action(async (eventId: string, options: { payload: boolean; account?: string }, command: Command) => {
       const { api, json } = context(command);
-      const event = await api.get<EventDetail>(`/api/ops/events/${encodeURIComponent(eventId)}`);
+      const event = await api.get<EventDetail>(`/api/ops/events/${encodeURIComponent(eventId)}${accountQuery(options.account)}`);
       print(json, event, () => {
         const parts = [
           fields([
@@ -134,7 +141,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
             ['type', event.type],
             ['status', event.reason ? `${event.status} (${event.reason})` : event.status],
             ['object', event.objectId],
-            ['account', event.accountId ?? 'default'],
+            ['account', accountLabel(event.accountId)],
             ['livemode', String(event.livemode)],
             ['tries', event.attempts],
             ['received', event.receivedAt],
@@ -163,6 +170,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .command('replay')
     .description('run stored events through their handlers again: one by id, or every event matching a filter')
     .argument('[eventId]', 'replay this one event')
+    .option('--account <accountId>', `with an event id: ${ACCOUNT_HELP}; with a filter: only that account's events`)
     .option('--failed', 'every failed event (same as --status failed)')
     .addOption(new Option('--status <status>', 'every event in this status').choices(STATUSES))
     .option('--type <type>', 'only this type (charge.refunded) or family (charge.*)')
@@ -172,29 +180,32 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .action(
       async (
         eventId: string | undefined,
-        options: { failed?: boolean; status?: string; type?: string; since?: string; until?: string; dryRun?: boolean },
+        options: { failed?: boolean; status?: string; type?: string; since?: string; until?: string; dryRun?: boolean; account?: string },
         command: Command,
       ) => {
         const { api, json } = context(command);
         const filtering = options.failed || options.status || options.type || options.since || options.until || options.dryRun;
+        // With an event id, --account says which copy; it is no filter then.
         if (eventId && filtering) throw new CliError(EXIT.usage, 'Give either an event id or filter options (--failed/--status, --type, --since, --until, --dry-run), not both.');
         if (eventId) {
-          const result = await api.post<{ eventId: string; previousStatus: string; queued: boolean; auditId: number }>(
-            `/api/ops/events/${encodeURIComponent(eventId)}/replay`,
+          const result = await api.post<{ eventId: string; accountId: string | null; previousStatus: string; queued: boolean; auditId: number }>(
+            `/api/ops/events/${encodeURIComponent(eventId)}/replay${accountQuery(options.account)}`,
           );
+          const whose = result.accountId ? ` of account ${result.accountId}` : '';
           print(json, result, () =>
-            `Replayed ${result.eventId} (was ${result.previousStatus}); ${result.queued ? 'queued' : 'the relay queues it once Redis is back'}. Audit #${result.auditId}.`,
+            `Replayed ${result.eventId}${whose} (was ${result.previousStatus}); ${result.queued ? 'queued' : 'the relay queues it once Redis is back'}. Audit #${result.auditId}.`,
           );
           return;
         }
         if (options.failed && options.status && options.status !== 'failed') throw new CliError(EXIT.usage, '--failed and --status disagree: give one of them.');
         const status = options.status ?? (options.failed ? 'failed' : undefined);
-        if (!status) throw new CliError(EXIT.usage, 'Say what to replay: an event id, or --failed / --status <status> with optional --type, --since, --until.');
+        if (!status) throw new CliError(EXIT.usage, 'Say what to replay: an event id, or --failed / --status <status> with optional --type, --since, --until, --account.');
         const result = await api.post<{ matched: number; enqueued: number; dryRun: boolean; auditId: number | null }>('/api/ops/replay', {
           status,
           type: options.type,
           since: options.since,
           until: options.until,
+          accountId: options.account,
           dryRun: Boolean(options.dryRun),
         });
         print(json, result, () =>
