@@ -12,7 +12,8 @@ COPY src ./src
 COPY workers ./workers
 RUN npm run build
 
-# Runtime stage: production dependencies and the compiled JavaScript only; no TypeScript, no tsx.
+# Runtime stage: production dependencies and the compiled JavaScript only; no tsx loader, no sources
+# (the typescript package may still arrive as a library's optional peer; nothing here runs it).
 FROM node:20-slim
 WORKDIR /app
 ENV NODE_ENV=production

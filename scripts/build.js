@@ -36,6 +36,7 @@ const state = buildState(root, outDir);
 if (ifStale && state.fresh) process.exit(0);
 if (state.reason) console.error(`build: ${state.reason}; compiling into ${path.relative(process.cwd(), outDir) || '.'}`);
 
+const began = Date.now();
 let tsc;
 try {
   tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -62,3 +63,4 @@ if (!existsSync(path.join(outDir, 'src', 'main.js'))) {
 }
 // The hash of the sources as they were read before tsc ran: a file edited during the build makes the next check stale.
 writeFileSync(path.join(outDir, SOURCE_STAMP), `${state.hash}\n`);
+console.error(`build: compiled into ${path.relative(process.cwd(), outDir) || '.'} in ${((Date.now() - began) / 1000).toFixed(1)} s`);

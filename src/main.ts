@@ -14,6 +14,7 @@ import { databaseStartupError, encryptionKeyStartupError, startupFailure, type D
 import { createLogger, type Logger } from './shared/logger.js';
 import { createMetrics } from './shared/metrics.js';
 import { isEntryPoint } from './shared/entry-point.js';
+import { maskUrlPassword } from './shared/redact.js';
 
 export interface StartOptions {
   /** Tests swap in handlers (e.g. one that always throws). */
@@ -40,7 +41,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const registry = options.registry ?? eventHandlers;
   if (!options.registry) assertRegistryMatches(registry, SUBSCRIBED_EVENT_TYPES);
 
-  const dataSource = await openDatabase(config.DATABASE_URL);
+  const dataSource = await openDatabase(config.DATABASE_URL, logger);
   const core = createCore({ config, dataSource, logger, metrics: createMetrics(), registry, now: options.now });
   const unreadable = await core.connections.unreadableConnections().catch(async (error: unknown) => {
     await dataSource.destroy();
@@ -77,15 +78,17 @@ export async function start(config: Config, options: StartOptions = {}): Promise
 }
 
 /** The database created if missing, opened and migrated; a failure says what to fix in DATABASE_URL. */
-async function openDatabase(databaseUrl: string): Promise<DataSource> {
+async function openDatabase(databaseUrl: string, logger: Logger): Promise<DataSource> {
   let step: DatabaseStep = 'connecting';
   const dataSource = createDataSource(databaseUrl);
   try {
-    await ensureDatabase(databaseUrl);
+    const created = await ensureDatabase(databaseUrl);
     step = 'opening';
     await dataSource.initialize();
     step = 'migrating';
-    await migrate(dataSource);
+    const applied = await migrate(dataSource);
+    // Says which database a newcomer's service is on, and what start-up did to it.
+    logger.info('database ready', { database: maskUrlPassword(databaseUrl), created, migrationsApplied: applied.length });
     return dataSource;
   } catch (error) {
     if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);

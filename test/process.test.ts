@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { REDIS_URL, trackDatabase, uniqueDatabaseUrl } from './helpers/test-database.js';
 import { deleteKeys } from './helpers/test-service.js';
 import { waitFor } from './helpers/wait-for.js';
-import { startArgs } from './helpers/start-command.js';
+import { npmStartScript, startArgs } from './helpers/start-command.js';
 
 describe('npm start', () => {
   it('creates a missing database, migrates it, serves, and exits 0 within 15 s of SIGTERM', async function () {
@@ -29,6 +29,11 @@ describe('npm start', () => {
     try {
       const port = await waitFor('the api to listen', () => /"message":"api listening","port":(\d+)/.exec(output)?.[1], 30_000);
       await waitFor('the worker to start', () => output.includes('worker started'), 10_000);
+      // A newcomer sees which database it is on and what start-up did to it.
+      const ready = JSON.parse(output.split('\n').find((line) => line.includes('"message":"database ready"')) ?? '{}') as Record<string, unknown>;
+      assert.equal(ready.database, databaseUrl);
+      assert.equal(ready.created, true);
+      assert.ok(Number(ready.migrationsApplied) > 0, output);
       // Ready once MySQL and Redis both answer; under a loaded machine that can take a moment after listen.
       await waitFor('the service to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 15_000, 100);
       const started = Date.now();
@@ -54,6 +59,38 @@ describe('npm start', () => {
       assert.equal(result.status, 78, result.stderr);
     } finally {
       rmSync(link);
+    }
+  });
+
+  it("runs node in place of npm's shell (exec), so SIGTERM from a process manager stops the service instead of orphaning it", async function () {
+    this.timeout(60_000);
+    assert.match(npmStartScript(), /^exec node /, 'npm start must exec node');
+    const databaseUrl = uniqueDatabaseUrl('process_exec');
+    trackDatabase(databaseUrl);
+    const prefix = `billed-test-${randomBytes(4).toString('hex')}`;
+    // The script as npm runs it (sh -c), on the sources: no build, and no developer's .env.
+    const script = npmStartScript().replace(/ --env-file-if-exists=\S+/, '').replace(/dist\/src\/main\.js$/, '--import tsx src/main.ts');
+    const child = spawn('sh', ['-c', script], {
+      env: { ...process.env, PORT: '0', DATABASE_URL: databaseUrl, REDIS_URL, QUEUE_PREFIX: prefix, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, so an orphaned node can still be cleaned up below
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const port = await waitFor('the api to listen', () => /"message":"api listening","port":(\d+)/.exec(output)?.[1], 30_000);
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.equal(code, 0, `the shell's child exited ${code}: node did not get the signal\n${output}`);
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), 'nothing answers once npm start has stopped');
+    } finally {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // the group is gone: nothing was orphaned
+      }
+      await deleteKeys(REDIS_URL, `${prefix}:*`);
     }
   });
 

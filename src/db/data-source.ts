@@ -82,7 +82,8 @@ export function splitSocketPath(databaseUrl: string): { url: string; socketPath?
 export const DATABASE_CONNECT_TIMEOUT_MS = 5000;
 
 /** `npm start` on a fresh machine: create the database named in the URL if it does not exist. */
-export async function ensureDatabase(databaseUrl: string): Promise<void> {
+/** Creates the database if it is missing; true when it did. */
+export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
   const url = new URL(databaseUrl);
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (!database) throw new Error('DATABASE_URL must name a database, e.g. mysql://root@127.0.0.1:3306/billed');
@@ -97,10 +98,11 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   try {
     // A user with rights on this one database only may not run CREATE DATABASE, even with IF NOT EXISTS.
     const [existing] = await connection.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [database]);
-    if (existing.length > 0) return;
+    if (existing.length > 0) return false;
     await connection.query(
       `CREATE DATABASE IF NOT EXISTS \`${database.replace(/`/g, '``')}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
     );
+    return true;
   } finally {
     await connection.end();
   }

@@ -6,7 +6,8 @@ import type { DataSource } from 'typeorm';
  * otherwise race to create the same tables. The lock is held on a connection
  * of its own for the duration.
  */
-export async function migrate(dataSource: DataSource, timeoutSeconds = 120): Promise<void> {
+/** Returns the names of the migrations it applied (none when the database was current). */
+export async function migrate(dataSource: DataSource, timeoutSeconds = 120): Promise<string[]> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   try {
@@ -14,7 +15,7 @@ export async function migrate(dataSource: DataSource, timeoutSeconds = 120): Pro
     const [{ got }] = (await runner.query('SELECT GET_LOCK(?, ?) AS got', [name, timeoutSeconds])) as [{ got: number | null }];
     if (Number(got) !== 1) throw new Error(`another process held the migration lock for ${timeoutSeconds} s; is one stuck?`);
     try {
-      await dataSource.runMigrations({ transaction: 'each' });
+      return (await dataSource.runMigrations({ transaction: 'each' })).map((migration) => migration.name);
     } finally {
       await runner.query('SELECT RELEASE_LOCK(?)', [name]);
     }

@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
 
-/** The `start` script of package.json: `node <flags> dist/src/main.js` (its prestart builds dist/ when stale). */
-export function npmStartCommand(): string[] {
+/** The `start` script of package.json as written: `exec node <flags> dist/src/main.js`. */
+export function npmStartScript(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
-  return pkg.scripts.start.trim().split(/\s+/);
+  return pkg.scripts.start.trim();
+}
+
+/**
+ * The command npm start runs: `node <flags> dist/src/main.js` (its prestart builds dist/ when
+ * stale). The script's leading `exec` is the shell's, not the command's: it makes node replace
+ * the shell npm starts, so a signal sent to npm's child reaches node.
+ */
+export function npmStartCommand(): string[] {
+  return npmStartScript().replace(/^exec\s+/, '').split(/\s+/);
 }
 
 /**
