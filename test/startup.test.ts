@@ -85,7 +85,9 @@ describe('start-up naming the setting to fix', function () {
       const password = `Wr0ng-${hex()}`;
       const { code, output } = await startUntilExit({ DATABASE_URL: mysqlUrl({ password, database: 'billed' }) });
       assert.equal(code, EX_CONFIG, output);
-      assert.match(output, /^DATABASE_URL: MySQL at \S+ refused user 'root' \(Access denied for user 'root'@'[^']*' \(using password: YES\)\): correct the user and password in DATABASE_URL/m);
+      assert.match(output, /^DATABASE_URL: MySQL at \S+ refused user 'root' \(Access denied for user 'root'@'[^']*' \(using password: YES\)\): correct the password in DATABASE_URL/m);
+      // root exists already (and on Debian may only use the socket): the way out is a user of the service's own.
+      assert.match(output, /give the service a user of its own: CREATE USER 'billed'@'127\.0\.0\.1' IDENTIFIED BY '…'; GRANT ALL ON `billed%`\.\* TO 'billed'@'127\.0\.0\.1';/);
       assert.match(output, /now mysql:\/\/root:\*\*\*\*@/, 'the URL is echoed with its password masked');
       assert.ok(!output.includes(password), 'the password is not printed');
     });

@@ -111,9 +111,18 @@ export function databaseStartupError(error: unknown, databaseUrl: string, step: 
   switch (code) {
     case 'ER_ACCESS_DENIED_ERROR':
     case 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR':
+      // root exists already; on Debian it may only log in through the socket, so the fix is a user of the service's own.
+      if (target.user === 'root') {
+        return config(
+          `MySQL at ${target.address} refused user 'root' (${mysqlMessage}): correct the password in DATABASE_URL=${URL_SHAPE} (${now}); ` +
+            `if root may only log in through the socket (Debian's MariaDB: sudo mariadb), give the service a user of its own: ` +
+            `CREATE USER 'billed'@'${target.host}' IDENTIFIED BY '…'; GRANT ALL ON ${sqlName(`${target.database}%`)}.* TO 'billed'@'${target.host}'; ` +
+            `then set DATABASE_URL=mysql://billed:…@${target.address}/${target.database}`,
+        );
+      }
       return config(
         `MySQL at ${target.address} refused user '${target.user}' (${mysqlMessage}): correct the user and password in DATABASE_URL=${URL_SHAPE} (${now}), ` +
-          `or create that user: CREATE USER '${target.user}'@'%' IDENTIFIED BY '…'; GRANT ALL ON ${sqlName(target.database)}.* TO '${target.user}'@'%';`,
+          `or create that user: CREATE USER '${target.user}'@'${target.host}' IDENTIFIED BY '…'; GRANT ALL ON ${sqlName(target.database)}.* TO '${target.user}'@'${target.host}';`,
       );
     case 'ER_HOST_NOT_PRIVILEGED':
       return config(
