@@ -144,7 +144,7 @@ export function readCharge(event: Stripe.Event): ChargeView {
   // Before 2025-03-31 Stripe counted the uncaptured part of a charge (a partial capture, an
   // authorization canceled or expired) in amount_refunded: that money was never taken, so it is
   // no refund. Since then amount_refunded counts refunds only.
-  const released = isBefore(version, BOUNDARIES.uncapturedNotRefunded) ? Math.min(charge.amount_refunded, charge.amount - amountCaptured) : 0;
+  const released = isBefore(version, BOUNDARIES.uncapturedNotRefunded) ? Math.max(0, Math.min(charge.amount_refunded, charge.amount - amountCaptured)) : 0;
   const paymentId = idOf(charge.payment_intent) ?? charge.id;
   let refunds: RefundView[] = [];
   // Before 2022-11-15 the charge carries its refund objects. When part of the charge was released
