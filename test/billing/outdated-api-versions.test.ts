@@ -4,7 +4,8 @@ import { startTestService, type TestService } from '../helpers/test-service.js';
 import { auth, createInvoice, deliver, getInvoice, settled } from '../helpers/billing-client.js';
 import { startFakeStripe } from '../helpers/fake-stripe.js';
 import { stripeEvent, uniqueId } from '../helpers/stripe-events.js';
-import { buildCharge } from '../helpers/stripe-objects.js';
+import { buildCharge, buildPaymentIntent } from '../helpers/stripe-objects.js';
+import { connectMerchant } from '../helpers/merchants.js';
 
 /** An event rendered in a version older than the oldest the service reads: its object in that version's shape (no amount_captured, say). */
 function outdatedChargeEvent(chargeId: string, paymentIntentId: string, invoiceId: string): Stripe.Event {
@@ -72,6 +73,27 @@ describe('events older than the supported API versions', () => {
       );
       const after = await getInvoice(t, invoice.id);
       assert.deepEqual([after.status, after.amountPaid], ['paid', 1000]);
+    });
+
+    it("a merchant account's event is fetched with the merchant's stored key", async () => {
+      const merchant = await connectMerchant(t, fake, 'Old Endpoint Ltd');
+      const invoiceId = await merchant.invoice(1000);
+      const paymentIntentId = uniqueId('pi');
+      fake.objects.set(
+        paymentIntentId,
+        buildPaymentIntent({ id: paymentIntentId, amount: 1000, amount_received: 1000, status: 'succeeded', metadata: { invoice_id: invoiceId } }),
+      );
+      const event = stripeEvent({ type: 'payment_intent.succeeded', resource: 'payment_intent', object: { id: paymentIntentId, amount: 1000 } });
+      (event as { api_version: string }).api_version = '2017-08-15';
+      await merchant.deliver(event);
+      const outcome = await merchant.settled(event.id);
+      assert.equal(outcome.status, 'processed', JSON.stringify(outcome));
+      const fetched = fake.requests.filter((request) => request.path === `/v1/payment_intents/${paymentIntentId}`);
+      assert.deepEqual(
+        fetched.map((request) => request.apiKey),
+        [merchant.secretKey],
+      );
+      assert.equal((await getInvoice(t, invoiceId)).status, 'paid');
     });
 
     it('an event in a supported version is applied as delivered, without asking Stripe', async () => {
