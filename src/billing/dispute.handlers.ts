@@ -17,7 +17,11 @@ export const onDispute = paymentHandler(
     dispute.paymentId && dispute.chargeId
       ? { paymentId: dispute.paymentId, referencedInvoiceId: null, fact: { table: 'disputes', id: dispute.id } }
       : { ignored: 'no_payment' },
-  async ({ event, manager, accountId }, dispute, _payment, { paymentId, fact }, stored) => {
+  async ({ event, manager, accountId }, view, _payment, { paymentId, fact }, stored) => {
+    // Withdrawn funds make a chargeback whatever the snapshot's status says: an inquiry whose
+    // funds_withdrawn event still reads warning_* has escalated.
+    const dispute =
+      event.type === 'charge.dispute.funds_withdrawn' && view.status.startsWith('warning_') ? { ...view, status: 'needs_response' } : view;
     if (!stored) {
       manager.defer(
         `INSERT INTO disputes (id, payment_id, account_scope, charge_id, currency, amount, status, status_event_created, reason, stripe_created)

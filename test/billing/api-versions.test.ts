@@ -250,6 +250,18 @@ describe('Stripe API versions and the event types they bring', () => {
       },
     },
     {
+      name: 'charge.dispute.funds_withdrawn whose dispute still reads warning_needs_response: the funds are gone, the invoice is disputed',
+      version: CURRENT,
+      events: (s) => [
+        s.intent('payment_intent.succeeded', { status: 'succeeded', amount_received: 1000 }),
+        s.dispute('charge.dispute.created', 'du_funds_3', 'warning_needs_response'),
+        s.dispute('charge.dispute.funds_withdrawn', 'du_funds_3', 'warning_needs_response'),
+      ],
+      expect: (i) => {
+        assert.deepEqual([i.status, i.disputes[0].status], ['disputed', 'needs_response']);
+      },
+    },
+    {
       name: 'charge.dispute.funds_reinstated after a won dispute: the invoice is paid again',
       version: CURRENT,
       events: (s) => [
