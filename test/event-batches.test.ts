@@ -183,6 +183,32 @@ describe('several events in one transaction', () => {
     const tries = await history(ordered.map((e) => e.id));
     assert.deepEqual(tries.map((row) => row.outcome).sort(), ['processed', 'processed', 'processed', 'processed', 'retrying']);
   });
+  it('fails an invalid object in a batch at once, without retries, while the rest of the batch is applied once', async () => {
+    const invoice = await createInvoice(t, { amountDue: 100_000 });
+    const payments = Array.from({ length: 4 }, (_, i) => paymentEvents({ invoiceId: invoice.id, amount: 300 + i }).paymentIntent('payment_intent.succeeded'));
+    const invalid = paymentEvents({ invoiceId: invoice.id, amount: 999 }).paymentIntent('payment_intent.succeeded');
+    (invalid.data.object as unknown as Record<string, unknown>).amount_received = 'lots';
+    const ordered = [payments[0]!, payments[1]!, invalid, payments[2]!, payments[3]!];
+    for (const event of ordered) await deliver(t, event);
+
+    const results = await submitAll(
+      processor().processEvent,
+      ordered.map((e) => e.id),
+    );
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled'],
+    );
+    assert.equal((await getInvoice(t, invoice.id)).amountPaid, 300 + 301 + 302 + 303);
+    const [row] = await t.query<{ status: string; reason: string; attempts: number; last_error: string }>(
+      'SELECT status, reason, attempts, last_error FROM stripe_events WHERE id = ?',
+      [invalid.id],
+    );
+    // Failed on its first try although two were left: retrying cannot change a stored payload.
+    assert.deepEqual([row!.status, row!.reason, row!.attempts], ['failed', 'invalid_object', 1]);
+    assert.match(row!.last_error, /payment_intent\.amount_received: expected an integer or null, got "lots"/);
+  });
+
   it('runs several events of one payment in one batch as in sequence: each sees what the one before it wrote', async () => {
     const invoice = await createInvoice(t, { amountDue: 5000 });
     const payment = paymentEvents({ invoiceId: invoice.id, amount: 5000 });

@@ -1,3 +1,4 @@
+import Stripe from 'stripe';
 import assert from 'node:assert/strict';
 import mysql from 'mysql2/promise';
 import { startTestService, TEST_ADMIN_TOKEN, type TestService } from './helpers/test-service.js';
@@ -113,6 +114,8 @@ describe('Stripe connection (Settings > Payment Gateways > Stripe)', () => {
     const endpoint = fake.endpoints.get(res.body.webhookEndpointId)!;
     assert.equal(endpoint.url, `https://billing.example.test/webhooks/stripe/${accountId}`);
     assert.deepEqual([...endpoint.events].sort(), [...SUBSCRIBED_EVENT_TYPES].sort());
+    // Pinned to the version stripe-node (and so every handler) reads, not the account's default.
+    assert.equal(endpoint.apiVersion, Stripe.API_VERSION);
     assert.ok(!JSON.stringify(res.body).includes(endpoint.secret));
 
     const got = await t.http.get(`/api/accounts/${accountId}/stripe`).set(auth);

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { EVENT_QUEUE_NAME, type EventJobData } from '../src/events/event-queue.js';
 import { EventNotStoredError, type EventProcessor } from '../src/events/process-event.js';
 import { runWithContext } from '../src/shared/context.js';
+import { EventRejectedError } from '../src/shared/errors.js';
 import type { Metrics } from '../src/shared/metrics.js';
 import type { RedisHealth } from '../src/events/redis-health.js';
 
@@ -35,7 +36,8 @@ export function createEventWorker(options: EventWorkerOptions): Worker<EventJobD
           return result;
         } catch (error) {
           stopTimer({ outcome: 'error' });
-          if (error instanceof EventNotStoredError) throw new UnrecoverableError(error.message);
+          // Neither can a retry help: the event is not stored, or its payload can never be applied as it stands (failed at once).
+          if (error instanceof EventNotStoredError || error instanceof EventRejectedError) throw new UnrecoverableError(error.message);
           throw error;
         }
       }),

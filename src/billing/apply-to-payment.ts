@@ -49,41 +49,40 @@ export async function applyToPayment(
 }
 
 /**
- * A handler for an event about one payment, in two parts: `target` reads from
- * the event alone which payment it is about, which invoice it names and which
- * fact row it writes (or why it applies nothing: an invalid amount, no payment
- * at all), and `write` records the event's facts on the locked payment, given
- * the fact row as stored (null: new). Knowing the payment before any lock lets
- * a batch of events lock all its payments and invoices up front
- * (`lockTarget`); a lone event locks its own in `applyToPayment`.
+ * A handler for an event about one payment, in three parts: `read` turns the event's object into
+ * the internal shape (src/stripe/objects: any supported API version, fields checked; a bad field
+ * rejects the event as `invalid_object`), `target` says from it which payment it is about, which
+ * invoice it names and which fact row it writes (or why it applies nothing), and `write` records
+ * the event's facts on the locked payment, given the fact row as stored (null: new). Knowing the
+ * payment before any lock lets a batch of events lock all its payments and invoices up front
+ * (`lockTarget`); a lone event locks its own in `applyToPayment`. The object is read once per event.
  */
-export function paymentHandler(
-  target: (event: Stripe.Event) => PaymentTarget | HandlerOutcome,
-  write: (context: HandlerContext, payment: PaymentRow, target: PaymentTarget, stored: StoredFact | null) => Promise<WriteResult>,
+export function paymentHandler<View>(
+  read: (event: Stripe.Event) => View,
+  target: (view: View) => PaymentTarget | HandlerOutcome,
+  write: (context: HandlerContext, view: View, payment: PaymentRow, target: PaymentTarget, stored: StoredFact | null) => Promise<WriteResult>,
 ): EventHandler {
+  const views = new WeakMap<Stripe.Event, View>();
+  const viewOf = (event: Stripe.Event) => {
+    let view = views.get(event);
+    if (view === undefined) views.set(event, (view = read(event)));
+    return view;
+  };
   const handler: EventHandler = async (context) => {
-    const found = target(context.event);
+    const view = viewOf(context.event);
+    const found = target(view);
     if (!('paymentId' in found)) return found;
-    return applyToPayment(context, found, (payment, stored) => write(context, payment, found, stored));
+    return applyToPayment(context, found, (payment, stored) => write(context, view, payment, found, stored));
   };
   handler.lockTarget = (event) => {
-    const found = target(event);
+    let found: PaymentTarget | HandlerOutcome;
+    try {
+      found = target(viewOf(event));
+    } catch {
+      // A rejected object locks nothing: its handler rejects it when it runs.
+      return null;
+    }
     return 'paymentId' in found ? found : null;
   };
   return handler;
-}
-
-/**
- * Amounts in a signed event are still input: a value that is not a whole number
- * in the safe range (1e400, 2^64) cannot be stored exactly, and retrying will not
- * change it. The event is ignored as `invalid_object` instead of failing for hours.
- */
-export const INVALID_OBJECT = { ignored: 'invalid_object' } as const;
-export const safeAmounts = (...values: (number | null | undefined)[]) =>
-  values.every((value) => value === null || value === undefined || (Number.isSafeInteger(value) && value >= 0));
-
-/** Stripe's expandable fields hold an id or the expanded object. */
-export function idOf(value: string | { id: string } | null | undefined): string | null {
-  if (!value) return null;
-  return typeof value === 'string' ? value : value.id;
 }

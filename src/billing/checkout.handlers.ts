@@ -1,5 +1,5 @@
-import type Stripe from 'stripe';
-import { idOf, paymentHandler } from './apply-to-payment.js';
+import { paymentHandler } from './apply-to-payment.js';
+import { readCheckoutSession } from '../stripe/objects/payment-objects.js';
 
 /**
  * checkout.session.completed links the session's PaymentIntent to the invoice
@@ -7,12 +7,8 @@ import { idOf, paymentHandler } from './apply-to-payment.js';
  * counted from the payment_intent and charge events.
  */
 export const onCheckoutSessionCompleted = paymentHandler(
-  (event) => {
-    const session = event.data.object as Stripe.Checkout.Session;
-    const paymentId = idOf(session.payment_intent);
-    if (!paymentId) return { ignored: 'no_payment_intent' };
-    return { paymentId, referencedInvoiceId: session.client_reference_id ?? session.metadata?.invoice_id ?? null };
-  },
+  readCheckoutSession,
+  (session) => (session.paymentIntentId ? { paymentId: session.paymentIntentId, referencedInvoiceId: session.invoiceId } : { ignored: 'no_payment_intent' }),
   // The link is the whole effect: no fact of its own to write.
   async () => 'stale',
 );

@@ -1,34 +1,30 @@
-import type Stripe from 'stripe';
-import { idOf, INVALID_OBJECT, paymentHandler, safeAmounts } from './apply-to-payment.js';
+import { paymentHandler } from './apply-to-payment.js';
 import { paymentIntentStatusMoves } from './status-order.js';
+import { readPaymentIntent } from '../stripe/objects/payment-objects.js';
 
 /**
  * payment_intent.succeeded / .processing / .payment_failed / .canceled.
  * The invoice is the PaymentIntent's metadata.invoice_id (set by Pay Now).
  */
 export const onPaymentIntent = paymentHandler(
-  (event) => {
-    const intent = event.data.object as Stripe.PaymentIntent;
-    if (!safeAmounts(intent.amount, intent.amount_received)) return INVALID_OBJECT;
-    return { paymentId: intent.id, referencedInvoiceId: intent.metadata?.invoice_id };
-  },
-  async ({ event, manager }, payment) => {
-    const intent = event.data.object as Stripe.PaymentIntent;
+  readPaymentIntent,
+  (intent) => ({ paymentId: intent.id, referencedInvoiceId: intent.invoiceId }),
+  async ({ event, manager }, intent, payment) => {
     let changed = false;
     if (event.type === 'payment_intent.payment_failed') {
       // A declined attempt is a fact of its own, kept even when a later attempt succeeded.
       // Keyed by the declined charge, so the same attempt reported by two events is one failure.
-      const error = intent.last_payment_error;
-      const attemptKey = idOf(intent.latest_charge) ?? idOf(error?.charge as string | undefined) ?? `${event.created}:${error?.code ?? 'unknown'}`;
+      const error = intent.lastError;
+      const attemptKey = intent.latestChargeId ?? error?.chargeId ?? `${event.created}:${error?.code ?? 'unknown'}`;
       const result = (await manager.query(
         `INSERT IGNORE INTO payment_failures (payment_id, attempt_key, event_id, code, decline_code, message, stripe_created)
          VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        [intent.id, attemptKey, event.id, error?.code ?? null, error?.decline_code ?? null, error?.message?.slice(0, 1024) ?? null, event.created],
+        [intent.id, attemptKey, event.id, error?.code ?? null, error?.declineCode ?? null, error?.message ?? null, event.created],
       )) as { affectedRows: number };
       changed = result.affectedRows > 0;
     }
 
-    const received = Math.max(payment.amount_received, intent.amount_received ?? 0);
+    const received = Math.max(payment.amount_received, intent.amountReceived);
     const moves = paymentIntentStatusMoves(
       { status: payment.status, eventCreated: payment.status_event_created },
       { status: intent.status, eventCreated: event.created },

@@ -1,6 +1,5 @@
-import type Stripe from 'stripe';
 import type { EventHandler } from '../events/handler-registry.js';
-import { idOf, INVALID_OBJECT, safeAmounts } from './apply-to-payment.js';
+import { readPayout } from '../stripe/objects/payout-object.js';
 import { changesStatus, payoutStatusMoves } from './status-order.js';
 
 /** Events after which Stripe's list of the payout's balance transactions is worth (re)reading. */
@@ -24,9 +23,8 @@ interface PayoutRow {
  */
 export const onPayout: EventHandler = async (context) => {
   const { manager, event, accountId } = context;
-  const payout = event.data.object as Stripe.Payout;
-  // A payout's amount is never negative either; anything unstorable is ignored, not retried.
-  if (!safeAmounts(payout.amount)) return INVALID_OBJECT;
+  // Any supported API version's payout, its fields checked (a bad one rejects the event as invalid_object).
+  const payout = readPayout(event);
   const status = payout.status;
 
   const fields = [
@@ -34,15 +32,15 @@ export const onPayout: EventHandler = async (context) => {
     payout.currency,
     status,
     event.created,
-    payout.automatic !== false,
-    payout.method ?? null,
-    payout.description?.slice(0, 1024) ?? null,
-    payout.arrival_date,
-    idOf(payout.balance_transaction),
-    idOf(payout.failure_balance_transaction),
-    payout.failure_code ?? null,
-    payout.failure_message?.slice(0, 1024) ?? null,
-    payout.reconciliation_status ?? null,
+    payout.automatic,
+    payout.method,
+    payout.description,
+    payout.arrivalDate,
+    payout.balanceTransactionId,
+    payout.failureBalanceTransactionId,
+    payout.failureCode,
+    payout.failureMessage,
+    payout.reconciliationStatus,
   ];
   // Insert-if-new and lock in one: on an existing payout, ON DUPLICATE KEY UPDATE takes the row's lock
   // exclusively at once, where INSERT IGNORE would take it shared, and two events of the payout holding it
@@ -77,11 +75,11 @@ export const onPayout: EventHandler = async (context) => {
     changed = true;
   }
   // Stripe's own reconciliation_status only moves to `completed`, whichever status event carries it.
-  if (payout.reconciliation_status) {
+  if (payout.reconciliationStatus) {
     const result = (await manager.query(
       `UPDATE payouts SET stripe_reconciliation_status = ?
         WHERE id = ? AND (stripe_reconciliation_status IS NULL OR (stripe_reconciliation_status <> 'completed' AND stripe_reconciliation_status <> ?))`,
-      [payout.reconciliation_status, payout.id, payout.reconciliation_status],
+      [payout.reconciliationStatus, payout.id, payout.reconciliationStatus],
     )) as { affectedRows: number };
     if (result.affectedRows > 0) changed = true;
   }
@@ -111,7 +109,7 @@ export const onPayout: EventHandler = async (context) => {
     changed = true;
   }
 
-  if (FETCH_TRIGGERS.has(event.type) && payout.automatic !== false) {
+  if (FETCH_TRIGGERS.has(event.type) && payout.automatic) {
     // A newer trigger asks again (reconciliation_completed after paid: Stripe's list is now final);
     // an older or repeated one does not, unless the last fetch failed for good: then replaying the
     // event (on-call, once Stripe answers again or the key is fixed) is how the fetch is retried.

@@ -10,6 +10,8 @@ export function eventView(record: StripeEventRecord) {
     livemode: record.livemode,
     created: record.stripeCreated,
     objectId: record.objectId,
+    /** The Stripe API version the payload is rendered in. */
+    apiVersion: record.apiVersion,
     status: record.status,
     reason: record.reason,
     attempts: record.attempts,

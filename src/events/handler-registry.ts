@@ -49,6 +49,17 @@ export interface EventHandler {
   lockTarget?: (event: Stripe.Event) => PaymentTarget | null;
 }
 
+/**
+ * A step before an event's transaction, for events their handlers cannot read as delivered (a
+ * Stripe event rendered in an API version older than supported: its object is fetched again).
+ * `needed` is asked of every event and must be cheap; `prepare` returns the event to apply, or
+ * throws (an EventRejectedError fails the event at once; anything else is retried).
+ */
+export interface EventPreparer {
+  needed(event: Stripe.Event): boolean;
+  prepare(event: Stripe.Event, accountId: string | null): Promise<Stripe.Event>;
+}
+
 export type HandlerRegistry = Readonly<Record<string, EventHandler>>;
 
 /**

@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
 import type Stripe from 'stripe';
 import type { EventStatus, StripeEventRecord } from './stripe-event.entity.js';
-import type { EventHandler, HandlerRegistry } from './handler-registry.js';
-import { describeError } from '../shared/errors.js';
+import type { EventHandler, EventPreparer, HandlerRegistry } from './handler-registry.js';
+import { describeError, EventRejectedError } from '../shared/errors.js';
 import { attemptInsert, recordAttempt, successfulAttemptsInsert, thrownAt } from './event-attempts.js';
 import { foldedTransaction, type Statement, type Tx } from '../db/folded-transaction.js';
 import { currentContext, runWithContext, type LogContext } from '../shared/context.js';
@@ -86,6 +86,8 @@ export interface ProcessorDeps {
   expectedLivemode?: (accountId: string | null) => Promise<boolean | null>;
   /** Counts a test event sent to a live connection (or the reverse) where the merchant will see it. */
   recordLivemodeMismatch?: (accountId: string | null) => Promise<void>;
+  /** Turns an event its handler cannot read as delivered into one it can, before the transaction (handler-registry.ts). */
+  prepare?: EventPreparer;
   /** Several events per transaction under load (see processBatch); absent or maxBatch 1: one each. */
   batch?: { maxBatch: number; lanes: number };
 }
@@ -118,9 +120,9 @@ export function createEventProcessor(deps: ProcessorDeps) {
   }
 
   /** Every connection is READ COMMITTED (see db/data-source.ts): handlers rely on it after taking their locks. */
-  const runHandler = (record: LoadedEvent, handler: EventHandler, startedAt: Date) =>
+  const runHandler = (record: LoadedEvent, handler: EventHandler, startedAt: Date, event?: Stripe.Event) =>
     foldedTransaction(deps.dataSource, async (tx) => {
-      const { status, reason } = await runInTransaction(tx, record, handler);
+      const { status, reason } = await runInTransaction(tx, record, handler, event);
       return {
         // The event's status and its history row ride with the COMMIT.
         final: [
@@ -149,9 +151,15 @@ export function createEventProcessor(deps: ProcessorDeps) {
 
   /** A deadlock is two workers on one invoice, not a fault: run again at once instead of waiting a backoff. */
   async function runWithDeadlockRetry(record: LoadedEvent, handler: EventHandler, startedAt: Date): Promise<ProcessResult> {
+    let event: Stripe.Event | undefined;
+    if (deps.prepare) {
+      event = JSON.parse(record.payload) as Stripe.Event;
+      // Outside the transaction: preparing may ask Stripe, and no lock should wait on that.
+      if (deps.prepare.needed(event)) event = await deps.prepare.prepare(event, record.accountId);
+    }
     for (let tries = 1; ; tries++) {
       try {
-        return await runHandler(record, handler, startedAt);
+        return await runHandler(record, handler, startedAt, event);
       } catch (error) {
         if (!isDeadlock(error) || tries >= 5) throw error;
       }
@@ -197,7 +205,9 @@ export function createEventProcessor(deps: ProcessorDeps) {
       return await runWithDeadlockRetry(record, handler, startedAt);
     } catch (error) {
       if (error instanceof SettledMeanwhile) return readSettled(record);
-      const final = attempt.number >= attempt.max;
+      // A payload that can never be applied as it stands fails at once: retries would only repeat it.
+      const rejected = error instanceof EventRejectedError ? error.reason : null;
+      const final = rejected !== null || attempt.number >= attempt.max;
       // The try's history first, then the status: whoever sees the event failed (on-call, a test)
       // also sees the try that failed it. History is for on-call; failing to write it must not
       // hide the handler's own error.
@@ -207,6 +217,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
         attempt: record.attempts + 1,
         startedAt,
         outcome: final ? 'failed' : 'retrying',
+        reason: rejected,
         error,
       }).catch(
         (historyError: unknown) => deps.logger.warn('could not record the attempt', { error: describeError(historyError) }),
@@ -214,11 +225,12 @@ export function createEventProcessor(deps: ProcessorDeps) {
       // Only a still-unsettled event: if the commit went through but its answer was lost, the
       // event is processed and must not be put back.
       await deps.dataSource.query(
-        "UPDATE stripe_events SET status = ?, attempts = attempts + 1, last_error = ? WHERE id = ? AND account_scope = ? AND status = 'received'",
-        [final ? 'failed' : 'received', describeError(error).slice(0, 4000), record.id, accountScope(record.accountId)],
+        "UPDATE stripe_events SET status = ?, reason = COALESCE(?, reason), attempts = attempts + 1, last_error = ? WHERE id = ? AND account_scope = ? AND status = 'received'",
+        [final ? 'failed' : 'received', rejected, describeError(error).slice(0, 4000), record.id, accountScope(record.accountId)],
       );
       // error: failed for good, on-call replays it once fixed; warn: the queue tries it again by itself.
-      deps.logger.log(final ? 'error' : 'warn', final ? 'event failed; retries exhausted' : 'event handler failed; will retry', {
+      const message = rejected ? `event failed: ${rejected}` : final ? 'event failed; retries exhausted' : 'event handler failed; will retry';
+      deps.logger.log(final ? 'error' : 'warn', message, {
         type: record.type,
         attempt: attempt.number,
         maxAttempts: attempt.max,
@@ -264,8 +276,14 @@ export function createEventProcessor(deps: ProcessorDeps) {
               alone.push(index);
               continue;
             }
+            const event = JSON.parse(record.payload) as Stripe.Event;
+            // An event to prepare first (it may ask Stripe) runs alone, outside any batch's locks.
+            if (deps.prepare?.needed(event)) {
+              alone.push(index);
+              continue;
+            }
             riding.add(sameRow(record));
-            riders.push({ index, record, handler, event: JSON.parse(record.payload) as Stripe.Event });
+            riders.push({ index, record, handler, event });
           }
           // Every payment and invoice the batch will touch, locked in two round trips instead of one per event.
           await lockPaymentsUpFront(

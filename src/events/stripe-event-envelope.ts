@@ -13,9 +13,17 @@ const envelopeSchema = z.object({
   created: z.number().int().nonnegative(),
   livemode: z.boolean(),
   api_version: z.string().max(32).nullable().optional(),
-  // Only the id is read: a plain (stripping) object schema does not walk or copy the object's other keys.
-  data: z.object({ object: z.object({ id: z.string().max(255).optional() }) }),
+  // Whatever the object holds, a signed event is stored (a 4xx would have Stripe retry it for days and
+  // then disable the endpoint): its handler checks the fields it needs, and rejects the event if one is bad.
+  data: z.unknown(),
 });
+
+/** data.object.id when it is one (a string that fits the column), for finding events by object; else null. */
+function objectIdOf(data: unknown): string | null {
+  const object = data && typeof data === 'object' ? (data as { object?: unknown }).object : undefined;
+  const id = object && typeof object === 'object' ? (object as { id?: unknown }).id : undefined;
+  return typeof id === 'string' && id.length <= 255 ? id : null;
+}
 
 export interface EventEnvelope {
   id: string;
@@ -43,6 +51,6 @@ export function parseEventEnvelope(json: unknown): EventEnvelope {
     created: event.created,
     livemode: event.livemode,
     apiVersion: event.api_version ?? null,
-    objectId: event.data.object.id ?? null,
+    objectId: objectIdOf(event.data),
   };
 }

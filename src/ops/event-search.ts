@@ -18,6 +18,7 @@ interface EventRow {
   type: string;
   livemode: number;
   object_id: string | null;
+  api_version: string | null;
   status: string;
   reason: string | null;
   attempts: number;
@@ -43,6 +44,7 @@ const summary = (row: EventRow) => ({
   type: row.type,
   livemode: Boolean(row.livemode),
   objectId: row.object_id,
+  apiVersion: row.api_version,
   status: row.status,
   reason: row.reason,
   attempts: row.attempts,
@@ -132,7 +134,7 @@ export function createEventSearch(dataSource: DataSource) {
       params.push(query.cursor.at, query.cursor.at, query.cursor.id, query.cursor.scope ?? '\u{10FFFF}');
     }
     const found = await rows<EventRow>(
-      `SELECT id, account_id, type, livemode, object_id, status, reason, attempts, last_error, received_at, processed_at
+      `SELECT id, account_id, type, livemode, object_id, api_version, status, reason, attempts, last_error, received_at, processed_at
          FROM stripe_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY received_at DESC, id DESC, account_scope DESC LIMIT ?`,
       [...params, query.limit + 1],

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type Stripe from 'stripe';
 import type { StripeClients } from '../stripe/stripe-clients.js';
-import { idOf } from '../billing/apply-to-payment.js';
+import { idOf } from '../stripe/objects/fields.js';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 

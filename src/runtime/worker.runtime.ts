@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import { createWorkerConnection } from '../events/event-queue.js';
 import { createEventProcessor } from '../events/process-event.js';
+import { createOutdatedEventRefresher } from '../stripe/outdated-events.js';
 import { createEventWorker } from '../../workers/event.worker.js';
 import { createMaintenanceWorker } from '../../workers/maintenance.worker.js';
 import { startPayoutReconciliation } from '../reconciliation/payout-reconciliation.js';
@@ -25,6 +26,7 @@ export function startWorkers(core: Core): WorkerRuntime {
     dataSource,
     registry: core.registry,
     logger,
+    prepare: createOutdatedEventRefresher(core.stripeClients),
     batch: { maxBatch: config.WORKER_BATCH_SIZE, lanes: config.WORKER_BATCH_LANES },
     expectedLivemode: async (accountId) => (accountId === null ? defaultLivemode : connections.livemode(accountId)),
     recordLivemodeMismatch: async (accountId) => {

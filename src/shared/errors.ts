@@ -40,3 +40,19 @@ export class StartupError extends Error {
     this.exitCode = options.exitCode;
   }
 }
+
+/**
+ * An event that can never be applied as it stands: its object lacks a field the handler needs, or
+ * it is rendered in an API version this service cannot read. Retrying cannot change a stored
+ * payload, so the event ends `failed` at once with `reason`; on-call replays it once the cause is
+ * fixed (the handler, the endpoint's API version, the account's key).
+ */
+export class EventRejectedError extends Error {
+  constructor(
+    readonly reason: 'invalid_object' | 'unsupported_api_version',
+    message: string,
+  ) {
+    super(message);
+    this.name = reason === 'invalid_object' ? 'InvalidObject' : 'UnsupportedApiVersion';
+  }
+}

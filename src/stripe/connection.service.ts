@@ -1,3 +1,4 @@
+import { PINNED_API_VERSION } from './api-version.js';
 import type { DataSource } from 'typeorm';
 import Stripe from 'stripe';
 import { AppError, describeError } from '../shared/errors.js';
@@ -182,6 +183,8 @@ export function createConnectionService(deps: ConnectionDeps) {
         url: endpointUrl(accountId),
         enabled_events: [...deps.subscribedEventTypes] as Stripe.WebhookEndpointCreateParams.EnabledEvent[],
         description: 'Billed payments backend',
+        // Events come rendered in this version, the one the handlers and this client read (api-version.ts).
+        api_version: PINNED_API_VERSION as Stripe.WebhookEndpointCreateParams.ApiVersion,
       });
       if (!endpoint.secret) throw new Error('Stripe returned no signing secret');
       return { id: endpoint.id, secret: endpoint.secret };

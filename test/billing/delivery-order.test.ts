@@ -48,6 +48,50 @@ type Lifecycle = {
 
 const lifecycles: Lifecycle[] = [
   {
+    name: 'partial capture of 600 of 1000 (API before 2025-03-31: the rest reported as refunded)',
+    amountDue: 1000,
+    natural: (invoiceId) => {
+      const p = paymentEvents({ invoiceId, amount: 1000, apiVersion: '2024-06-20' });
+      return [
+        p.charge('charge.succeeded', { captured: false }),
+        p.charge('charge.captured', { amountCaptured: 600, amountRefunded: 400 }),
+        p.charge('charge.refunded', { amountCaptured: 600, amountRefunded: 400 }),
+        p.paymentIntent('payment_intent.succeeded', { amountReceived: 600 }),
+      ];
+    },
+    expected: { status: 'partially_paid', amountPaid: 600, amountRefunded: 0 },
+  },
+  {
+    name: 'a card refund that fails, reported as charge.refund.updated (API before 2024-10-28)',
+    amountDue: 1000,
+    natural: (invoiceId) => {
+      const p = paymentEvents({ invoiceId, amount: 1000, apiVersion: '2024-06-20' });
+      const re = uniqueId('re');
+      return [
+        p.paymentIntent('payment_intent.succeeded'),
+        p.charge('charge.refunded', { amountRefunded: 500 }),
+        p.refund('charge.refund.updated', { id: re, amount: 500, status: 'succeeded' }),
+        p.refund('charge.refund.updated', { id: re, amount: 500, status: 'failed' }),
+      ];
+    },
+    expected: { status: 'paid', amountPaid: 1000, amountRefunded: 0 },
+  },
+  {
+    name: 'an inquiry escalates: warning_needs_response → needs_response → funds withdrawn',
+    amountDue: 1000,
+    natural: (invoiceId) => {
+      const p = paymentEvents({ invoiceId, amount: 1000 });
+      const dp = uniqueId('dp');
+      return [
+        p.paymentIntent('payment_intent.succeeded'),
+        p.dispute('charge.dispute.created', { id: dp, amount: 1000, status: 'warning_needs_response' }),
+        p.dispute('charge.dispute.updated', { id: dp, amount: 1000, status: 'needs_response' }),
+        p.dispute('charge.dispute.funds_withdrawn', { id: dp, amount: 1000, status: 'needs_response' }),
+      ];
+    },
+    expected: { status: 'disputed', amountPaid: 1000, amountDisputed: 1000 },
+  },
+  {
     name: 'pay → partial refund → further refund',
     amountDue: 1000,
     natural: (invoiceId) => {

@@ -35,6 +35,12 @@ describe('event handlers', () => {
       'charge.dispute.created',
       'charge.dispute.closed',
       'checkout.session.completed',
+      'charge.captured',
+      'charge.expired',
+      'charge.refund.updated',
+      'charge.dispute.updated',
+      'charge.dispute.funds_withdrawn',
+      'charge.dispute.funds_reinstated',
     ]) {
       assert.ok(SUBSCRIBED_EVENT_TYPES.includes(type), `${type} is handled`);
     }

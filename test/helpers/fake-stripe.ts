@@ -102,11 +102,24 @@ export class FakeStripe {
 
 /**
  * A fake answering GET /v1/account for the key's account, webhook endpoint
- * create/delete (recorded in `endpoints`), and PaymentIntent create honouring
- * Idempotency-Key as Stripe does (same key → same PaymentIntent).
+ * create/delete (recorded in `endpoints`), PaymentIntent create honouring
+ * Idempotency-Key as Stripe does (same key → same PaymentIntent), and the
+ * retrieval of the objects a test puts in `objects`.
  */
-export async function startFakeStripe(): Promise<FakeStripe & { endpoints: Map<string, { url: string; events: string[]; secret: string; deleted: boolean }> }> {
-  const fake = Object.assign(new FakeStripe(), { endpoints: new Map<string, { url: string; events: string[]; secret: string; deleted: boolean }>() });
+export async function startFakeStripe(): Promise<
+  FakeStripe & { endpoints: Map<string, { url: string; events: string[]; secret: string; deleted: boolean; apiVersion: string | null }>; objects: Map<string, unknown> }
+> {
+  const fake = Object.assign(new FakeStripe(), {
+    endpoints: new Map<string, { url: string; events: string[]; secret: string; deleted: boolean; apiVersion: string | null }>(),
+    /** Objects GET /v1/{charges,refunds,disputes,payment_intents,payouts,checkout/sessions}/:id answers with, by id. */
+    objects: new Map<string, unknown>(),
+  });
+  fake.route('GET', /^\/v1\/(charges|refunds|disputes|payment_intents|payouts|checkout\/sessions)\/[\w-]+$/, (req) => {
+    const id = req.path.split('/').pop()!;
+    const object = fake.objects.get(id);
+    if (!object) return { status: 404, body: { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such object: '${id}'` } } };
+    return { body: object };
+  });
   fake.route('GET', /^\/v1\/account$/, (req) => {
     const account = fake.accountForKey(req.apiKey)!;
     return { body: { id: account.id, object: 'account', charges_enabled: account.charges_enabled, payouts_enabled: true, country: 'US' } };
@@ -115,7 +128,7 @@ export async function startFakeStripe(): Promise<FakeStripe & { endpoints: Map<s
     const id = `we_${randomBytes(8).toString('hex')}`;
     const secret = `whsec_${randomBytes(16).toString('hex')}`;
     const events = Object.entries(req.form).filter(([k]) => k.startsWith('enabled_events[')).map(([, v]) => v);
-    fake.endpoints.set(id, { url: req.form.url ?? '', events, secret, deleted: false });
+    fake.endpoints.set(id, { url: req.form.url ?? '', events, secret, deleted: false, apiVersion: req.form.api_version ?? null });
     return { body: { id, object: 'webhook_endpoint', url: req.form.url, enabled_events: events, secret, status: 'enabled' } };
   });
   fake.route('GET', /^\/v1\/webhook_endpoints\/we_\w+$/, (req) => {

@@ -11,6 +11,8 @@ export interface PaymentScenario {
   amount: number;
   paymentIntentId?: string;
   chargeId?: string;
+  /** The API version every event is rendered in (default: the builders' own). */
+  apiVersion?: string;
 }
 
 export function paymentEvents(scenario: PaymentScenario) {
@@ -20,13 +22,14 @@ export function paymentEvents(scenario: PaymentScenario) {
   const metadata = scenario.invoiceId ? { invoice_id: scenario.invoiceId } : {};
   let clock = 1_760_000_000;
   const at = (created?: number) => created ?? (clock += 10);
+  const versioned = (event: Stripe.Event): Stripe.Event => (scenario.apiVersion ? ({ ...event, api_version: scenario.apiVersion } as Stripe.Event) : event);
 
   return {
     paymentIntentId: pi,
     chargeId: ch,
     paymentIntent(
       type: 'payment_intent.succeeded' | 'payment_intent.processing' | 'payment_intent.payment_failed' | 'payment_intent.canceled',
-      options: { created?: number; declineMessage?: string } = {},
+      options: { created?: number; declineMessage?: string; amountReceived?: number } = {},
     ): Stripe.Event {
       const status = {
         'payment_intent.succeeded': 'succeeded',
@@ -34,14 +37,14 @@ export function paymentEvents(scenario: PaymentScenario) {
         'payment_intent.payment_failed': 'requires_payment_method',
         'payment_intent.canceled': 'canceled',
       }[type];
-      return stripeEvent({
+      return versioned(stripeEvent({
         type,
         resource: 'payment_intent',
         created: at(options.created),
         object: {
           id: pi,
           amount: scenario.amount,
-          amount_received: status === 'succeeded' ? scenario.amount : 0,
+          amount_received: status === 'succeeded' ? (options.amountReceived ?? scenario.amount) : 0,
           currency,
           status,
           metadata,
@@ -52,11 +55,16 @@ export function paymentEvents(scenario: PaymentScenario) {
               ? { type: 'card_error', code: 'card_declined', decline_code: 'insufficient_funds', message: options.declineMessage ?? 'Your card has insufficient funds.' }
               : null,
         },
-      });
+      }));
     },
-    charge(type: 'charge.succeeded' | 'charge.refunded', options: { amountRefunded?: number; created?: number } = {}): Stripe.Event {
+    /** `captured: false`: an authorization not (yet) captured; `amountCaptured`: a partial capture. */
+    charge(
+      type: 'charge.succeeded' | 'charge.captured' | 'charge.refunded' | 'charge.expired',
+      options: { amountRefunded?: number; created?: number; captured?: boolean; amountCaptured?: number } = {},
+    ): Stripe.Event {
       const amountRefunded = options.amountRefunded ?? 0;
-      return stripeEvent({
+      const captured = options.captured ?? true;
+      return versioned(stripeEvent({
         type,
         resource: 'charge',
         created: at(options.created),
@@ -64,8 +72,8 @@ export function paymentEvents(scenario: PaymentScenario) {
           id: ch,
           payment_intent: pi,
           amount: scenario.amount,
-          amount_captured: scenario.amount,
-          captured: true,
+          amount_captured: captured ? (options.amountCaptured ?? scenario.amount) : 0,
+          captured,
           paid: true,
           status: 'succeeded',
           currency,
@@ -74,13 +82,13 @@ export function paymentEvents(scenario: PaymentScenario) {
           metadata: {},
           balance_transaction: uniqueId('txn'),
         },
-      });
+      }));
     },
     refund(
-      type: 'refund.created' | 'refund.updated' | 'refund.failed',
+      type: 'refund.created' | 'refund.updated' | 'refund.failed' | 'charge.refund.updated',
       options: { id: string; amount: number; status: 'pending' | 'succeeded' | 'failed' | 'canceled'; created?: number },
     ): Stripe.Event {
-      return stripeEvent({
+      return versioned(stripeEvent({
         type,
         resource: 'refund',
         created: at(options.created),
@@ -93,21 +101,21 @@ export function paymentEvents(scenario: PaymentScenario) {
           currency,
           failure_reason: options.status === 'failed' ? 'expired_or_canceled_card' : null,
         },
-      });
+      }));
     },
     dispute(
-      type: 'charge.dispute.created' | 'charge.dispute.closed',
+      type: 'charge.dispute.created' | 'charge.dispute.updated' | 'charge.dispute.funds_withdrawn' | 'charge.dispute.funds_reinstated' | 'charge.dispute.closed',
       options: { id: string; amount: number; status: string; created?: number },
     ): Stripe.Event {
-      return stripeEvent({
+      return versioned(stripeEvent({
         type,
         resource: 'dispute',
         created: at(options.created),
         object: { id: options.id, amount: options.amount, status: options.status, charge: ch, payment_intent: pi, currency },
-      });
+      }));
     },
     checkoutCompleted(options: { clientReferenceId?: string | null; created?: number } = {}): Stripe.Event {
-      return stripeEvent({
+      return versioned(stripeEvent({
         type: 'checkout.session.completed',
         resource: 'checkout.session',
         created: at(options.created),
@@ -122,7 +130,7 @@ export function paymentEvents(scenario: PaymentScenario) {
           amount_total: scenario.amount,
           currency,
         },
-      });
+      }));
     },
   };
 }

@@ -23,6 +23,7 @@ interface EventSummary {
   attempts: number;
   lastError: string | null;
   objectId: string | null;
+  apiVersion: string | null;
   receivedAt: string;
   processedAt: string | null;
 }
@@ -141,6 +142,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
             ['type', event.type],
             ['status', event.reason ? `${event.status} (${event.reason})` : event.status],
             ['object', event.objectId],
+            ['api version', event.apiVersion],
             ['account', accountLabel(event.accountId)],
             ['livemode', String(event.livemode)],
             ['tries', event.attempts],

@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import type Stripe from 'stripe';
+import { amount, currency, expandable, id, idOf, optionalBoolean, optionalText, readFields, status, timestamp } from './fields.js';
+
+/** A payout as the payout handler reads it, whatever API version the event was rendered in. */
+export interface PayoutView {
+  id: string;
+  amount: number;
+  currency: string;
+  status: string;
+  created: number;
+  arrivalDate: number;
+  /** Absent on older versions' payouts, which were all automatic. */
+  automatic: boolean;
+  method: string | null;
+  description: string | null;
+  balanceTransactionId: string | null;
+  failureBalanceTransactionId: string | null;
+  failureCode: string | null;
+  failureMessage: string | null;
+  /** Absent before Stripe reported it: unknown. */
+  reconciliationStatus: string | null;
+}
+
+const payoutSchema = z.object({
+  id,
+  amount,
+  currency,
+  status,
+  created: timestamp,
+  arrival_date: timestamp,
+  automatic: optionalBoolean,
+  method: optionalText,
+  description: optionalText,
+  balance_transaction: expandable,
+  failure_balance_transaction: expandable,
+  failure_code: optionalText,
+  failure_message: optionalText,
+  reconciliation_status: optionalText,
+});
+
+export function readPayout(event: Stripe.Event): PayoutView {
+  const payout = readFields(event, 'payout', payoutSchema);
+  return {
+    id: payout.id,
+    amount: payout.amount,
+    currency: payout.currency.toLowerCase(),
+    status: payout.status,
+    created: payout.created,
+    arrivalDate: payout.arrival_date,
+    automatic: payout.automatic !== false,
+    method: payout.method?.slice(0, 32) ?? null,
+    description: payout.description?.slice(0, 1024) ?? null,
+    balanceTransactionId: idOf(payout.balance_transaction),
+    failureBalanceTransactionId: idOf(payout.failure_balance_transaction),
+    failureCode: payout.failure_code?.slice(0, 64) ?? null,
+    failureMessage: payout.failure_message?.slice(0, 1024) ?? null,
+    reconciliationStatus: payout.reconciliation_status?.slice(0, 32) ?? null,
+  };
+}
