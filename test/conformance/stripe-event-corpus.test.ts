@@ -32,60 +32,14 @@ const ALLOWED_REASONS: Record<'ignored' | 'failed', readonly string[]> = {
     'stale', // older than what we already hold
     'account_mismatch', // a payment another merchant account holds
     'payment_mismatch', // a fact id already claimed by another payment
-    'invalid_object', // the object cannot be read safely (for now either status; see failed)
     // Two more that handlers return on purpose (src/billing/), for money that is no card payment:
     'no_payment_intent', // checkout.session.completed of a setup- or subscription-mode session (no PaymentIntent)
     'no_payment', // a refund or dispute with neither a PaymentIntent nor a charge (customer balance, bank transfer)
   ],
   failed: [
-    'invalid_object', // for now accepted as failed too, until per-object validation settles on one status
-    'unsupported_api_version', // a shape from an API version we decided not to read
+    'invalid_object', // a field the handler needs is missing or malformed: failed on the first try, lastError names it
+    'unsupported_api_version', // older than 2020-08-27 and no API key to fetch the object again (the default endpoint here has none)
   ],
-};
-
-/**
- * KNOWN FAILURES ON TODAY'S src/, to be fixed there (API-version normalisation, per-object
- * validation): file name → the outcome observed when this suite was written. They are left
- * out of every assertion and printed as "known, to fix". DELETE THIS LIST once the fix lands;
- * an entry that passes meanwhile is printed as such and may go at once.
- */
-const KNOWN_FAILURES_BEFORE_FIX: Record<string, string> = {
-  // A signed event whose data.object.id is null is refused as not an event.
-  'stripe-ruby-mock__invoice.upcoming@d82526f.json': 'http 400 payload_invalid: data.object.id is null',
-  // Charges in old shapes without amount_captured (stripe-ruby-mock's history): failed after 3 tries, NOT NULL column.
-  'stripe-ruby-mock__charge.refunded@03f9d3f.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.refunded@485d78b.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.refunded@6394272.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.refunded@77fbe56.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.refunded@8913129.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.refunded@8f25eda.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.refunded@acc0b0f.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.refunded@befb172.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.refunded@e19fdb9.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@03f9d3f.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@5083282.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@52ca2fa.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@77fbe56.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@8913129.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@8f25eda.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@acc0b0f.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@befb172.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  'stripe-ruby-mock__charge.succeeded@e19fdb9.json': "failed:- after 3 tries: Column 'amount_captured' cannot be null",
-  // Trimmed charges without `created`: failed after 3 tries, NOT NULL column.
-  'badhooks__charge.refunded.json': "failed:- after 3 tries: Column 'stripe_created' cannot be null",
-  'badhooks__charge.succeeded.delayed.json': "failed:- after 3 tries: Column 'stripe_created' cannot be null",
-  'badhooks__charge.succeeded.from-pi.json': "failed:- after 3 tries: Column 'stripe_created' cannot be null",
-  'badhooks__charge.succeeded.json': "failed:- after 3 tries: Column 'stripe_created' cannot be null",
-  'badhooks__charge.succeeded.refund-pair.json': "failed:- after 3 tries: Column 'stripe_created' cannot be null",
-  // Disputes without an id: failed after 3 tries, NOT NULL column.
-  'stripe-ruby-mock__charge.dispute.closed.json': "failed:- after 3 tries: Column 'id' cannot be null",
-  'stripe-ruby-mock__charge.dispute.closed@e19fdb9.json': "failed:- after 3 tries: Column 'id' cannot be null",
-  'stripe-ruby-mock__charge.dispute.created@03f9d3f.json': "failed:- after 3 tries: Column 'id' cannot be null",
-  'stripe-ruby-mock__charge.dispute.created@e19fdb9.json': "failed:- after 3 tries: Column 'id' cannot be null",
-  // payout.* events carrying an old `transfer` object (no arrival_date): failed after 3 tries, NOT NULL column.
-  'stripe-ruby-mock__payout.created@229aab2.json': "failed:- after 3 tries: Column 'arrival_date' cannot be null",
-  'stripe-ruby-mock__payout.failed@229aab2.json': "failed:- after 3 tries: Column 'arrival_date' cannot be null",
-  'stripe-ruby-mock__payout.paid@229aab2.json': "failed:- after 3 tries: Column 'arrival_date' cannot be null",
 };
 
 /** Deliveries at once, and how long the whole corpus may take to settle. */
@@ -235,7 +189,7 @@ describe('the real Stripe event corpus (../shared/stripe/corpus), signed and del
       if (row) o.row = { status: row.status, reason: row.reason, attempts: row.attempts, lastError: row.last_error };
       o.tries = tries.get(o.eventId) ?? 0;
     }
-    checked = outcomes.filter((o) => !(o.file in KNOWN_FAILURES_BEFORE_FIX));
+    checked = outcomes;
     elapsedMs = Date.now() - started;
   });
 
@@ -244,17 +198,12 @@ describe('the real Stripe event corpus (../shared/stripe/corpus), signed and del
     if (!outcomes.length) return;
     console.log(`\n    ${outcomes.length} corpus payloads, the service started, all delivered and settled in ${(elapsedMs / 1000).toFixed(1)} s; outcomes per event type:\n`);
     console.log(outcomeTable(outcomes));
-    const known = outcomes.filter((o) => o.file in KNOWN_FAILURES_BEFORE_FIX);
-    if (known.length) {
-      console.log(`\n    known, to fix (KNOWN_FAILURES_BEFORE_FIX, left out of the assertions): ${known.length}`);
-      for (const o of known) console.log(`      ${describeOutcome(o)}`);
+    // What failed at once, and why: for on-call, the same lines a failed event shows.
+    const failed = outcomes.filter((o) => o.row?.status === 'failed');
+    if (failed.length) {
+      console.log(`\n    failed at once, with their reason (${failed.length}):`);
+      for (const o of failed) console.log(`      ${describeOutcome(o)}`);
     }
-    const passingNow = known.filter((o) => o.http.status === 200 && o.row && o.row.attempts === 1 && o.tries === 1 && allowed(o));
-    if (passingNow.length) {
-      console.log(`\n    passing now, delete from KNOWN_FAILURES_BEFORE_FIX: ${passingNow.map((o) => o.file).join(', ')}`);
-    }
-    const gone = Object.keys(KNOWN_FAILURES_BEFORE_FIX).filter((file) => !files.includes(file));
-    if (gone.length) console.log(`\n    in KNOWN_FAILURES_BEFORE_FIX but not in the corpus: ${gone.join(', ')}`);
   });
 
   const allowed = (o: Outcome) => {

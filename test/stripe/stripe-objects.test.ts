@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type Stripe from 'stripe';
 import { stripeEvent } from '../helpers/stripe-events.js';
 import { readCharge, readPaymentIntent, readRefund } from '../../src/stripe/objects/payment-objects.js';
+import { readPayout } from '../../src/stripe/objects/payout-object.js';
 import { isBefore, isOlderThanSupported, PINNED_API_VERSION } from '../../src/stripe/api-version.js';
 import { EventRejectedError } from '../../src/shared/errors.js';
 
@@ -32,6 +33,30 @@ describe('Stripe objects: any supported API version read into one shape', () => 
     const object = { amount: 1000, captured: true, amount_refunded: 0, amount_captured: undefined };
     assert.equal(readCharge(charge('2020-08-27', object)).amountCaptured, 1000);
     assert.equal(readCharge(charge('2020-08-27', { ...object, captured: false })).amountCaptured, 0);
+  });
+
+  it('a charge without a status (the oldest versions): paid says whether it succeeded; with neither, invalid_object', () => {
+    const object = { status: undefined, amount: 1000, captured: true, amount_refunded: 0 };
+    assert.equal(readCharge(charge('2020-08-27', { ...object, paid: true })).succeeded, true);
+    assert.equal(readCharge(charge('2020-08-27', { ...object, paid: false })).succeeded, false);
+    assert.equal(readCharge(charge('2020-08-27', { ...object, status: 'failed', paid: true })).succeeded, false, 'a status wins over paid');
+    assert.throws(
+      () => readCharge(charge('2020-08-27', { ...object, paid: undefined })),
+      (error: unknown) => error instanceof EventRejectedError && /charge\.status: expected a status \(a string\), or `paid`/.test(error.message),
+    );
+  });
+
+  it('a payout shaped as a transfer (before 2017-04-06): date is when it arrives; with neither date nor arrival_date, invalid_object', () => {
+    const transfer = stripeEvent({ type: 'payout.paid', resource: 'payout', object: { object: 'transfer', created: undefined, arrival_date: undefined, date: 1381104000 } });
+    const view = readPayout(transfer);
+    assert.equal(view.arrivalDate, 1381104000);
+    assert.equal(view.created, 1381104000);
+    const current = readPayout(stripeEvent({ type: 'payout.paid', resource: 'payout', object: { created: 1700000000, arrival_date: 1700086400 } }));
+    assert.deepEqual([current.created, current.arrivalDate], [1700000000, 1700086400]);
+    assert.throws(
+      () => readPayout(stripeEvent({ type: 'payout.paid', resource: 'payout', object: { arrival_date: undefined } })),
+      (error: unknown) => error instanceof EventRejectedError && /payout\.arrival_date: expected a unix timestamp \(an integer\), or `date`/.test(error.message),
+    );
   });
 
   it('a PaymentIntent before 2022-11-15 names its latest charge by charges.data; since then by latest_charge', () => {

@@ -20,6 +20,7 @@ export const optionalId = field<string | null | undefined>((v) => v == null || i
 export const amount = field<number>(isAmount, 'expected an integer');
 export const optionalAmount = field<number | null | undefined>((v) => v == null || isAmount(v), 'expected an integer or null').optional();
 export const timestamp = field<number>(isAmount, 'expected a unix timestamp (an integer)');
+export const optionalTimestamp = field<number | null | undefined>((v) => v == null || isAmount(v), 'expected a unix timestamp (an integer) or null').optional();
 export const currency = field<string>((v) => typeof v === 'string' && /^[a-z]{3}$/i.test(v), 'expected a three-letter currency code');
 export const status = field<string>(isString(32), 'expected a status (a string)');
 export const optionalStatus = field<string | null | undefined>((v) => v == null || isString(32)(v), 'expected a status (a string) or null').optional();

@@ -124,13 +124,19 @@ const chargeSchema = z.object({
   amount_refunded: amount,
   captured: optionalBoolean,
   currency,
-  status,
+  // Charges of the oldest API versions have no status, only `paid`: one of the two must be there.
+  status: optionalStatus,
+  paid: optionalBoolean,
   created: timestamp,
   payment_intent: expandable,
   balance_transaction: expandable,
   metadata,
   // Read (and checked) only for versions that expand it.
   refunds: z.unknown().optional(),
+}).superRefine((charge, ctx) => {
+  if (charge.status == null && typeof charge.paid !== 'boolean') {
+    ctx.addIssue({ code: 'custom', path: ['status'], message: 'expected a status (a string), or `paid` (true or false) on charges older than status' });
+  }
 });
 
 const refundListSchema = z.object({ data: z.array(z.unknown()) }).nullish();
@@ -163,7 +169,8 @@ export function readCharge(event: Stripe.Event): ChargeView {
     amount: charge.amount,
     amountCaptured,
     amountRefunded: charge.amount_refunded - released,
-    succeeded: charge.status === 'succeeded',
+    // Without a status (the oldest versions), `paid` said whether the charge succeeded.
+    succeeded: charge.status != null ? charge.status === 'succeeded' : charge.paid === true,
     balanceTransactionId: idOf(charge.balance_transaction),
     created: charge.created,
     refunds,

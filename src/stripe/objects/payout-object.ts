@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type Stripe from 'stripe';
-import { amount, currency, expandable, id, idOf, optionalBoolean, optionalText, readFields, status, timestamp } from './fields.js';
+import { amount, currency, expandable, id, idOf, optionalBoolean, optionalText, optionalTimestamp, readFields, status } from './fields.js';
 
 /** A payout as the payout handler reads it, whatever API version the event was rendered in. */
 export interface PayoutView {
@@ -27,8 +27,11 @@ const payoutSchema = z.object({
   amount,
   currency,
   status,
-  created: timestamp,
-  arrival_date: timestamp,
+  // Payouts were transfers before API 2017-04-06: those carry `date` (when the money arrives)
+  // instead of arrival_date, and no created. One of the two must be there.
+  created: optionalTimestamp,
+  arrival_date: optionalTimestamp,
+  date: optionalTimestamp,
   automatic: optionalBoolean,
   method: optionalText,
   description: optionalText,
@@ -37,6 +40,10 @@ const payoutSchema = z.object({
   failure_code: optionalText,
   failure_message: optionalText,
   reconciliation_status: optionalText,
+}).superRefine((payout, ctx) => {
+  if (payout.arrival_date == null && payout.date == null) {
+    ctx.addIssue({ code: 'custom', path: ['arrival_date'], message: 'expected a unix timestamp (an integer), or `date` on payouts shaped as transfers' });
+  }
 });
 
 export function readPayout(event: Stripe.Event): PayoutView {
@@ -46,8 +53,8 @@ export function readPayout(event: Stripe.Event): PayoutView {
     amount: payout.amount,
     currency: payout.currency.toLowerCase(),
     status: payout.status,
-    created: payout.created,
-    arrivalDate: payout.arrival_date,
+    created: payout.created ?? payout.date ?? payout.arrival_date!,
+    arrivalDate: payout.arrival_date ?? payout.date!,
     automatic: payout.automatic !== false,
     method: payout.method?.slice(0, 32) ?? null,
     description: payout.description?.slice(0, 1024) ?? null,
