@@ -35,6 +35,16 @@ const urlWithProtocol = (protocols: string[], example: string) =>
     { message: `must be a URL like ${example}` },
   );
 
+/** The parts of a connection URL that are percent-decoded before use must decode. */
+function percentEncodingIsValid(url: URL): boolean {
+  try {
+    for (const part of [url.username, url.password, url.pathname]) decodeURIComponent(part);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
 export const envSchema = z
@@ -49,6 +59,9 @@ export const envSchema = z
     DATABASE_URL: urlWithProtocol(['mysql:'], 'mysql://root@127.0.0.1:3306/billed')
       .refine((value) => !URL.canParse(value) || new URL(value).pathname.replace(/^\//, '') !== '', {
         message: 'must name a database, e.g. mysql://root@127.0.0.1:3306/billed',
+      })
+      .refine((value) => !URL.canParse(value) || percentEncodingIsValid(new URL(value)), {
+        message: 'has a malformed %-escape in its user, password or database name: write a special character as %XX (e.g. @ as %40, % as %25)',
       })
       .default('mysql://root@127.0.0.1:3306/billed'),
     /** Redis for the BullMQ queues. */

@@ -54,6 +54,13 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://root@127.0.0.1:3306/' }), /DATABASE_URL must name a database/);
   });
 
+  it('refuses a DATABASE_URL whose user, password or database has a malformed %-escape, naming it, instead of failing later on URI malformed', () => {
+    for (const url of ['mysql://r%ZZ@127.0.0.1:3306/billed', 'mysql://root:p%4@127.0.0.1:3306/billed', 'mysql://root@127.0.0.1:3306/bil%ZZled']) {
+      assert.throws(() => loadConfig({ DATABASE_URL: url }), /DATABASE_URL has a malformed %-escape in its user, password or database name/);
+    }
+    assert.equal(loadConfig({ DATABASE_URL: 'mysql://b%40d:p%25ss@127.0.0.1:3306/billed' }).DATABASE_URL, 'mysql://b%40d:p%25ss@127.0.0.1:3306/billed');
+  });
+
   it('requires ENCRYPTION_KEY when NODE_ENV=production', () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), /ENCRYPTION_KEY is required when NODE_ENV=production/);
   });

@@ -26,8 +26,8 @@ export const onCharge = paymentHandler(
       // A plain INSERT: if another payment claims the same new id meanwhile, this one fails on the key
       // and runs again, and then finds the charge held (see StoredFact).
       manager.defer(
-        `INSERT INTO charges (id, payment_id, account_scope, currency, amount, amount_captured, amount_refunded, succeeded, balance_transaction_id, stripe_created)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO charges (id, payment_id, account_scope, currency, amount, amount_captured, amount_refunded, amount_released, succeeded, balance_transaction_id, stripe_created)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           charge.id,
           paymentId,
@@ -36,6 +36,7 @@ export const onCharge = paymentHandler(
           charge.amount,
           charge.amountCaptured,
           charge.amountRefunded,
+          charge.amountReleased,
           charge.succeeded,
           charge.balanceTransactionId,
           charge.created,
@@ -46,10 +47,10 @@ export const onCharge = paymentHandler(
       // Amounts only grow and success sticks, so any delivery order ends the same. Guarded by the
       // payment as every fact write is, though applyToPayment checked it already.
       manager.defer(
-        `UPDATE charges SET amount_captured = GREATEST(amount_captured, ?), amount_refunded = GREATEST(amount_refunded, ?), succeeded = succeeded OR ?,
-           balance_transaction_id = COALESCE(balance_transaction_id, ?)
+        `UPDATE charges SET amount_captured = GREATEST(amount_captured, ?), amount_refunded = GREATEST(amount_refunded, ?),
+           amount_released = GREATEST(amount_released, ?), succeeded = succeeded OR ?, balance_transaction_id = COALESCE(balance_transaction_id, ?)
          WHERE id = ? AND payment_id = ?`,
-        [charge.amountCaptured, charge.amountRefunded, charge.succeeded, charge.balanceTransactionId, charge.id, paymentId],
+        [charge.amountCaptured, charge.amountRefunded, charge.amountReleased, charge.succeeded, charge.balanceTransactionId, charge.id, paymentId],
       );
     }
     // Older versions' charges carry their refund objects: the same facts refund events give.

@@ -13,6 +13,8 @@ export interface ChargeFacts {
   currency: string;
   amountCaptured: number;
   amountRefunded: number;
+  /** Released uncaptured, as API versions before 2025-03-31 report it (0 since): see `isRelease`. */
+  amountReleased?: number;
   succeeded: boolean;
 }
 export interface RefundFacts {
@@ -52,6 +54,26 @@ export interface InvoiceState {
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 
 /**
+ * Before API 2025-03-31 Stripe booked an authorization released uncaptured (a partial capture, a
+ * cancel or expiry) as a Refund object of the charge, for exactly the released amount, sent in
+ * refund events from 2024-10-28 on. It gave no money back: the charge's released amount tells it
+ * apart, and the one Refund of that charge for that amount is the release. Whichever order the
+ * charge and the Refund arrive in, once both are known the Refund is not counted.
+ */
+function releaseRefundIds(charges: ChargeFacts[], refunds: RefundFacts[]): Set<string> {
+  const releases = new Set<string>();
+  for (const charge of charges) {
+    const released = charge.amountReleased ?? 0;
+    if (released <= 0) continue;
+    const release = refunds
+      .filter((r) => r.chargeId === charge.id && r.amount === released)
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0];
+    if (release) releases.add(release.id);
+  }
+  return releases;
+}
+
+/**
  * The invoice as its facts say it is. Every input only grows or moves forward,
  * so whatever order the events came in, the same facts give the same state.
  */
@@ -82,11 +104,13 @@ export function deriveInvoiceState(facts: InvoiceFacts): InvoiceState {
     const charges = facts.charges.filter((c) => c.paymentId === refund.paymentId);
     return charges.length === 1 ? charges[0]!.id : refund.paymentId;
   };
-  const chargeIds = new Set([...facts.charges.map((c) => c.id), ...facts.refunds.map(chargeOf)]);
+  const releases = releaseRefundIds(facts.charges, facts.refunds);
+  const moneyRefunds = facts.refunds.filter((r) => !releases.has(r.id));
+  const chargeIds = new Set([...facts.charges.map((c) => c.id), ...moneyRefunds.map(chargeOf)]);
   let amountRefunded = 0;
   for (const chargeId of chargeIds) {
     const charge = facts.charges.find((c) => c.id === chargeId);
-    const refunds = facts.refunds.filter((r) => chargeOf(r) === chargeId);
+    const refunds = moneyRefunds.filter((r) => chargeOf(r) === chargeId);
     const currency = charge?.currency ?? refunds[0]?.currency ?? null;
     if (!inCurrency(currency)) continue;
     const counted = sum(refunds.filter((r) => refundCounts(r.status)).map((r) => r.amount));

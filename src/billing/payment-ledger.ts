@@ -278,22 +278,23 @@ interface FactRow {
   currency: string | null;
   amount: string;
   amount_refunded: string | null;
+  amount_released: string | null;
   status: string | null;
   succeeded: number | null;
 }
 
 const FACTS_SQL = `
   SELECT p.invoice_id, 'payment' AS kind, p.id, p.id AS payment_id, NULL AS charge_id, p.currency, p.amount_received AS amount,
-         NULL AS amount_refunded, NULL AS status, NULL AS succeeded
+         NULL AS amount_refunded, NULL AS amount_released, NULL AS status, NULL AS succeeded
     FROM payments p WHERE p.invoice_id IN (?)
   UNION ALL
-  SELECT p.invoice_id, 'charge', c.id, c.payment_id, NULL, c.currency, c.amount_captured, c.amount_refunded, NULL, c.succeeded
+  SELECT p.invoice_id, 'charge', c.id, c.payment_id, NULL, c.currency, c.amount_captured, c.amount_refunded, c.amount_released, NULL, c.succeeded
     FROM charges c JOIN payments p ON p.id = c.payment_id WHERE p.invoice_id IN (?)
   UNION ALL
-  SELECT p.invoice_id, 'refund', r.id, r.payment_id, r.charge_id, r.currency, r.amount, NULL, r.status, NULL
+  SELECT p.invoice_id, 'refund', r.id, r.payment_id, r.charge_id, r.currency, r.amount, NULL, NULL, r.status, NULL
     FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE p.invoice_id IN (?)
   UNION ALL
-  SELECT p.invoice_id, 'dispute', d.id, d.payment_id, NULL, d.currency, d.amount, NULL, d.status, NULL
+  SELECT p.invoice_id, 'dispute', d.id, d.payment_id, NULL, d.currency, d.amount, NULL, NULL, d.status, NULL
     FROM disputes d JOIN payments p ON p.id = d.payment_id WHERE p.invoice_id IN (?)`;
 
 /** The invoices each transaction must re-derive before it commits. */
@@ -363,6 +364,7 @@ function toFacts(invoice: LockedInvoice, rows: FactRow[]): InvoiceFacts {
       currency: c.currency ?? '',
       amountCaptured: Number(c.amount),
       amountRefunded: Number(c.amount_refunded),
+      amountReleased: Number(c.amount_released ?? 0),
       succeeded: Boolean(c.succeeded),
     })),
     refunds: of('refund').map((r) => ({ id: r.id, paymentId: r.payment_id, chargeId: r.charge_id, currency: r.currency ?? '', amount: Number(r.amount), status: r.status ?? '' })),

@@ -30,6 +30,18 @@ describe('invoice state, derived from facts', () => {
     assert.equal(deriveInvoiceState(base({ ...paid(), charges: [charge(500)], refunds: [refund('re_1', 300, 'succeeded')] })).amountRefunded, 500);
   });
 
+  it("does not count the Refund object of an authorization released uncaptured (before API 2025-03-31), only the money given back", () => {
+    // A partial capture of 600 of 1000: Stripe's Refund for the released 400 is no refund; a real refund of 100 later is.
+    const partial = { id: 'ch_1', paymentId: 'pi_1', currency: 'usd', amountCaptured: 600, amountRefunded: 0, amountReleased: 400, succeeded: true };
+    const release = refund('re_release', 400, 'succeeded');
+    const alone = deriveInvoiceState(base({ amountDue: 600, ...paid(600), charges: [partial], refunds: [release] }));
+    assert.deepEqual([alone.status, alone.amountPaid, alone.amountRefunded], ['paid', 600, 0]);
+    const later = deriveInvoiceState(base({ amountDue: 600, ...paid(600), charges: [{ ...partial, amountRefunded: 100 }], refunds: [release, refund('re_real', 100, 'succeeded')] }));
+    assert.deepEqual([later.status, later.amountRefunded], ['partially_refunded', 100]);
+    // Before the charge says what it released, the Refund counts; once it does, it no longer does.
+    assert.equal(deriveInvoiceState(base({ ...paid(600), refunds: [release] })).amountRefunded, 400);
+  });
+
   it('does not count a failed refund even when the charge still reports it', () => {
     const state = deriveInvoiceState(base({ ...paid(), charges: [charge(500)], refunds: [refund('re_1', 500, 'failed')] }));
     assert.deepEqual([state.amountRefunded, state.status], [0, 'paid']);

@@ -49,6 +49,11 @@ export interface ChargeView {
   amountCaptured: number;
   /** Money given back by refunds: never an authorization released uncaptured. */
   amountRefunded: number;
+  /**
+   * Authorized but released uncaptured, as versions before 2025-03-31 report it (in amount_refunded,
+   * and as a Refund object of its own); 0 since. Tells that Refund object from money given back.
+   */
+  amountReleased: number;
   succeeded: boolean;
   balanceTransactionId: string | null;
   created: number;
@@ -169,6 +174,7 @@ export function readCharge(event: Stripe.Event): ChargeView {
     amount: charge.amount,
     amountCaptured,
     amountRefunded: charge.amount_refunded - released,
+    amountReleased: released,
     // Without a status (the oldest versions), `paid` said whether the charge succeeded.
     succeeded: charge.status != null ? charge.status === 'succeeded' : charge.paid === true,
     balanceTransactionId: idOf(charge.balance_transaction),
