@@ -112,6 +112,8 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
+  // From here a SIGTERM stops it gracefully; before, it ends the process at once (nothing taken yet to finish).
+  logger.info('started', { role: config.ROLE, pid: process.pid });
 }
 
 if (isEntryPoint(import.meta.url)) {

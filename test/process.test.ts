@@ -36,6 +36,7 @@ describe('npm start', () => {
       assert.ok(Number(ready.migrationsApplied) > 0, output);
       // Ready once MySQL and Redis both answer; under a loaded machine that can take a moment after listen.
       await waitFor('the service to be ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 15_000, 100);
+      await waitFor('start-up to finish (signals handled)', () => output.includes('"message":"started"'), 10_000);
       const started = Date.now();
       child.kill('SIGTERM');
       const [code] = (await once(child, 'exit')) as [number | null];
@@ -80,6 +81,8 @@ describe('npm start', () => {
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     try {
       const port = await waitFor('the api to listen', () => /"message":"api listening","port":(\d+)/.exec(output)?.[1], 30_000);
+      // Signals are handled once start-up is done; a SIGTERM before that ends the process at once.
+      await waitFor('start-up to finish', () => output.includes('"message":"started"'), 30_000);
       child.kill('SIGTERM');
       const [code] = (await once(child, 'exit')) as [number | null];
       assert.equal(code, 0, `the shell's child exited ${code}: node did not get the signal\n${output}`);

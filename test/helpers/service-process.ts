@@ -98,7 +98,8 @@ export class ServiceProcess {
       await Promise.race([
         waitFor(
           `${label} (ROLE=${role}) to start`,
-          () => started || ((role === 'worker' || service.port !== undefined) && (role === 'api' || service.count('worker started') > 0)),
+          // 'started' is main()'s last line: from then on a SIGTERM stops the process gracefully.
+          () => started || ((role === 'worker' || service.port !== undefined) && (role === 'api' || service.count('worker started') > 0) && service.count('started') > 0),
           timeoutMs,
           50,
         ),
