@@ -43,6 +43,10 @@ export interface AppDeps {
   ops: OpsServices;
   logger: Logger;
   metrics: Metrics;
+  /** METRICS_TOKEN: when set, GET /metrics needs it as a bearer token. */
+  metricsToken?: string;
+  /** TRUST_PROXY: Express's `trust proxy` (false: the peer is the client, X-Forwarded-* ignored). */
+  trustProxy?: boolean | number | string[];
 }
 
 /** The Express app, without listen(): main.ts serves it, tests run it in-process. */
@@ -53,7 +57,9 @@ export function createApp(deps: AppDeps): Express {
   // response body is a cost on the webhook path, the hottest one. The dashboard's files still
   // revalidate by Last-Modified.
   app.set('etag', false);
-  app.set('trust proxy', false);
+  // Behind a TLS proxy, req.secure (the queue UI's Secure cookie) and req.ip come from X-Forwarded-*,
+  // but only from the hops TRUST_PROXY names: trusted from anyone, the header would let any client say https.
+  app.set('trust proxy', deps.trustProxy ?? false);
   app.use(requestContext);
   // Raw body: must come before any JSON parser or every signature fails. Before helmet too:
   // browser security headers mean nothing to Stripe's servers and cost time on the hottest route.
@@ -62,7 +68,7 @@ export function createApp(deps: AppDeps): Express {
   // address, where the upgrade would break its script and styles. TLS belongs to the proxy in front.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } }, strictTransportSecurity: false }));
 
-  app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry }));
+  app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry, metricsToken: deps.metricsToken }));
 
   app.use('/api', requireJsonBody, express.json({ limit: '100kb' }), rejectLoneSurrogates);
   app.use(opsEventsRouter(deps));

@@ -42,7 +42,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   if (!options.registry) assertRegistryMatches(registry, SUBSCRIBED_EVENT_TYPES);
 
   const dataSource = await openDatabase(config.DATABASE_URL, logger);
-  const core = createCore({ config, dataSource, logger, metrics: createMetrics(), registry, now: options.now });
+  const core = createCore({ config, dataSource, logger, metrics: createMetrics({ eventTypes: SUBSCRIBED_EVENT_TYPES }), registry, now: options.now });
   const unreadable = await core.connections.unreadableConnections().catch(async (error: unknown) => {
     await dataSource.destroy();
     throw error;

@@ -77,6 +77,8 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     ops,
     logger,
     metrics,
+    metricsToken: config.METRICS_TOKEN,
+    trustProxy: config.TRUST_PROXY,
   });
   // Webhooks are taken before Express (http/webhook-intake.ts); everything else is the app's.
   const intake = webhookIntake(webhooks);
