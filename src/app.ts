@@ -15,6 +15,8 @@ import { opsEventsRouter } from './http/ops-events.route.js';
 import { invoicesRouter } from './http/invoices.route.js';
 import type { InvoiceService } from './billing/invoice.service.js';
 import type { PayNowService } from './billing/pay-now.service.js';
+import type { PayLinkService } from './billing/pay-link.service.js';
+import { payRouter } from './http/pay.route.js';
 import type { AccountService } from './accounts/account.service.js';
 import type { ConnectionService } from './stripe/connection.service.js';
 import { accountsRouter } from './http/accounts.route.js';
@@ -37,6 +39,7 @@ export interface AppDeps {
   verifyToken: TokenVerifier;
   invoices: InvoiceService;
   payNow: PayNowService;
+  payLinks: PayLinkService;
   accounts: AccountService;
   connections: ConnectionService;
   /** On-call and access: tokens, audit log, event search, replay, the queue UI's queues. */
@@ -75,6 +78,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(tokensRouter(deps));
   app.use(queueUiRouter(deps));
   app.use(invoicesRouter(deps));
+  app.use(payRouter(deps));
   app.use(accountsRouter(deps));
 
   app.use(

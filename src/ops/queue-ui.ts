@@ -113,7 +113,11 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
   router.post(LOGIN_PATH, express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 }), async (req, res) => {
     const body = req.body as Record<string, unknown> | undefined;
     const token = typeof body?.token === 'string' ? body.token.trim() : '';
-    const principal = token && !/\s/.test(token) ? await deps.verifyToken(token) : null;
+    if (!token) {
+      res.status(400).type('html').send(loginPage('Paste an operator or admin token.'));
+      return;
+    }
+    const principal = /\s/.test(token) ? null : await deps.verifyToken(token);
     if (!principal || (principal.role !== 'operator' && principal.role !== 'admin')) {
       const why = principal ? `This token has the ${principal.role} role; the queues need operator (or admin).` : 'That token is unknown or revoked: ask an admin for an operator token.';
       res.status(principal ? 403 : 401).type('html').send(loginPage(why));

@@ -8,6 +8,7 @@ import { IndexInvoiceNumber1764230420000 } from './1764230420000-index-invoice-n
 import { ScopeFactsToAccounts1764230500000 } from './1764230500000-scope-facts-to-accounts.js';
 import { ScopeInboxToAccounts1764230510000 } from './1764230510000-scope-inbox-to-accounts.js';
 import { OneMerchantPerStripeAccount1764230520000 } from './1764230520000-one-merchant-per-stripe-account.js';
+import { PayNowIntentsAndLinks1764230600000 } from './1764230600000-pay-now-intents-and-links.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   ScopeFactsToAccounts1764230500000,
   ScopeInboxToAccounts1764230510000,
   OneMerchantPerStripeAccount1764230520000,
+  PayNowIntentsAndLinks1764230600000,
 ];
