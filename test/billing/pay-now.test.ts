@@ -6,6 +6,7 @@ import { auth, getInvoice } from '../helpers/billing-client.js';
 import { connectMerchant, type Merchant } from '../helpers/merchants.js';
 import { paymentEvents } from '../helpers/payment-events.js';
 import { bearer, createToken } from '../helpers/ops-client.js';
+import { createMemoryLogger } from '../helpers/memory-logger.js';
 
 describe('Pay Now: one live PaymentIntent per invoice and amount', function () {
   this.timeout(60_000);
@@ -125,6 +126,16 @@ describe('Pay Now: one live PaymentIntent per invoice and amount', function () {
       const again = await pay(link.body.token);
       assert.equal(again.body.clientSecret, paid.body.clientSecret, 'a second click reuses it');
       assert.equal((await payNow(invoiceId)).body.clientSecret, paid.body.clientSecret);
+      assert.ok(!t.logs.some((line) => line.includes(link.body.token)), 'the token reaches no log line');
+    });
+
+    it('redacts a pay-link token that reaches a log line anyway (it travels in a URL path)', async () => {
+      const link = (await createLink(await merchant.invoice(300))).body;
+      const { logger, lines } = createMemoryLogger();
+      logger.warn('request failed', { path: `/pay/${link.token}` });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.ok(!lines[0]!.includes(link.token));
+      assert.match(lines[0]!, /\/pay\/bpl_\[redacted\]/);
     });
 
     it('expires: expiresInHours, then 404 pay_link_invalid', async () => {
