@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
@@ -43,6 +44,27 @@ function percentEncodingIsValid(url: URL): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Express's `trust proxy`: false (the default: the peer is the client), true (trust every hop),
+ * a hop count, or a comma list of addresses/subnets (and Express's names loopback, linklocal, uniquelocal).
+ */
+function parseTrustProxy(value: string): boolean | number | string[] | undefined {
+  const trimmed = value.trim().toLowerCase();
+  if (trimmed === 'false') return false;
+  if (trimmed === 'true') return true;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const entries = csv(trimmed);
+  const isAddress = (entry: string) => {
+    if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+    const [address, bits, ...rest] = entry.split('/');
+    if (rest.length || !address || isIP(address) === 0) return false;
+    if (bits === undefined) return true;
+    const max = isIP(address) === 4 ? 32 : 128;
+    return /^\d+$/.test(bits) && Number(bits) <= max;
+  };
+  return entries.length > 0 && entries.every(isAddress) ? entries : undefined;
 }
 
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -107,6 +129,24 @@ export const envSchema = z
       .string()
       .optional()
       .refine((token) => !token || token.length >= 16, { message: 'must be at least 16 characters' }),
+    /** When set, GET /metrics needs Authorization: Bearer <METRICS_TOKEN> (16+ characters); unset, /metrics is open. */
+    METRICS_TOKEN: z
+      .string()
+      .optional()
+      .refine((token) => !token || token.length >= 16, { message: 'must be at least 16 characters' }),
+    /** Express trust proxy behind a TLS proxy: false, true, a hop count, or a comma list of proxy addresses/subnets. */
+    TRUST_PROXY: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined) return false;
+        const parsed = parseTrustProxy(value);
+        if (parsed === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'must be false, true, a hop count (e.g. 1), or a comma list of addresses/subnets (e.g. 10.0.0.0/8,loopback)' });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
     /** Where Stripe can reach this service; used to create webhook endpoints. */
     PUBLIC_BASE_URL: urlWithProtocol(['http:', 'https:'], 'https://billing.example.com').optional(),
     /** error | warn | info | http | debug */

@@ -15,6 +15,8 @@ import { opsEventsRouter } from './http/ops-events.route.js';
 import { invoicesRouter } from './http/invoices.route.js';
 import type { InvoiceService } from './billing/invoice.service.js';
 import type { PayNowService } from './billing/pay-now.service.js';
+import type { PayLinkService } from './billing/pay-link.service.js';
+import { payRouter } from './http/pay.route.js';
 import type { AccountService } from './accounts/account.service.js';
 import type { ConnectionService } from './stripe/connection.service.js';
 import { accountsRouter } from './http/accounts.route.js';
@@ -37,12 +39,17 @@ export interface AppDeps {
   verifyToken: TokenVerifier;
   invoices: InvoiceService;
   payNow: PayNowService;
+  payLinks: PayLinkService;
   accounts: AccountService;
   connections: ConnectionService;
   /** On-call and access: tokens, audit log, event search, replay, the queue UI's queues. */
   ops: OpsServices;
   logger: Logger;
   metrics: Metrics;
+  /** METRICS_TOKEN: when set, GET /metrics needs it as a bearer token. */
+  metricsToken?: string;
+  /** TRUST_PROXY: Express's `trust proxy` (false: the peer is the client, X-Forwarded-* ignored). */
+  trustProxy?: boolean | number | string[];
 }
 
 /** The Express app, without listen(): main.ts serves it, tests run it in-process. */
@@ -53,7 +60,9 @@ export function createApp(deps: AppDeps): Express {
   // response body is a cost on the webhook path, the hottest one. The dashboard's files still
   // revalidate by Last-Modified.
   app.set('etag', false);
-  app.set('trust proxy', false);
+  // Behind a TLS proxy, req.secure (the queue UI's Secure cookie) and req.ip come from X-Forwarded-*,
+  // but only from the hops TRUST_PROXY names: trusted from anyone, the header would let any client say https.
+  app.set('trust proxy', deps.trustProxy ?? false);
   app.use(requestContext);
   // Raw body: must come before any JSON parser or every signature fails. Before helmet too:
   // browser security headers mean nothing to Stripe's servers and cost time on the hottest route.
@@ -62,13 +71,14 @@ export function createApp(deps: AppDeps): Express {
   // address, where the upgrade would break its script and styles. TLS belongs to the proxy in front.
   app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } }, strictTransportSecurity: false }));
 
-  app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry }));
+  app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry, metricsToken: deps.metricsToken }));
 
   app.use('/api', requireJsonBody, express.json({ limit: '100kb' }), rejectLoneSurrogates);
   app.use(opsEventsRouter(deps));
   app.use(tokensRouter(deps));
   app.use(queueUiRouter(deps));
   app.use(invoicesRouter(deps));
+  app.use(payRouter(deps));
   app.use(accountsRouter(deps));
 
   app.use(

@@ -42,7 +42,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   if (!options.registry) assertRegistryMatches(registry, SUBSCRIBED_EVENT_TYPES);
 
   const dataSource = await openDatabase(config.DATABASE_URL, logger);
-  const core = createCore({ config, dataSource, logger, metrics: createMetrics(), registry, now: options.now });
+  const core = createCore({ config, dataSource, logger, metrics: createMetrics({ eventTypes: SUBSCRIBED_EVENT_TYPES }), registry, now: options.now });
   const unreadable = await core.connections.unreadableConnections().catch(async (error: unknown) => {
     await dataSource.destroy();
     throw error;
@@ -51,6 +51,12 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     await dataSource.destroy();
     throw encryptionKeyStartupError(unreadable, config.DATABASE_URL);
   }
+  // Keys sealed before they were bound to their account: bound now, so a copied row cannot open.
+  const resealed = await core.connections.resealLegacy().catch(async (error: unknown) => {
+    await dataSource.destroy();
+    throw error;
+  });
+  if (resealed > 0) logger.info('re-sealed stored Stripe secrets bound to their account', { connections: resealed });
   if (config.ROLE !== 'worker' && config.STRIPE_WEBHOOK_SECRET.length === 0) {
     logger.warn('STRIPE_WEBHOOK_SECRET is not set: POST /webhooks/stripe answers 503 webhook_not_configured (Stripe keeps retrying) until it is');
   }

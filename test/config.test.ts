@@ -28,6 +28,21 @@ describe('configuration', () => {
     assert.equal(loadConfig({ ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64') }).ENCRYPTION_KEY?.length, 32);
   });
 
+  it('reads TRUST_PROXY as Express takes it: false by default, true, a hop count, or a list of addresses/subnets', () => {
+    assert.equal(loadConfig({}).TRUST_PROXY, false);
+    assert.equal(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY, true);
+    assert.equal(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY, false);
+    assert.equal(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY, 2);
+    assert.deepEqual(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,loopback, fd00::/8' }).TRUST_PROXY, ['10.0.0.0/8', '192.168.1.7', 'loopback', 'fd00::/8']);
+    for (const bad of ['yes', '10.0.0.0/33', 'proxy.example.com', '1.2.3', '-1']) {
+      assert.throws(() => loadConfig({ TRUST_PROXY: bad }), (error: ConfigError) => error.problems.some((p) => p.startsWith('TRUST_PROXY ')), bad);
+    }
+  });
+
+  it('wants METRICS_TOKEN long enough to be a secret', () => {
+    assert.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN must be at least 16 characters/);
+  });
+
   it('fails naming every bad variable at once', () => {
     assert.throws(
       () =>

@@ -26,7 +26,7 @@ export function createEventWorker(options: EventWorkerOptions): Worker<EventJobD
     EVENT_QUEUE_NAME,
     (job) =>
       runWithContext({ jobId: job.id, eventId: job.data.eventId, ...(job.data.accountId ? { accountId: job.data.accountId } : {}) }, async () => {
-        const stopTimer = metrics.jobDuration.startTimer({ type: job.name });
+        const stopTimer = metrics.startEventJobTimer(job.name);
         try {
           const result = await processEvent({ eventId: job.data.eventId, accountId: job.data.accountId }, {
             number: job.attemptsMade + 1,

@@ -1,4 +1,6 @@
-import { Router } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { Router, type RequestHandler } from 'express';
+import { AppError } from '../shared/errors.js';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
@@ -28,8 +30,23 @@ function pingerWhenConnected(redis: Redis): () => Promise<unknown> {
   };
 }
 
-/** /healthz: the process answers. /readyz: MySQL and Redis answer too. /metrics: Prometheus text. */
-export function healthRouter(deps: { dataSource: DataSource; redis: Redis; registry: Registry }): Router {
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/** With METRICS_TOKEN set, /metrics wants it as a bearer token, compared in constant time (equal-length hashes). */
+function requireMetricsToken(token: string | undefined): RequestHandler {
+  const expected = token ? sha256(token) : undefined;
+  return (req, _res, next) => {
+    if (!expected) return next();
+    const match = /^Bearer\s+(\S+)$/i.exec(req.get('authorization') ?? '');
+    if (!match?.[1] || !timingSafeEqual(sha256(match[1]), expected)) {
+      throw new AppError(401, 'unauthorized', 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>: give the scraper the token (Prometheus: authorization: {credentials: ...}).');
+    }
+    next();
+  };
+}
+
+/** /healthz: the process answers. /readyz: MySQL and Redis answer too. /metrics: Prometheus text (behind METRICS_TOKEN when set). */
+export function healthRouter(deps: { dataSource: DataSource; redis: Redis; registry: Registry; metricsToken?: string }): Router {
   const router = Router();
   const pingRedis = pingerWhenConnected(deps.redis);
 
@@ -51,7 +68,7 @@ export function healthRouter(deps: { dataSource: DataSource; redis: Redis; regis
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', mysql, redis });
   });
 
-  router.get('/metrics', async (_req, res) => {
+  router.get('/metrics', requireMetricsToken(deps.metricsToken), async (_req, res) => {
     res.type(deps.registry.contentType).send(await deps.registry.metrics());
   });
 

@@ -1,11 +1,12 @@
 import { Router } from 'express';
 import type { InvoiceService } from '../billing/invoice.service.js';
 import type { PayNowService } from '../billing/pay-now.service.js';
+import { parseCreatePayLink, type PayLinkService } from '../billing/pay-link.service.js';
 import { parseCreateInvoice, parseListInvoices } from '../billing/invoice.schema.js';
 import { requireRole, type TokenVerifier } from './auth.middleware.js';
 
-/** Invoices: the merchant app creates them (admin); accountants read them. */
-export function invoicesRouter(deps: { invoices: InvoiceService; payNow: PayNowService; verifyToken: TokenVerifier }): Router {
+/** Invoices: the merchant app creates them (admin); accountants read them and hand out pay links. */
+export function invoicesRouter(deps: { invoices: InvoiceService; payNow: PayNowService; payLinks: PayLinkService; verifyToken: TokenVerifier }): Router {
   const router = Router();
   const read = requireRole(deps.verifyToken, 'accountant');
   const write = requireRole(deps.verifyToken, 'admin');
@@ -16,9 +17,17 @@ export function invoicesRouter(deps: { invoices: InvoiceService; payNow: PayNowS
   router.get('/api/invoices', read, async (req, res) => {
     res.json(await deps.invoices.list(parseListInvoices(req.query)));
   });
-  // Pay Now: called by the merchant app's backend (admin token), which hands clientSecret to the payer's browser.
+  // Pay Now from the merchant app's backend (admin token), which hands clientSecret to the payer's browser.
   router.post('/api/invoices/:id/payment-intent', write, async (req, res) => {
     res.json(await deps.payNow.createPaymentIntent(String(req.params.id)));
+  });
+  // A pay link for the payer's browser (POST /pay/:token), so it never holds a staff token.
+  router.post('/api/invoices/:id/pay-link', read, async (req, res) => {
+    res.status(201).json(await deps.payLinks.create(String(req.params.id), parseCreatePayLink(req.body), req.principal!.name));
+  });
+  router.delete('/api/invoices/:id/pay-link/:linkId', read, async (req, res) => {
+    await deps.payLinks.revoke(String(req.params.id), String(req.params.linkId), req.principal!.name);
+    res.status(204).end();
   });
   router.get('/api/invoices/:id', read, async (req, res) => {
     res.json(await deps.invoices.get(String(req.params.id)));

@@ -1,4 +1,4 @@
-import { Router, type RequestHandler } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -18,38 +18,54 @@ const COOKIE_MAX_AGE_S = 8 * 3600;
 function cookieValue(header: string | undefined, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
     const [key, ...value] = part.trim().split('=');
-    if (key === name) return decodeURIComponent(value.join('='));
+    if (key === name) {
+      try {
+        return decodeURIComponent(value.join('='));
+      } catch {
+        return undefined;
+      }
+    }
   }
   return undefined;
 }
 
 /**
- * A browser cannot add an Authorization header to a page load, so the UI also
- * takes the token once as `?token=`: it is checked like any bearer token, put
- * in an HttpOnly, SameSite=Strict cookie scoped to this path (no script can
- * read it, no other site can send it), and the browser is redirected to the
- * same URL without it, so the token does not stay in the address bar or history.
+ * A browser cannot add an Authorization header to a page load, so the UI takes the token once,
+ * in the body of a form POST to /ops/queues/login (never in a URL: URLs land in proxy access logs
+ * and browser history), checks it like any bearer token, and keeps it in an HttpOnly,
+ * SameSite=Strict cookie scoped to this path (no script can read it, no other site can send it),
+ * Secure when the request came over https (behind a proxy: TRUST_PROXY).
  */
-const tokenFromQueryOrCookie: RequestHandler = (req, res, next) => {
+const tokenFromCookie: RequestHandler = (req, _res, next) => {
   if (!req.get('authorization')) {
-    // Only a page load may carry it: a redirect would turn any other method into a GET.
-    const fromQuery = req.method === 'GET' && typeof req.query.token === 'string' ? req.query.token : undefined;
-    const token = fromQuery ?? cookieValue(req.get('cookie'), COOKIE);
+    const token = cookieValue(req.get('cookie'), COOKIE);
     if (token) req.headers.authorization = `Bearer ${token}`;
-    res.locals.tokenFromQuery = fromQuery;
   }
   next();
 };
 
-const rememberQueryToken: RequestHandler = (req, res, next) => {
-  const token = res.locals.tokenFromQuery as string | undefined;
-  if (!token) return next();
-  const secure = req.secure ? '; Secure' : '';
-  res.setHeader('Set-Cookie', `${COOKIE}=${encodeURIComponent(token)}; Path=${QUEUE_UI_PATH}; HttpOnly; SameSite=Strict; Max-Age=${COOKIE_MAX_AGE_S}${secure}`);
-  const url = new URL(req.originalUrl, 'http://local');
-  url.searchParams.delete('token');
-  res.redirect(303, `${url.pathname}${url.search}`);
-};
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The login form: no script (helmet's CSP stays as it is), posts to itself. */
+function loginPage(note?: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Billed queues: sign in</title><meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 32rem; margin: 4rem auto; padding: 0 1rem">
+<h1>Billed queues</h1>
+${note ? `<p role="alert" style="border: 1px solid #c00; padding: .5rem">${escapeHtml(note)}</p>` : ''}
+<form method="post" action="${LOGIN_PATH}">
+<label for="token">Operator or admin token</label><br>
+<input id="token" name="token" type="password" autocomplete="current-password" required style="width: 100%; margin: .5rem 0">
+<button type="submit">Sign in</button>
+</form>
+<p>The token is kept in a cookie for this page only, for 8 hours. Ask an admin for an operator token (POST /api/tokens).</p>
+</body></html>
+`;
+}
+
+const URL_TOKEN_NOTE = 'A token in the address (?token=) is no longer accepted: addresses land in proxy logs and browser history. Paste it in the form below; then revoke the token you put in the address (DELETE /api/tokens/:id) and use a new one.';
+
+export const LOGIN_PATH = `${QUEUE_UI_PATH}/login`;
 
 /** @bull-board at /ops/queues for operators; every change made through it (retry, remove, clean…) is audited. */
 export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifier; logger: Logger }): Router {
@@ -91,8 +107,40 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     next();
   };
 
-  router.use(QUEUE_UI_PATH, tokenFromQueryOrCookie, requireRole(deps.verifyToken, 'operator'), rememberQueryToken, audit, (req, res, next) =>
-    boardRouter()(req, res, next),
-  );
+  router.get(LOGIN_PATH, (req, res) => {
+    res.status(200).type('html').send(loginPage(req.query.token !== undefined ? URL_TOKEN_NOTE : undefined));
+  });
+  router.post(LOGIN_PATH, express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 }), async (req, res) => {
+    const body = req.body as Record<string, unknown> | undefined;
+    const token = typeof body?.token === 'string' ? body.token.trim() : '';
+    if (!token) {
+      res.status(400).type('html').send(loginPage('Paste an operator or admin token.'));
+      return;
+    }
+    const principal = /\s/.test(token) ? null : await deps.verifyToken(token);
+    if (!principal || (principal.role !== 'operator' && principal.role !== 'admin')) {
+      const why = principal ? `This token has the ${principal.role} role; the queues need operator (or admin).` : 'That token is unknown or revoked: ask an admin for an operator token.';
+      res.status(principal ? 403 : 401).type('html').send(loginPage(why));
+      return;
+    }
+    const secure = req.secure ? '; Secure' : '';
+    res.setHeader('Set-Cookie', `${COOKIE}=${encodeURIComponent(token)}; Path=${QUEUE_UI_PATH}; HttpOnly; SameSite=Strict; Max-Age=${COOKIE_MAX_AGE_S}${secure}`);
+    // Only ever this fixed path: a redirect target taken from the request would make this an open redirect.
+    res.redirect(303, `${QUEUE_UI_PATH}/`);
+  });
+  // A token in the URL is refused before it can authenticate anything: the login page says why.
+  router.get(QUEUE_UI_PATH, (req, res, next) => {
+    if (req.query.token !== undefined) {
+      res.status(401).type('html').send(loginPage(URL_TOKEN_NOTE));
+      return;
+    }
+    // A browser with neither a token nor the cookie goes to the form; API clients keep their 401.
+    if (!req.get('authorization') && !cookieValue(req.get('cookie'), COOKIE) && /text\/html/.test(req.get('accept') ?? '')) {
+      res.redirect(303, LOGIN_PATH);
+      return;
+    }
+    next();
+  });
+  router.use(QUEUE_UI_PATH, tokenFromCookie, requireRole(deps.verifyToken, 'operator'), audit, (req, res, next) => boardRouter()(req, res, next));
   return router;
 }

@@ -30,13 +30,20 @@ export function createPayoutQueue(options: PayoutQueueOptions): Queue<PayoutJobD
 }
 
 /**
- * One job per request of a payout's items: `${payoutId}-${generation}` (BullMQ
- * forbids ':' in custom ids). Adding it again is a no-op, so the dispatcher may
- * add it as often as it likes; a newer request (reconciliation_completed after
- * paid) is a new job, even while the older one runs.
+ * BullMQ forbids ':' in custom job ids, and a payout id comes from a signed event (any merchant
+ * can send one with a ':'): refused, it would fail the dispatcher's whole addBulk every pass, and
+ * no payout in that batch would be reconciled. '%' and ':' are escaped (one-to-one; Stripe's
+ * `po_…` ids have neither, so their job ids are as before).
+ */
+const jobIdPart = (id: string) => id.replace(/%/g, '%25').replace(/:/g, '%3A');
+
+/**
+ * One job per request of a payout's items: `${payoutId}-${generation}`. Adding it again is a
+ * no-op, so the dispatcher may add it as often as it likes; a newer request
+ * (reconciliation_completed after paid) is a new job, even while the older one runs.
  */
 export const payoutJob = (payoutId: string, generation: number) => ({
   name: 'payout.items',
   data: { payoutId, generation },
-  opts: { jobId: `${payoutId}-${generation}` },
+  opts: { jobId: `${jobIdPart(payoutId)}-${generation}` },
 });

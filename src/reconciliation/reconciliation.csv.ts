@@ -1,18 +1,26 @@
 import { formatMinor } from '../billing/currencies.js';
 import type { InvoiceReconciliationRow, UnmatchedPaymentRow } from './reconciliation.service.js';
 
+/** A cell that is a plain decimal number: a spreadsheet reads it as a number, never as a formula. */
+const NUMBER = /^-?\d+(\.\d+)?$/;
+/** What a spreadsheet runs as a formula when it starts a cell (OWASP CSV injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 /**
- * RFC 4180: fields with a comma, a quote or a line break are quoted, quotes
- * doubled, lines end in CRLF. Text a spreadsheet would run as a formula
- * (=, +, -, @ first) gets a leading apostrophe; amounts are never text.
+ * The one writer of every CSV cell. RFC 4180: fields with a comma, a quote or a
+ * line break are quoted, quotes doubled, lines end in CRLF. Any text a
+ * spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+ * apostrophe and is quoted, whichever column it is in: ids, currencies and payout
+ * lists come from signed events, which anyone holding a signing secret writes.
+ * Numbers, and decimals like -12.50, stay numbers.
  */
 export function csvField(value: string | number | null): string {
   if (value === null) return '';
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+  if (typeof value === 'number') return String(value);
+  if (NUMBER.test(value)) return value;
+  if (FORMULA_START.test(value)) return `"'${value.replace(/"/g, '""')}"`;
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
-
-const safeText = (value: string | null) => (value !== null && /^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
 
 export const csvLine = (fields: (string | number | null)[]) => `${fields.map(csvField).join(',')}\r\n`;
 
@@ -47,15 +55,15 @@ export function invoiceCsvLine(row: InvoiceReconciliationRow): string {
   return csvLine([
     'invoice',
     row.id,
-    safeText(row.number),
+    row.number,
     row.accountId,
-    safeText(row.customerName),
+    row.customerName,
     row.createdAt,
     row.currency,
     row.status,
     row.reconciliation,
     row.discrepancy?.reason ?? null,
-    safeText(row.discrepancy?.message ?? null),
+    row.discrepancy?.message ?? null,
     ...money,
     row.settlementCurrency,
     ...[row.gross, row.fees, row.net].flatMap((amount) => [amount, decimal(amount, settled)]),

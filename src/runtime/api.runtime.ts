@@ -9,6 +9,7 @@ import { Ingestor } from '../events/ingest.js';
 import { createRelay } from '../events/relay.js';
 import { createSecretResolver } from '../stripe/webhook-secrets.js';
 import { createPayNowService } from '../billing/pay-now.service.js';
+import { createPayLinkService } from '../billing/pay-link.service.js';
 import { createInvoiceService } from '../billing/invoice.service.js';
 import { accessTokenVerifier } from '../access/token.service.js';
 import { createOpsServices } from '../ops/ops.services.js';
@@ -64,6 +65,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
       intervalMs: config.SIGNATURE_LOG_INTERVAL_MS,
     }),
   };
+  const payNow = createPayNowService({ dataSource, stripeClients });
   const app = createApp({
     dataSource,
     redis,
@@ -71,12 +73,15 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     // ADMIN_TOKEN bootstraps; every other token lives (hashed) in access_tokens.
     verifyToken: accessTokenVerifier(config.ADMIN_TOKEN, ops.tokens),
     invoices: createInvoiceService({ dataSource, accountExists: (id) => accounts.exists(id) }),
-    payNow: createPayNowService({ dataSource, stripeClients }),
+    payNow,
+    payLinks: createPayLinkService({ dataSource, payNow, publicBaseUrl: config.PUBLIC_BASE_URL, now: core.now }),
     accounts,
     connections,
     ops,
     logger,
     metrics,
+    metricsToken: config.METRICS_TOKEN,
+    trustProxy: config.TRUST_PROXY,
   });
   // Webhooks are taken before Express (http/webhook-intake.ts); everything else is the app's.
   const intake = webhookIntake(webhooks);

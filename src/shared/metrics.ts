@@ -7,12 +7,20 @@ export interface InboxStats {
   relayBacklog: number;
 }
 
+/** The label value of every event type outside the subscribed list. */
+export const OTHER_EVENT_TYPE = 'other';
+
 /**
  * One registry per process (not prom-client's global one), so tests can run
  * several apps in one process. Gauges that need I/O (queue depth) are wired
  * by whoever owns the resource, through `collectors`.
+ *
+ * `eventTypes`: the subscribed event types, the only ones that become a `type` label value of
+ * billed_job_duration_seconds. Any signed event may name any type, and each label value is a
+ * series Prometheus keeps: the rest are counted as `other` (the event itself says which type it was).
  */
-export function createMetrics() {
+export function createMetrics(options: { eventTypes?: readonly string[] } = {}) {
+  const eventTypes = new Set(options.eventTypes ?? []);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
@@ -39,6 +47,8 @@ export function createMetrics() {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  /** Times one event job; its type is a label value only when it is a subscribed one. */
+  const startEventJobTimer = (eventType: string) => jobDuration.startTimer({ type: eventTypes.has(eventType) ? eventType : OTHER_EVENT_TYPE });
   const sources: {
     queueCounts?: () => Promise<Record<string, number>>;
     /** Inbox numbers for alerting (failed, oldest waiting, relay backlog); wired on the API side. */
@@ -70,7 +80,7 @@ export function createMetrics() {
   eventGauge('billed_events_oldest_unprocessed_age_seconds', 'Age of the oldest event still received (not yet processed); 0 when none waits', (s) => s.oldestReceivedAgeSeconds);
   eventGauge('billed_events_relay_backlog', 'Events still received after RELAY_AFTER_MS: what the relay has to re-enqueue', (s) => s.relayBacklog);
 
-  return { registry, webhooksReceived, enqueueFailures, relayed, jobDuration, sources };
+  return { registry, webhooksReceived, enqueueFailures, relayed, jobDuration, startEventJobTimer, sources };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,6 +1,7 @@
 /**
  * Secrets that must never reach a log line: Stripe secret and restricted keys,
- * webhook signing secrets, bearer tokens (also Billed's own `bld_` access tokens), and passwords in
+ * webhook signing secrets, bearer tokens (also Billed's own `bld_` access tokens and `bpl_` pay-link tokens, which
+ * travel in a URL path), and passwords in
  * connection URLs (DATABASE_URL, REDIS_URL). Applied to the final serialized
  * line, so it holds whatever a caller passes as message or metadata.
  */
@@ -9,6 +10,7 @@ const REPLACEMENTS: [RegExp, string][] = [
   [/\bwhsec_[0-9A-Za-z+/=_]+/g, 'whsec_[redacted]'],
   [/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer [redacted]'],
   [/\bbld_[A-Za-z0-9_-]{20,}/g, 'bld_[redacted]'],
+  [/\bbpl_[A-Za-z0-9_-]{20,}/g, 'bpl_[redacted]'],
   // The password in a connection URL (mysql://user:password@host, redis://:password@host); not a <password> placeholder.
   [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@"']*:)[^\s/@"'<][^\s/@"']*@/gi, '$1****@'],
 ];

@@ -2,7 +2,7 @@ import { PINNED_API_VERSION } from './api-version.js';
 import type { DataSource } from 'typeorm';
 import Stripe from 'stripe';
 import { AppError, describeError } from '../shared/errors.js';
-import type { SecretBox } from '../shared/secret-box.js';
+import { isLegacySealed, SealedContextError, type SecretBox } from '../shared/secret-box.js';
 import type { Logger } from '../shared/logger.js';
 import type { AccountService } from '../accounts/account.service.js';
 import { checkSecretKey, checkWebhookSecret, RESTRICTED_KEY_PERMISSIONS, type CheckedKey } from './key-check.js';
@@ -16,6 +16,13 @@ interface StoredSecret {
   /** ISO time after which it no longer verifies; null for the current secret. */
   expiresAt: string | null;
 }
+
+/**
+ * What each sealed column is bound to (AES-GCM additional data): its purpose and its account. A value
+ * copied to another account's row, or from one column to the other, does not open there.
+ */
+export type SealedPurpose = 'secret_key' | 'webhook_secrets';
+export const sealContext = (purpose: SealedPurpose, accountId: string) => `billed:stripe_connections:${purpose}:${accountId}`;
 
 interface ConnectionRow {
   account_id: string;
@@ -57,14 +64,44 @@ export function createConnectionService(deps: ConnectionDeps) {
   const load = async (accountId: string) =>
     ((await dataSource.query('SELECT * FROM stripe_connections WHERE account_id = ?', [accountId])) as ConnectionRow[])[0];
 
+  const unusable = (accountId: string, purpose: SealedPurpose) => {
+    deps.logger.error('stored Stripe secret refused: it was not sealed for this account (moved from another row, or altered)', { accountId, purpose });
+    return new AppError(
+      409,
+      'stripe_connection_unusable',
+      `The Stripe ${purpose === 'secret_key' ? 'key' : 'signing secrets'} stored for account ${accountId} ${purpose === 'secret_key' ? 'was' : 'were'} not sealed for this account (copied from another account's row, or altered), so ${purpose === 'secret_key' ? 'it is' : 'they are'} refused. Connect Stripe again for this account: PUT /api/accounts/${accountId}/stripe with its secret key.`,
+      { accountId },
+    );
+  };
+
+  /** Opens a sealed column of an account's row; a value sealed for another account or purpose is refused, never decrypted. */
+  const openFor = (purpose: SealedPurpose, accountId: string, sealed: string): string => {
+    try {
+      return secretBox.open(sealed, sealContext(purpose, accountId));
+    } catch (error) {
+      if (error instanceof SealedContextError) throw unusable(accountId, purpose);
+      throw error;
+    }
+  };
+
   /** The signing secrets that verify now: the current one, and previous ones within their 24 h. */
-  const liveSecretsOf = (row: Pick<ConnectionRow, 'webhook_secrets_enc'>): StoredSecret[] =>
-    row.webhook_secrets_enc
-      ? (JSON.parse(secretBox.open(row.webhook_secrets_enc)) as StoredSecret[]).filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime())
+  const liveSecretsOf = (accountId: string, sealed: string | null): StoredSecret[] =>
+    sealed
+      ? (JSON.parse(openFor('webhook_secrets', accountId, sealed)) as StoredSecret[]).filter((s) => s.expiresAt === null || Date.parse(s.expiresAt) > now().getTime())
       : [];
 
+  /** On a new connect, a previous row whose secrets are refused counts as having none: connecting again is the fix. */
+  const previousSecretsOf = (row: ConnectionRow): StoredSecret[] => {
+    try {
+      return liveSecretsOf(row.account_id, row.webhook_secrets_enc);
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'stripe_connection_unusable') return [];
+      throw error;
+    }
+  };
+
   const view = (row: ConnectionRow) => {
-    const live = liveSecretsOf(row);
+    const live = liveSecretsOf(row.account_id, row.webhook_secrets_enc);
     return {
       mode: row.mode,
       keyLast4: row.key_last4,
@@ -198,7 +235,7 @@ export function createConnectionService(deps: ConnectionDeps) {
       await deps.accounts.get(accountId);
       const checked = checkSecretKey(body.secretKey);
       const givenSecret = checkWebhookSecret(body.webhookSecret);
-      secretBox.seal(''); // fail now, before calling Stripe, if ENCRYPTION_KEY is missing
+      secretBox.seal('', 'check'); // fail now, before calling Stripe, if ENCRYPTION_KEY is missing
       const warnings: string[] = [];
       if (checked.restricted) warnings.push(`Restricted key: it needs ${RESTRICTED_KEY_PERMISSIONS}.`);
       const account = await askStripe(checked, warnings);
@@ -211,7 +248,7 @@ export function createConnectionService(deps: ConnectionDeps) {
       let secret = givenSecret;
       // The same Stripe account in the same mode: the endpoint, and so its signing secret, can stay.
       const sameScope = previous !== undefined && account.id !== null && previous.stripe_account_id === account.id && previous.mode === checked.mode;
-      const hasCurrentSecret = sameScope && liveSecretsOf(previous).some((s) => s.expiresAt === null);
+      const hasCurrentSecret = sameScope && previousSecretsOf(previous).some((s) => s.expiresAt === null);
       if (!secret && deps.publicBaseUrl && hasCurrentSecret && (await reusableEndpoint(checked, accountId, previous))) {
         endpointId = previous!.webhook_endpoint_id;
       } else if (!secret && deps.publicBaseUrl) {
@@ -230,10 +267,10 @@ export function createConnectionService(deps: ConnectionDeps) {
       const kept = !previous
         ? []
         : secret || !sameScope
-          ? liveSecretsOf(previous)
+          ? previousSecretsOf(previous)
               .filter((s) => s.secret !== secret)
               .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? new Date(now().getTime() + PREVIOUS_SECRET_GRACE_MS).toISOString() }))
-          : liveSecretsOf(previous);
+          : previousSecretsOf(previous);
       const secrets: StoredSecret[] = [...(secret ? [{ secret, expiresAt: null }] : []), ...kept];
 
       try {
@@ -254,11 +291,11 @@ export function createConnectionService(deps: ConnectionDeps) {
               checked.mode,
               checked.last4,
               checked.restricted,
-              secretBox.seal(checked.key),
+              secretBox.seal(checked.key, sealContext('secret_key', accountId)),
               account.id,
               account.chargesEnabled,
               endpointId ?? (givenSecret ? null : (previous?.webhook_endpoint_id ?? null)),
-              secrets.length ? secretBox.seal(JSON.stringify(secrets)) : null,
+              secrets.length ? secretBox.seal(JSON.stringify(secrets), sealContext('webhook_secrets', accountId)) : null,
               JSON.stringify(warnings),
               now(),
             ],
@@ -286,7 +323,16 @@ export function createConnectionService(deps: ConnectionDeps) {
       await deps.accounts.get(accountId);
       const row = await load(accountId);
       if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} has no Stripe connection to remove.`);
-      if (row.webhook_endpoint_id) await deleteEndpoint(secretBox.open(row.secret_key_enc), row.webhook_endpoint_id, accountId);
+      if (row.webhook_endpoint_id) {
+        let key: string | undefined;
+        try {
+          key = openFor('secret_key', accountId, row.secret_key_enc);
+        } catch (error) {
+          if (!(error instanceof AppError && error.code === 'stripe_connection_unusable')) throw error;
+          deps.logger.warn('the webhook endpoint was not deleted: the stored key is refused; delete it in the Stripe Dashboard', { accountId, endpointId: row.webhook_endpoint_id });
+        }
+        if (key) await deleteEndpoint(key, row.webhook_endpoint_id, accountId);
+      }
       await dataSource.query('DELETE FROM stripe_connections WHERE account_id = ?', [accountId]);
     },
 
@@ -300,26 +346,47 @@ export function createConnectionService(deps: ConnectionDeps) {
         [accountId],
       )) as { id: string; webhook_secrets_enc: string | null }[];
       if (!row) return null;
-      return liveSecretsOf(row).map((s) => s.secret);
+      return liveSecretsOf(accountId, row.webhook_secrets_enc).map((s) => s.secret);
     },
 
     async secretKey(accountId: string): Promise<string | null> {
       const row = await load(accountId);
-      return row ? secretBox.open(row.secret_key_enc) : null;
+      return row ? openFor('secret_key', accountId, row.secret_key_enc) : null;
     },
 
     /**
      * At start: the stored connections whose sealed Stripe key the configured ENCRYPTION_KEY cannot
      * open (another key, or none). Started anyway, every such account would fail later (webhooks,
-     * Pay Now), so start-up stops on them; null when every stored key opens.
+     * Pay Now), so start-up stops on them; null when every stored key opens. A key sealed for another
+     * account (a row copied onto this one) is no key problem: it opens under that account's context,
+     * so it is logged, naming the account, and that connection alone is refused when used.
      */
     async unreadableConnections(): Promise<{ keySet: boolean; accountIds: string[]; stored: number } | null> {
       const rows = (await dataSource.query('SELECT account_id, secret_key_enc FROM stripe_connections ORDER BY account_id')) as { account_id: string; secret_key_enc: string }[];
+      const opens = (sealed: string, context: string) => {
+        try {
+          secretBox.open(sealed, context);
+          return true;
+        } catch (error) {
+          if (error instanceof SealedContextError) return false;
+          throw error;
+        }
+      };
       let keySet = true;
       const accountIds = rows
         .filter((row) => {
           try {
-            secretBox.open(row.secret_key_enc);
+            if (isLegacySealed(row.secret_key_enc)) {
+              secretBox.openLegacy(row.secret_key_enc);
+              return false;
+            }
+            if (opens(row.secret_key_enc, sealContext('secret_key', row.account_id))) return false;
+            const sealedFor = rows.find((other) => other !== row && opens(row.secret_key_enc, sealContext('secret_key', other.account_id)));
+            if (!sealedFor) return true;
+            deps.logger.error('stored Stripe key refused: it was sealed for another account (its row was copied); connect Stripe again for this account', {
+              accountId: row.account_id,
+              sealedFor: sealedFor.account_id,
+            });
             return false;
           } catch (error) {
             if (error instanceof AppError && error.code === 'encryption_not_configured') keySet = false;
@@ -328,6 +395,30 @@ export function createConnectionService(deps: ConnectionDeps) {
         })
         .map((row) => row.account_id);
       return accountIds.length > 0 ? { keySet, accountIds, stored: rows.length } : null;
+    },
+
+    /**
+     * At start, after the key check: values sealed before they were bound to their account (v1, no
+     * additional data) are re-sealed bound to the row they are in. Idempotent (only v1 values are
+     * touched) and in one transaction holding the rows, so two processes starting together re-seal once.
+     */
+    async resealLegacy(): Promise<number> {
+      return dataSource.transaction(async (tx) => {
+        const rows = (await tx.query(
+          "SELECT account_id, secret_key_enc, webhook_secrets_enc FROM stripe_connections WHERE secret_key_enc LIKE 'v1.%' OR webhook_secrets_enc LIKE 'v1.%' ORDER BY account_id FOR UPDATE",
+        )) as { account_id: string; secret_key_enc: string; webhook_secrets_enc: string | null }[];
+        let resealed = 0;
+        for (const row of rows) {
+          const reseal = (purpose: SealedPurpose, sealed: string | null) =>
+            sealed !== null && isLegacySealed(sealed) ? secretBox.seal(secretBox.openLegacy(sealed), sealContext(purpose, row.account_id)) : sealed;
+          const key = reseal('secret_key', row.secret_key_enc);
+          const secrets = reseal('webhook_secrets', row.webhook_secrets_enc);
+          if (key === row.secret_key_enc && secrets === row.webhook_secrets_enc) continue;
+          await tx.query('UPDATE stripe_connections SET secret_key_enc = ?, webhook_secrets_enc = ? WHERE account_id = ?', [key, secrets, row.account_id]);
+          resealed += 1;
+        }
+        return resealed;
+      });
     },
 
     async recordLivemodeMismatch(accountId: string): Promise<void> {

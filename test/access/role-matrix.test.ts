@@ -17,6 +17,9 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['GET', '/api/invoices', 'accountant'],
   ['GET', '/api/invoices/inv_000000000000000000000000', 'accountant'],
   ['POST', '/api/invoices/inv_000000000000000000000000/payment-intent', 'admin'],
+  // pay links: accountants (and the merchant app) hand them out and revoke them; the payer's browser uses one
+  ['POST', '/api/invoices/inv_000000000000000000000000/pay-link', 'accountant'],
+  ['DELETE', '/api/invoices/inv_000000000000000000000000/pay-link/pl_000000000000000000000000', 'accountant'],
   // reconciliation and payouts: accountants, read only
   ['GET', '/api/reconciliation/invoices', 'accountant'],
   ['GET', '/api/payouts', 'accountant'],
@@ -46,6 +49,10 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['GET', '/healthz', 'public'],
   ['GET', '/readyz', 'public'],
   ['GET', '/metrics', 'public'],
+  // the queue UI's sign-in form (it checks the posted token itself); a pay link is the payer's authentication
+  ['GET', '/ops/queues/login', 'public'],
+  ['POST', '/ops/queues/login', 'public'],
+  ['POST', '/pay/bpl_000000000000000000000000000000000000000000a', 'public'],
 ];
 /** Routes that take no bearer token: webhooks authenticate by signature; the dashboard page's static files hold no data. */
 const NO_TOKEN = ['POST /webhooks/stripe', 'POST /webhooks/stripe/:accountId', 'GET /dashboard/:file'];

@@ -10,7 +10,7 @@ let invoiceCounter = 0;
 
 export async function createInvoice(
   t: TestService,
-  overrides: Partial<{ number: string; currency: string; amountDue: number }> = {},
+  overrides: Partial<{ number: string; currency: string; amountDue: number; customer: { name: string; email: string } }> = {},
 ): Promise<{ id: string; number: string; currency: string; amountDue: number }> {
   const res = await t.http
     .post('/api/invoices')

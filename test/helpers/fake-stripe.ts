@@ -100,19 +100,40 @@ export class FakeStripe {
   }
 }
 
+/** A PaymentIntent as the fake keeps it: tests move `status` as a payer (or Stripe) would. */
+export interface FakePaymentIntent {
+  id: string;
+  object: 'payment_intent';
+  amount: number;
+  currency: string;
+  metadata: Record<string, string>;
+  status: string;
+  client_secret: string;
+  livemode: boolean;
+  canceled_at: number | null;
+  /** The Stripe account it belongs to: another account's key gets a 404. */
+  account: string;
+}
+
 /**
  * A fake answering GET /v1/account for the key's account, webhook endpoint
- * create/delete (recorded in `endpoints`), PaymentIntent create honouring
- * Idempotency-Key as Stripe does (same key → same PaymentIntent), and the
- * retrieval of the objects a test puts in `objects`.
+ * create/delete (recorded in `endpoints`), PaymentIntent create (honouring
+ * Idempotency-Key as Stripe does: same key → same PaymentIntent), retrieve and
+ * cancel (only from a cancelable status, as Stripe), kept in `paymentIntents`,
+ * and the retrieval of the objects a test puts in `objects`.
  */
 export async function startFakeStripe(): Promise<
-  FakeStripe & { endpoints: Map<string, { url: string; events: string[]; secret: string; deleted: boolean; apiVersion: string | null }>; objects: Map<string, unknown> }
+  FakeStripe & {
+    endpoints: Map<string, { url: string; events: string[]; secret: string; deleted: boolean; apiVersion: string | null }>;
+    objects: Map<string, unknown>;
+    paymentIntents: Map<string, FakePaymentIntent>;
+  }
 > {
   const fake = Object.assign(new FakeStripe(), {
     endpoints: new Map<string, { url: string; events: string[]; secret: string; deleted: boolean; apiVersion: string | null }>(),
     /** Objects GET /v1/{charges,refunds,disputes,payment_intents,payouts,checkout/sessions}/:id answers with, by id. */
     objects: new Map<string, unknown>(),
+    paymentIntents: new Map<string, FakePaymentIntent>(),
   });
   fake.route('GET', /^\/v1\/(charges|refunds|disputes|payment_intents|payouts|checkout\/sessions)\/[\w-]+$/, (req) => {
     const id = req.path.split('/').pop()!;
@@ -144,26 +165,64 @@ export async function startFakeStripe(): Promise<
     endpoint.deleted = true;
     return { body: { id, object: 'webhook_endpoint', deleted: true } };
   });
-  const intents = new Map<string, unknown>();
+  const intents = new Map<string, FakePaymentIntent>();
+  const publicView = ({ account: _account, ...intent }: FakePaymentIntent) => intent;
+  const owned = (req: FakeRequest) => {
+    const intent = fake.paymentIntents.get(req.path.split('/')[3] ?? '');
+    return intent && intent.account === fake.accountForKey(req.apiKey)!.id ? intent : undefined;
+  };
+  const noSuchIntent = (req: FakeRequest) => ({
+    status: 404,
+    body: { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such payment_intent: '${req.path.split('/')[3]}'` } },
+  });
   fake.route('POST', /^\/v1\/payment_intents$/, (req) => {
     const cached = req.idempotencyKey ? intents.get(req.idempotencyKey) : undefined;
-    if (cached) return { body: cached };
+    if (cached) return { body: publicView(cached) };
     const id = `pi_${randomBytes(12).toString('hex')}`;
     const metadata = Object.fromEntries(
       Object.entries(req.form).filter(([k]) => k.startsWith('metadata[')).map(([k, v]) => [k.slice(9, -1), v]),
     );
-    const intent = {
+    const intent: FakePaymentIntent = {
       id,
       object: 'payment_intent',
       amount: Number(req.form.amount),
-      currency: req.form.currency,
+      currency: req.form.currency ?? '',
       metadata,
       status: 'requires_payment_method',
       client_secret: `${id}_secret_${randomBytes(8).toString('hex')}`,
       livemode: (req.apiKey ?? '').includes('_live_'),
+      canceled_at: null,
+      account: fake.accountForKey(req.apiKey)!.id,
     };
     if (req.idempotencyKey) intents.set(req.idempotencyKey, intent);
-    return { body: intent };
+    fake.paymentIntents.set(id, intent);
+    return { body: publicView(intent) };
+  });
+  fake.route('GET', /^\/v1\/payment_intents\/pi_\w+$/, (req) => {
+    const intent = owned(req);
+    if (intent) return { body: publicView(intent) };
+    // One a test put in `objects` (an event's PaymentIntent fetched again), as the route above answers.
+    const object = fake.objects.get(req.path.split('/').pop()!);
+    return object ? { body: object } : noSuchIntent(req);
+  });
+  fake.route('POST', /^\/v1\/payment_intents\/pi_\w+\/cancel$/, (req) => {
+    const intent = owned(req);
+    if (!intent) return noSuchIntent(req);
+    if (!['requires_payment_method', 'requires_capture', 'requires_confirmation', 'requires_action'].includes(intent.status)) {
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_request_error',
+            code: 'payment_intent_unexpected_state',
+            message: `You cannot cancel this PaymentIntent because it has a status of ${intent.status}.`,
+          },
+        },
+      };
+    }
+    intent.status = 'canceled';
+    intent.canceled_at = Math.floor(Date.now() / 1000);
+    return { body: publicView(intent) };
   });
   await fake.start();
   return fake;

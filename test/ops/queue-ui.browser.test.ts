@@ -27,7 +27,7 @@ describe('queue UI in a real browser', function () {
     await t?.stop();
   });
 
-  it("opens with ?token= once, then runs on the cookie under helmet's CSP and lists its three queues", async () => {
+  it("signs in through the login form (the token never in a URL), then runs on the cookie under helmet's CSP and lists its three queues", async () => {
     const { token } = await createToken(t, 'operator', 'browser-operator');
     const page = context.pages()[0] ?? (await context.newPage());
     const cspViolations: string[] = [];
@@ -37,8 +37,13 @@ describe('queue UI in a real browser', function () {
     });
     page.on('pageerror', (error) => scriptErrors.push(error.message));
 
-    await page.goto(`${t.baseUrl}/ops/queues?token=${encodeURIComponent(token)}`);
-    assert.equal(new URL(page.url()).search, '', 'the token is gone from the address bar');
+    const visited: string[] = [];
+    page.on('request', (request) => visited.push(request.url()));
+    await page.goto(`${t.baseUrl}/ops/queues`);
+    assert.equal(new URL(page.url()).pathname, '/ops/queues/login', 'a browser without the cookie is sent to the form');
+    await page.fill('input[name="token"]', token);
+    await Promise.all([page.waitForURL(`${t.baseUrl}/ops/queues/`), page.click('button[type="submit"]')]);
+    assert.ok(!visited.some((url) => url.includes(token)), 'the token is in no URL the browser asked for');
     // The board's own API calls (same origin, cookie only) fill in the queue list.
     await page.getByText('stripe-events').first().waitFor({ timeout: 20_000 });
     await page.getByText('payout-reconciliation').first().waitFor({ timeout: 20_000 });

@@ -38,31 +38,67 @@ describe('queue UI at /ops/queues', () => {
     }
   });
 
-  it('answers 401 without a token and 403 to an accountant', async () => {
+  const login = (token: string, headers: Record<string, string> = {}) => t.http.post('/ops/queues/login').set(headers).type('form').send({ token });
+
+  it('answers 401 without a token and 403 to an accountant, in the API and at the login form', async () => {
     assert.equal((await t.http.get('/ops/queues')).status, 401);
     assert.equal((await t.http.get('/ops/queues/api/queues')).status, 401);
     const accountant = await createToken(t, 'accountant');
     assert.equal((await t.http.get('/ops/queues').set(bearer(accountant.token))).status, 403);
-    assert.equal((await t.http.get(`/ops/queues?token=${accountant.token}`)).status, 403, 'nor through ?token=');
+    const refused = await login(accountant.token);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers['set-cookie'], undefined);
+    const unknown = await login('not-a-token-at-all');
+    assert.equal(unknown.status, 401);
+    assert.equal(unknown.headers['set-cookie'], undefined);
   });
 
-  it('takes the token once in ?token=, keeps it in an HttpOnly SameSite=Strict cookie and drops it from the URL', async () => {
-    const login = await t.http.get(`/ops/queues?token=${encodeURIComponent(operator.token)}`);
-    assert.equal(login.status, 303);
-    assert.equal(login.headers.location, '/ops/queues');
-    const cookie = String(login.headers['set-cookie']);
+  it('GET /ops/queues/login shows a form that posts the token in the body; a browser without the cookie is sent there', async () => {
+    const form = await t.http.get('/ops/queues/login');
+    assert.equal(form.status, 200);
+    assert.match(form.type, /html/);
+    assert.match(form.text, /<form method="post" action="\/ops\/queues\/login">/);
+    assert.match(form.text, /name="token" type="password"/);
+    const browser = await t.http.get('/ops/queues').set('Accept', 'text/html,application/xhtml+xml');
+    assert.equal(browser.status, 303);
+    assert.equal(browser.headers.location, '/ops/queues/login');
+  });
+
+  it('POST /ops/queues/login with the token in the body sets an HttpOnly SameSite=Strict cookie and redirects to /ops/queues/ only', async () => {
+    const res = await t.http.post('/ops/queues/login?next=https://evil.example/&redirect=//evil.example').type('form').send({ token: operator.token, next: 'https://evil.example/' });
+    assert.equal(res.status, 303);
+    assert.equal(res.headers.location, '/ops/queues/');
+    const cookie = String(res.headers['set-cookie']);
     assert.match(cookie, /^billed_ops_token=/);
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /SameSite=Strict/);
     assert.match(cookie, /Path=\/ops\/queues/);
+    assert.doesNotMatch(cookie, /Secure/, 'plain http, no proxy trusted');
     const jar = cookie.split(';')[0]!;
-    assert.equal((await t.http.get('/ops/queues').set('Cookie', jar)).status, 200);
+    assert.equal((await t.http.get('/ops/queues/').set('Cookie', jar)).status, 200);
     assert.equal((await t.http.get('/ops/queues/api/queues').set('Cookie', jar)).status, 200);
+  });
+
+  it('no longer takes ?token= in a URL: no cookie, the login page with a note', async () => {
+    for (const path of ['/ops/queues', '/ops/queues/login']) {
+      const res = await t.http.get(`${path}?token=${encodeURIComponent(operator.token)}`);
+      assert.equal(res.headers['set-cookie'], undefined, path);
+      assert.match(res.type, /html/);
+      assert.match(res.text, /no longer accepted/);
+    }
+    assert.equal((await t.http.get(`/ops/queues/api/queues?token=${encodeURIComponent(operator.token)}`)).status, 401);
+  });
+
+  it('without TRUST_PROXY, X-Forwarded-Proto: https from the client is not believed: no Secure', async () => {
+    const res = await login(operator.token, { 'X-Forwarded-Proto': 'https' });
+    assert.equal(res.status, 303);
+    assert.doesNotMatch(String(res.headers['set-cookie']), /Secure/);
   });
 
   it('stops honouring the cookie the moment its token is revoked', async () => {
     const short = await createToken(t, 'operator');
-    const jar = String((await t.http.get(`/ops/queues?token=${short.token}`)).headers['set-cookie']).split(';')[0]!;
+    const jar = String((await login(short.token)).headers['set-cookie']).split(';')[0]!;
+    assert.equal((await t.http.get('/ops/queues/api/queues').set('Cookie', jar)).status, 200);
     await t.http.delete(`/api/tokens/${short.id}`).set(auth).expect(204);
     assert.equal((await t.http.get('/ops/queues/api/queues').set('Cookie', jar)).status, 401);
   });
@@ -82,5 +118,22 @@ describe('queue UI at /ops/queues', () => {
         ['PUT', '/api/queues/maintenance/pause'],
       ],
     );
+  });
+});
+
+describe('queue UI behind a TLS proxy (TRUST_PROXY=1)', () => {
+  let t: TestService;
+  before(async () => {
+    t = await startTestService({ DATABASE_URL: uniqueDatabaseUrl('queue_ui_proxy'), ROLE: 'api', TRUST_PROXY: '1' });
+  });
+  after(() => t.stop());
+
+  it('the login cookie gets Secure when the proxy says X-Forwarded-Proto: https, and not over plain http', async () => {
+    const operator = await createToken(t, 'operator');
+    const viaTls = await t.http.post('/ops/queues/login').set('X-Forwarded-Proto', 'https').type('form').send({ token: operator.token });
+    assert.equal(viaTls.status, 303);
+    assert.match(String(viaTls.headers['set-cookie']), /; Secure/);
+    const plain = await t.http.post('/ops/queues/login').type('form').send({ token: operator.token });
+    assert.doesNotMatch(String(plain.headers['set-cookie']), /Secure/);
   });
 });

@@ -90,4 +90,11 @@ describe('csvField', () => {
     assert.equal(csvField('say "hi"'), '"say ""hi"""');
     assert.equal(csvField('two\r\nlines'), '"two\r\nlines"');
   });
+
+  it('guards every text that starts with a formula character (apostrophe, quoted), and leaves numbers and decimals alone', () => {
+    for (const start of ['=', '+', '-', '@', '\t', '\r']) assert.equal(csvField(`${start}1+1`), `"'${start}1+1"`);
+    assert.equal(csvField('=HYPERLINK("x")'), `"'=HYPERLINK(""x"")"`);
+    assert.equal(csvField('-12.50'), '-12.50');
+    assert.equal(csvField(-7), '-7');
+  });
 });

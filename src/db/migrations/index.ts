@@ -9,6 +9,7 @@ import { ScopeFactsToAccounts1764230500000 } from './1764230500000-scope-facts-t
 import { ScopeInboxToAccounts1764230510000 } from './1764230510000-scope-inbox-to-accounts.js';
 import { OneMerchantPerStripeAccount1764230520000 } from './1764230520000-one-merchant-per-stripe-account.js';
 import { ChargeAmountReleased1764230530000 } from './1764230530000-charge-amount-released.js';
+import { PayNowIntentsAndLinks1764230600000 } from './1764230600000-pay-now-intents-and-links.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [
@@ -23,4 +24,5 @@ export const migrations = [
   ScopeInboxToAccounts1764230510000,
   OneMerchantPerStripeAccount1764230520000,
   ChargeAmountReleased1764230530000,
+  PayNowIntentsAndLinks1764230600000,
 ];
