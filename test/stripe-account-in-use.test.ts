@@ -99,4 +99,33 @@ describe('one Stripe account, one merchant account (PUT /api/accounts/:id/stripe
       /Duplicate entry/,
     );
   });
+
+  describe("the default account's Stripe account (STRIPE_SECRET_KEY)", () => {
+    let withDefault: TestService;
+    let defaultStripe: { id: string; keys: string[] };
+    before(async () => {
+      defaultStripe = stripeAccount();
+      withDefault = await startTestService({
+        STRIPE_API_BASE: fake.url,
+        STRIPE_SECRET_KEY: defaultStripe.keys[0]!,
+        PUBLIC_BASE_URL: 'https://billing.example.test',
+        DATABASE_URL: uniqueDatabaseUrl('acct_default'),
+      });
+    });
+    after(() => withDefault?.stop());
+
+    it('answers 409 stripe_account_in_use when a merchant connects it: its events already reach /webhooks/stripe, and each payment can belong to one account only', async () => {
+      const created = await withDefault.http.post('/api/accounts').set(auth).send({ name: 'Same Stripe Ltd' });
+      const endpoints = liveEndpoints();
+      const res = await withDefault.http.put(`/api/accounts/${created.body.id}/stripe`).set(auth).send({ secretKey: defaultStripe.keys[1]! });
+      assert.equal(res.status, 409, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'stripe_account_in_use');
+      assert.equal(res.body.error.connectedTo, 'default');
+      assert.match(res.body.error.message, /is the default account's \(STRIPE_SECRET_KEY\)/);
+      assert.equal(liveEndpoints(), endpoints, 'no webhook endpoint created at Stripe for the refused connection');
+      // Another Stripe account connects as before.
+      const other = stripeAccount();
+      assert.equal((await withDefault.http.put(`/api/accounts/${created.body.id}/stripe`).set(auth).send({ secretKey: other.keys[0]! })).status, 200);
+    });
+  });
 });

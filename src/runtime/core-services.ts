@@ -43,6 +43,7 @@ export function createCore(base: Omit<Core, 'accounts' | 'connections' | 'stripe
     stripe: { apiBase: config.STRIPE_API_BASE },
     publicBaseUrl: config.PUBLIC_BASE_URL,
     subscribedEventTypes: SUBSCRIBED_EVENT_TYPES,
+    defaultKey: config.STRIPE_SECRET_KEY,
     now: base.now,
   });
   const stripeClients = createStripeClients({

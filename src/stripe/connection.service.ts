@@ -49,6 +49,8 @@ export interface ConnectionDeps {
   publicBaseUrl?: string;
   /** The event types the endpoint is created for. */
   subscribedEventTypes: readonly string[];
+  /** The default account's key (STRIPE_SECRET_KEY): its Stripe account is taken too. */
+  defaultKey?: string;
   now?: () => Date;
 }
 
@@ -155,11 +157,34 @@ export function createConnectionService(deps: ConnectionDeps) {
     new AppError(
       409,
       'stripe_account_in_use',
-      `Stripe account ${stripeAccountId} is already connected to merchant account ${holder}. A Stripe account can serve one merchant account: disconnect it there first (DELETE /api/accounts/${holder}/stripe), or paste the key of another Stripe account.`,
+      holder === 'default'
+        ? `Stripe account ${stripeAccountId} is the default account's (STRIPE_SECRET_KEY): its events already reach POST /webhooks/stripe. A Stripe account can serve one account: invoice from the default account, or paste the key of another Stripe account.`
+        : `Stripe account ${stripeAccountId} is already connected to merchant account ${holder}. A Stripe account can serve one merchant account: disconnect it there first (DELETE /api/accounts/${holder}/stripe), or paste the key of another Stripe account.`,
       { stripeAccountId, connectedTo: holder },
     );
 
+  /**
+   * The default account's Stripe account (STRIPE_SECRET_KEY), asked once. Its events already reach
+   * /webhooks/stripe: connected to a merchant account too, every event would come twice and the
+   * payments could belong to one of the two only. Unknown (no key, or Stripe did not say) is no holder.
+   */
+  let defaultStripeAccount: Promise<string | null> | undefined;
+  const defaultAccountId = () =>
+    (defaultStripeAccount ??= deps.defaultKey
+      ? createStripeClient(deps.defaultKey, deps.stripe)
+          .accounts.retrieveCurrent()
+          .then(
+            (account) => account.id,
+            (error: unknown) => {
+              defaultStripeAccount = undefined; // ask again next time
+              deps.logger.warn('could not read the default account (STRIPE_SECRET_KEY) from Stripe', { error: describeError(error) });
+              return null;
+            },
+          )
+      : Promise.resolve(null));
+
   async function holderOf(stripeAccountId: string, accountId: string): Promise<string | undefined> {
+    if (stripeAccountId === (await defaultAccountId())) return 'default';
     const [row] = (await dataSource.query('SELECT account_id FROM stripe_connections WHERE stripe_account_id = ? AND account_id <> ?', [stripeAccountId, accountId])) as {
       account_id: string;
     }[];
