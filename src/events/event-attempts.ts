@@ -44,15 +44,11 @@ export async function recordAttempt(runner: { query: (sql: string, params?: unkn
   await runner.query(sql, params);
 }
 
-/**
- * The INSERT of `recordAttempt`, for callers that send it together with other statements.
- * `onlyIfPreviousChangedRows`: written only if the statement just before it changed a row
- * (the guarded status update): a run that settled nothing leaves no history.
- */
-export function attemptInsert(row: AttemptRow, options: { onlyIfPreviousChangedRows?: boolean } = {}): { sql: string; params: unknown[] } {
+/** The INSERT of `recordAttempt`, for callers that send it together with other statements (the COMMIT). */
+export function attemptInsert(row: AttemptRow): { sql: string; params: unknown[] } {
   return {
     sql: `INSERT INTO event_attempts (event_id, account_scope, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
-     SELECT ?, ?, ?, ?, ?, NOW(3), ?, ?, ?, ? FROM DUAL${options.onlyIfPreviousChangedRows ? ' WHERE ROW_COUNT() > 0' : ''}`,
+     VALUES (?, ?, ?, ?, ?, NOW(3), ?, ?, ?, ?)`,
     params: [
       row.eventId,
       accountScope(row.accountId),

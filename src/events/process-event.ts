@@ -123,21 +123,19 @@ export function createEventProcessor(deps: ProcessorDeps) {
   const runHandler = (record: LoadedEvent, handler: EventHandler, startedAt: Date, event?: Stripe.Event) =>
     foldedTransaction(deps.dataSource, async (tx) => {
       const { status, reason } = await runInTransaction(tx, record, handler, event);
+      // After everything else (the invoices are re-derived first), the event's status, guarded: it locks
+      // the event's row, so a run of the same event elsewhere waits for this one, or this one for it. If
+      // another run (a duplicate job, a stray job for an event already failed) settled it meanwhile, this
+      // run changes no row and rolls back: its effects are not committed, even where a handler is not
+      // idempotent. A round trip of its own, as a batch's; under load events ride in batches.
+      tx.beforeCommit('settle-event', async () => {
+        const [update] = (await tx.send([settleEvents(status, reason, [record])])) as { affectedRows: number }[];
+        if (update?.affectedRows === 0) throw new SettledMeanwhile();
+      });
       return {
-        // The event's status and its history row ride with the COMMIT.
-        final: [
-          // If another run settled the event while this one waited for the locks, this run settles nothing
-          // and records no try. What its handler wrote is what the first run wrote already (handlers are idempotent).
-          settleEvents(status, reason, [record]),
-          attemptInsert(
-            { eventId: record.id, accountId: record.accountId, attempt: record.attempts + 1, startedAt, outcome: status, reason },
-            { onlyIfPreviousChangedRows: true },
-          ),
-        ],
-        done: ([eventUpdate]: unknown[]): ProcessResult => {
-          if ((eventUpdate as { affectedRows?: number } | undefined)?.affectedRows === 0) throw new SettledMeanwhile();
-          return { status, reason };
-        },
+        // The history row rides with the COMMIT.
+        final: [attemptInsert({ eventId: record.id, accountId: record.accountId, attempt: record.attempts + 1, startedAt, outcome: status, reason })],
+        done: (): ProcessResult => ({ status, reason }),
       };
     });
 
@@ -182,8 +180,9 @@ export function createEventProcessor(deps: ProcessorDeps) {
   async function processEvent(ref: string | EventRef, attempt: Attempt, startedAt = new Date()): Promise<ProcessResult> {
     const record = await loadEvent(refOf(ref));
     if (!record) throw new EventNotStoredError(refOf(ref));
-    // Redelivered jobs (stalled, relayed twice) must not run a settled event again.
-    if (record.status === 'processed' || record.status === 'ignored') {
+    // Redelivered jobs (stalled, relayed twice) must not run a settled event again; nor may a stray job
+    // run a failed one (a replay puts it back to `received` before it enqueues it).
+    if (record.status === 'processed' || record.status === 'ignored' || record.status === 'failed') {
       return { status: record.status, reason: record.reason, alreadySettled: true };
     }
 
