@@ -133,8 +133,8 @@ function renderInvoices(report) {
     row.dataset.reconciliation = inv.reconciliation;
     cell(row, badge(inv.reconciliation)).className = 'reconciliation';
     cell(row, inv.number, 'number');
-    cell(row, accountOf(inv.accountId), 'account');
     cell(row, inv.customerName);
+    cell(row, accountOf(inv.accountId), 'account');
     cell(row, inv.createdAt.slice(0, 10));
     cell(row, inv.status, 'status');
     cell(row, money(inv.amountDue, inv.currency), 'num due');
