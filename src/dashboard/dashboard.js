@@ -184,7 +184,9 @@ async function showPayout(id) {
     cell(row, item.id);
     cell(row, item.type);
     cell(row, item.reportingCategory);
-    cell(row, item.invoiceNumber || (item.paymentId ? `${item.paymentId} (no invoice)` : ''));
+    // A failed payout's money coming back (payout_failure / payout_cancel): its invoices are the failed payout's.
+    const returned = (item.type === 'payout_failure' || item.type === 'payout_cancel') && item.sourceId ? `money of failed payout ${item.sourceId}` : '';
+    cell(row, item.invoiceNumber || (item.paymentId ? `${item.paymentId} (no invoice)` : returned), 'invoice');
     for (const amount of [item.amount, item.fee, item.net]) cell(row, money(amount, item.currency), 'num');
     body.append(row);
   }

@@ -8,6 +8,7 @@ import { TEST_ADMIN_TOKEN } from '../helpers/test-service.js';
 import { itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
 import { mixedPayout, paidInvoice } from '../helpers/payout-scenarios.js';
 import { payoutEvents } from '../helpers/payout-events.js';
+import { txns } from '../helpers/fake-balance-transactions.js';
 import { connectMerchant } from '../helpers/merchants.js';
 import { findChromium, launchChromium } from '../helpers/chromium.js';
 
@@ -92,6 +93,28 @@ describe('GET /dashboard: failed payouts, nets, numbers and accounts', function 
     const number = invoiceRow(failedAfterPaid.invoices.plain.id).locator('td.number');
     assert.equal(await number.textContent(), longNumber);
     assert.equal(await number.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { whiteSpace: string } }).getComputedStyle(el).whiteSpace), 'nowrap');
+  });
+
+  it('shows the payout that paid a failed payout again, and the invoices reconciled to it', async () => {
+    const { payout, amount, invoices } = failedAfterPaid;
+    const later = payoutEvents({ amount, arrivalDate: Date.UTC(2025, 9, 20) / 1000 });
+    rig.balance.set(later.id, [
+      txns.payout({ payoutId: later.id, amount, id: later.balanceTransactionId }),
+      txns.payoutFailure({ failedPayoutId: payout.id, amount, id: payout.failureTransactionId }),
+    ]);
+    await deliverInOrder(rig.t, [later.event('payout.paid')]);
+    await itemsSettled(rig.t, later.id);
+    await loaded(() => page.click('#apply'));
+
+    assert.equal(await payoutRow(payout.id).locator('td.status').textContent(), `failed: account_closed, The bank account has been closed. (paid again in ${later.id})`);
+    assert.equal(await payoutRow(later.id).locator('td.tie-out').textContent(), 'ties out');
+    const row = invoiceRow(invoices.plain.id);
+    assert.equal(await row.getAttribute('data-reconciliation'), 'reconciled');
+    assert.match((await row.locator('td.payouts').textContent()) ?? '', new RegExp(`paid again in ${later.id}\\), ${later.id} \\(paid, 2025-10-20\\)`));
+
+    await payoutRow(later.id).locator('button').click();
+    await page.locator('#payout-items tbody tr td.invoice', { hasText: `money of failed payout ${payout.id}` }).waitFor();
+    assert.deepEqual(problems, []);
   });
 
   it('shows the account column only when the rows come from several accounts', async () => {
