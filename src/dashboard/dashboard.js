@@ -92,10 +92,31 @@ function renderTotals(totals) {
   if (totals.length === 0) cell(body.appendChild(document.createElement('tr')), 'No invoices match these filters.').colSpan = 11;
 }
 
+/** `failed: account_closed, The bank account has been closed.`: Stripe's own words for a failed payout. */
+function failureText(p) {
+  if (p.status !== 'failed' && p.status !== 'canceled') return '';
+  return [p.failureCode, p.failureMessage].filter(Boolean).join(', ');
+}
+
 function payoutList(payouts) {
   const span = document.createElement('span');
-  span.textContent = payouts.map((p) => `${p.id} (${p.status}, ${p.arrivalDate})`).join(', ');
+  span.textContent = payouts
+    .map((p) => {
+      const failure = failureText(p);
+      const again = p.repaidBy ? `, paid again in ${p.repaidBy}` : '';
+      return `${p.id} (${p.status}${failure ? `: ${failure}` : ''}, ${p.arrivalDate}${again})`;
+    })
+    .join(', ');
   return span;
+}
+
+/** The account an invoice or payout belongs to (null: the default account of STRIPE_SECRET_KEY). */
+const accountOf = (accountId) => accountId || 'default';
+
+/** The account column shows only when the rows come from several accounts. */
+function showAccounts(table, rows) {
+  const several = new Set(rows.map((r) => accountOf(r.accountId))).size > 1;
+  table.classList.toggle('several-accounts', several);
 }
 
 function renderInvoices(report) {
@@ -113,6 +134,7 @@ function renderInvoices(report) {
     cell(row, badge(inv.reconciliation)).className = 'reconciliation';
     cell(row, inv.number, 'number');
     cell(row, inv.customerName);
+    cell(row, accountOf(inv.accountId), 'account');
     cell(row, inv.createdAt.slice(0, 10));
     cell(row, inv.status, 'status');
     cell(row, money(inv.amountDue, inv.currency), 'num due');
@@ -126,6 +148,7 @@ function renderInvoices(report) {
     if (inv.discrepancy) why.dataset.reason = inv.discrepancy.reason;
     body.append(row);
   }
+  showAccounts($('#invoices'), report.invoices);
 }
 
 function renderUnmatched(report) {
@@ -149,7 +172,11 @@ function renderUnmatched(report) {
 async function showPayout(id) {
   const payout = await (await api(`/api/payouts/${encodeURIComponent(id)}`)).json();
   digits[payout.currency] = payout.minorUnitDigits;
-  $('#payout-detail-id').textContent = `${payout.id}: ${money(payout.amount, payout.currency)}, ${payout.items.length} transactions`;
+  const fetched = payout.itemsNet !== null ? `${payout.items.length} transactions` : 'transactions not fetched';
+  const failure = failureText(payout);
+  const status = failure ? `${payout.status} (${failure})` : payout.status;
+  const again = payout.repaidBy ? `, its money paid again in ${payout.repaidBy}` : '';
+  $('#payout-detail-id').textContent = `${payout.id}: ${money(payout.amount, payout.currency)}, ${status}${again}, ${fetched}`;
   const body = $('#payout-items tbody');
   body.replaceChildren();
   for (const item of payout.items) {
@@ -157,7 +184,9 @@ async function showPayout(id) {
     cell(row, item.id);
     cell(row, item.type);
     cell(row, item.reportingCategory);
-    cell(row, item.invoiceNumber || (item.paymentId ? `${item.paymentId} (no invoice)` : ''));
+    // A failed payout's money coming back (payout_failure / payout_cancel): its invoices are the failed payout's.
+    const returned = (item.type === 'payout_failure' || item.type === 'payout_cancel') && item.sourceId ? `money of failed payout ${item.sourceId}` : '';
+    cell(row, item.invoiceNumber || (item.paymentId ? `${item.paymentId} (no invoice)` : returned), 'invoice');
     for (const amount of [item.amount, item.fee, item.net]) cell(row, money(amount, item.currency), 'num');
     body.append(row);
   }
@@ -178,14 +207,20 @@ function renderPayouts(list) {
     open.textContent = p.id;
     open.addEventListener('click', () => showPayout(p.id).catch((e) => showMessage(e.message)));
     cell(row, open);
+    cell(row, accountOf(p.accountId), 'account');
     cell(row, p.arrivalDate);
-    cell(row, p.status);
+    const failure = failureText(p);
+    const status = cell(row, failure ? `${p.status}: ${failure}` : p.status, 'status');
+    if (p.repaidBy) status.append(` (paid again in ${p.repaidBy})`);
     cell(row, money(p.amount, p.currency), 'num');
     cell(row, money(p.itemsNet, p.currency), 'num');
     cell(row, money(p.difference, p.currency), 'num difference');
-    cell(row, badge(p.tieOut), 'tie-out');
+    // A failed payout's money never reached the bank: its tie-out is not what needs looking at.
+    const failed = p.status === 'failed' || p.status === 'canceled';
+    cell(row, failed ? badge('payout_failed', p.status) : badge(p.tieOut), 'tie-out');
     body.append(row);
   }
+  showAccounts($('#payouts'), list.data);
 }
 
 async function load() {

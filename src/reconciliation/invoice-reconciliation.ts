@@ -2,7 +2,7 @@ import { refundCounts } from '../billing/status-order.js';
 import { formatMinor } from '../billing/currencies.js';
 
 export type ReconciliationState = 'unpaid' | 'awaiting_payout' | 'reconciled' | 'discrepancy';
-export type DiscrepancyReason = 'currency_mismatch' | 'payout_failed' | 'does_not_tie_out' | 'amount_mismatch';
+export type DiscrepancyReason = 'currency_mismatch' | 'does_not_tie_out' | 'amount_mismatch';
 
 export const RECONCILIATION_STATES: readonly ReconciliationState[] = ['discrepancy', 'awaiting_payout', 'unpaid', 'reconciled'];
 /** Dashboard and API order: what needs an accountant first. */
@@ -15,6 +15,9 @@ export interface PayoutFacts {
   status: string;
   arrivalDate: number;
   failureCode: string | null;
+  failureMessage: string | null;
+  /** For a failed or canceled payout: the later payout that carries its money (its `payout_failure` transaction). */
+  repaidBy: string | null;
   itemsStatus: string;
   itemsFetched: boolean;
   itemsNet: number | null;
@@ -39,8 +42,10 @@ export interface InvoiceFactsForReconciliation {
   currency: string;
   amountDue: number;
   amountPaid: number;
+  /** The invoice's refunded total: refund objects, and charge.amount_refunded for refunds whose objects have not arrived. */
+  amountRefunded?: number;
   payments: { id: string; currency: string | null; amountReceived: number }[];
-  charges: { id: string; paymentId: string; currency: string; amountCaptured: number; succeeded: boolean }[];
+  charges: { id: string; paymentId: string; currency: string; amountCaptured: number; amountRefunded?: number; succeeded: boolean }[];
   refunds: { id: string; currency: string; amount: number; status: string }[];
   disputes: { id: string; currency: string; amount: number; status: string }[];
   items: ItemFacts[];
@@ -55,7 +60,19 @@ export interface InvoiceReconciliation {
   fees: number;
   net: number;
   settlementCurrency: string | null;
-  payouts: { id: string; status: string; amount: number; currency: string; arrivalDate: string; net: number; reconciled: boolean }[];
+  payouts: {
+    id: string;
+    status: string;
+    amount: number;
+    currency: string;
+    arrivalDate: string;
+    net: number;
+    reconciled: boolean;
+    failureCode: string | null;
+    failureMessage: string | null;
+    /** A failed payout's money went out again in this later payout. */
+    repaidBy: string | null;
+  }[];
 }
 
 const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
@@ -69,32 +86,98 @@ export function payoutDifference(payout: Pick<PayoutFacts, 'amount' | 'itemsFetc
 export const payoutReconciled = (payout: PayoutFacts) => payout.status === 'paid' && payoutDifference(payout) === 0;
 
 /**
+ * The payout that finally carried an item's money to the bank: its own, or, when that payout
+ * failed (or was canceled) and Stripe paid the money out again, the later payout that carried
+ * the returned funds (followed through chains). Null while the money sits in the Stripe balance.
+ */
+function landedIn(payoutId: string, payouts: Map<string, PayoutFacts>): PayoutFacts | null {
+  let payout = payouts.get(payoutId);
+  for (let hops = 0; payout && payoutFailed(payout.status) && hops < 5; hops++) {
+    payout = payout.repaidBy ? payouts.get(payout.repaidBy) : undefined;
+  }
+  return payout && !payoutFailed(payout.status) ? payout : null;
+}
+
+/**
+ * What the invoice's money came to, in the invoice's currency: paid − refunded − fees − dispute
+ * losses + reinstated. Each movement counts once it happened, paid out or not (a refund known only
+ * from charge.refunded counts too); fees are only known from Stripe's balance transactions. Money
+ * Stripe converted into another currency cannot be mixed with the invoice's amounts: then the net
+ * is the balance transactions' own, in the settlement currency.
+ */
+function netOf(facts: InvoiceFactsForReconciliation, charges: InvoiceFactsForReconciliation['charges']) {
+  const settlement = facts.items[0]?.currency ?? null;
+  if (settlement !== null && (settlement !== facts.currency || facts.items.some((i) => i.currency !== settlement))) {
+    return sum(facts.items.map((i) => i.net));
+  }
+  const chargeItems = facts.items.filter((i) => i.chargeId && !i.refundId && !i.disputeId && i.type !== 'refund');
+  const paid = Math.max(facts.amountPaid, sum(charges.map((c) => c.amountCaptured)), sum(chargeItems.map((i) => i.amount)));
+  const refunded = Math.max(refundedOf(facts, charges), -sum(facts.items.filter((i) => i.refundId || i.type === 'refund').map((i) => i.amount)));
+  const fees = sum(facts.items.map((i) => i.fee));
+  let losses = 0;
+  let reinstated = 0;
+  for (const dispute of facts.disputes.filter((d) => !d.status.startsWith('warning_'))) {
+    const items = facts.items.filter((i) => i.disputeId === dispute.id);
+    const withdrawn = -sum(items.filter((i) => i.amount < 0).map((i) => i.amount));
+    const returned = sum(items.filter((i) => i.amount > 0).map((i) => i.amount));
+    losses += Math.max(withdrawn, dispute.amount);
+    reinstated += Math.max(returned, dispute.status === 'won' ? dispute.amount : 0);
+  }
+  // Dispute transactions of a dispute not known as a fact yet still moved the money.
+  const known = new Set(facts.disputes.map((d) => d.id));
+  for (const item of facts.items.filter((i) => i.disputeId && !known.has(i.disputeId))) {
+    if (item.amount < 0) losses -= item.amount;
+    else reinstated += item.amount;
+  }
+  return paid - refunded - fees - losses + reinstated;
+}
+
+/** Everything refunded: the invoice's total, its charges' amount_refunded, its counted refund objects, whichever knows most. */
+function refundedOf(facts: InvoiceFactsForReconciliation, charges: InvoiceFactsForReconciliation['charges']): number {
+  return Math.max(
+    facts.amountRefunded ?? 0,
+    sum(charges.map((c) => c.amountRefunded ?? 0)),
+    sum(facts.refunds.filter((r) => refundCounts(r.status)).map((r) => r.amount)),
+  );
+}
+
+/**
  * Where an invoice's money stands against the bank. Checks run from the most
- * serious: money in another currency cannot be tied to the cent; money in a
- * failed payout never arrived; a payout that does not tie out makes every
- * invoice in it suspect; then what was received against what Stripe paid out;
- * then whether everything has been paid out yet; then paid against due.
+ * serious: money in another currency cannot be tied to the cent; a payout that
+ * does not tie out makes every invoice in it suspect; then what was received
+ * against what Stripe paid out; then whether every money movement (charges,
+ * refunds, dispute withdrawals) is in a paid payout yet: money of a failed payout
+ * is back in the Stripe balance, awaiting the payout that pays it out again; then
+ * paid against due.
  */
 export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceReconciliation {
   const money = (amount: number, currency: string) => `${formatMinor(amount, currency)} ${currency.toUpperCase()}`;
-  const carried = [...new Set(facts.items.map((i) => i.payoutId))].map((id) => facts.payouts.get(id)).filter((p): p is PayoutFacts => !!p);
+  const byId = (a: PayoutFacts, b: PayoutFacts) => a.arrivalDate - b.arrivalDate || a.id.localeCompare(b.id);
+  const own = [...new Set(facts.items.map((i) => i.payoutId))].map((id) => facts.payouts.get(id)).filter((p): p is PayoutFacts => !!p);
+  /** Where each item's money is now: the payout that paid it out (null: back in the balance). */
+  const landing = new Map(facts.items.map((i) => [i.id, landedIn(i.payoutId, facts.payouts)]));
+  const landed = [...new Map([...landing.values()].filter((p): p is PayoutFacts => !!p).map((p) => [p.id, p])).values()];
+  const listed = [...new Map([...own, ...landed].map((p) => [p.id, p])).values()].sort(byId);
   const settlementCurrency = facts.items[0]?.currency ?? null;
+  const succeeded = facts.charges.filter((c) => c.succeeded && c.amountCaptured > 0);
   const base = {
     gross: sum(facts.items.map((i) => i.amount)),
     fees: sum(facts.items.map((i) => i.fee)),
-    net: sum(facts.items.map((i) => i.net)),
+    net: netOf(facts, succeeded),
     settlementCurrency,
-    payouts: carried
-      .sort((a, b) => a.arrivalDate - b.arrivalDate || a.id.localeCompare(b.id))
-      .map((p) => ({
-        id: p.id,
-        status: p.status,
-        amount: p.amount,
-        currency: p.currency,
-        arrivalDate: isoDate(p.arrivalDate),
-        net: sum(facts.items.filter((i) => i.payoutId === p.id).map((i) => i.net)),
-        reconciled: payoutReconciled(p),
-      })),
+    payouts: listed.map((p) => ({
+      id: p.id,
+      status: p.status,
+      amount: p.amount,
+      currency: p.currency,
+      arrivalDate: isoDate(p.arrivalDate),
+      // A failed payout's share is the money it had carried; the payout that paid it again shows the same money.
+      net: sum(facts.items.filter((i) => (payoutFailed(p.status) ? i.payoutId === p.id : landing.get(i.id)?.id === p.id)).map((i) => i.net)),
+      reconciled: payoutReconciled(p),
+      failureCode: p.failureCode,
+      failureMessage: p.failureMessage,
+      repaidBy: p.repaidBy,
+    })),
   };
   const result = (reconciliation: ReconciliationState, discrepancy: InvoiceReconciliation['discrepancy'] = null): InvoiceReconciliation => ({
     reconciliation,
@@ -103,7 +186,7 @@ export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceR
   });
   const discrepancy = (reason: DiscrepancyReason, message: string) => result('discrepancy', { reason, message });
 
-  const charges = facts.charges.filter((c) => c.succeeded && c.amountCaptured > 0);
+  const charges = succeeded;
   const received = facts.payments.some((p) => p.amountReceived > 0) || charges.length > 0;
   if (!received && facts.items.length === 0) return result('unpaid');
 
@@ -116,11 +199,8 @@ export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceR
     return discrepancy('currency_mismatch', `paid out in ${foreignItem.currency} (balance transaction ${foreignItem.id}), the invoice is in ${facts.currency}: converted amounts cannot tie out to the cent`);
   }
 
-  const failed = carried.find((p) => payoutFailed(p.status));
-  if (failed) {
-    return discrepancy('payout_failed', `payout ${failed.id} ${failed.status}${failed.failureCode ? ` (${failed.failureCode})` : ''}: its money went back to the Stripe balance`);
-  }
-  for (const payout of carried) {
+  // Only the payouts the money landed in: a failed payout's tie-out is not what reached the bank.
+  for (const payout of landed) {
     const difference = payoutDifference(payout);
     if (payout.itemsStatus === 'failed' && difference === null) {
       return discrepancy('does_not_tie_out', `the transactions of payout ${payout.id} could not be fetched from Stripe`);
@@ -146,6 +226,9 @@ export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceR
       return discrepancy('amount_mismatch', `refund ${refund.id} of ${money(refund.amount, facts.currency)} does not match its balance transaction`);
     }
   }
+  // Refunds known only from charge.amount_refunded (no refund object yet): their money has not
+  // been paid out until balance transactions for the whole refunded amount are.
+  if (-sum(facts.items.filter((i) => i.type === 'refund' || i.refundId).map((i) => i.amount)) < refundedOf(facts, charges)) awaiting = true;
   // An inquiry (warning_*) moves no money, so no balance transaction will ever come for it.
   for (const dispute of facts.disputes.filter((d) => !d.status.startsWith('warning_'))) {
     if (!facts.items.some((i) => i.disputeId === dispute.id)) awaiting = true;
@@ -155,7 +238,9 @@ export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceR
   for (const payment of facts.payments.filter((p) => p.amountReceived > 0)) {
     if (!charges.some((c) => c.paymentId === payment.id)) awaiting = true;
   }
-  if (carried.some((p) => p.status !== 'paid') || awaiting) return result('awaiting_payout');
+  // Every movement in a paid payout: money of a failed payout not paid out again, or a payout
+  // still on its way, is awaited.
+  if ([...landing.values()].some((p) => p === null || p.status !== 'paid') || awaiting) return result('awaiting_payout');
 
   if (facts.amountPaid !== facts.amountDue) {
     const message =

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { AppError } from '../shared/errors.js';
 import { minorUnitDigits } from '../billing/currencies.js';
 import type { PayoutsQuery } from './reconciliation.schema.js';
-import { ITEM_JOINS, RESOLVED_PAYMENT_SQL, SAME_ACCOUNT_PAYMENT, toPayoutFacts, type PayoutRow } from './reconciliation-facts.js';
+import { ITEM_JOINS, RESOLVED_PAYMENT_SQL, SAME_ACCOUNT_PAYMENT, toPayoutFacts, withRepayments, type PayoutRow } from './reconciliation-facts.js';
 import { isoDate, payoutDifference, payoutReconciled } from './invoice-reconciliation.js';
 
 /**
@@ -17,7 +17,7 @@ function tieOut(row: PayoutRow, difference: number | null): string {
   return 'not_fetched';
 }
 
-function summary(row: PayoutRow) {
+function summary(row: PayoutRow, repaidBy: string | null) {
   const facts = toPayoutFacts(row);
   const difference = payoutDifference(facts);
   return {
@@ -32,6 +32,8 @@ function summary(row: PayoutRow) {
     automatic: Boolean(row.automatic),
     failureCode: row.failure_code,
     failureMessage: row.failure_message,
+    // A failed or canceled payout's money, returned to the balance, went out again in this payout.
+    repaidBy,
     stripeReconciliationStatus: row.stripe_reconciliation_status,
     itemsStatus: row.items_status,
     itemsFetchedAt: row.items_fetched_at ? row.items_fetched_at.toISOString() : null,
@@ -85,8 +87,9 @@ export function createPayoutsService(deps: { dataSource: DataSource }) {
     )) as PayoutRow[];
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
+    const repaid = await withRepayments(dataSource, page);
     return {
-      data: page.map(summary),
+      data: page.map((row) => summary(row, repaid.get(row.id)?.repaidBy ?? null)),
       nextCursor: rows.length > query.limit && last ? `${last.arrival_date}_${last.id}` : null,
     };
   }
@@ -108,8 +111,9 @@ export function createPayoutsService(deps: { dataSource: DataSource }) {
         ORDER BY i.stripe_created, i.id`,
       [id],
     )) as ItemRow[];
+    const repaid = await withRepayments(dataSource, [row]);
     return {
-      ...summary(row),
+      ...summary(row, repaid.get(row.id)?.repaidBy ?? null),
       history: history.map((h) => ({ status: h.status, eventId: h.event_id, at: new Date(Number(h.event_created) * 1000).toISOString() })),
       items: items.map((i) => ({
         id: i.id,

@@ -15,7 +15,7 @@ export interface PaymentFacts {
 
 export interface FactsByPayment {
   payments: PaymentFacts[];
-  charges: { id: string; paymentId: string; currency: string; amountCaptured: number; succeeded: boolean }[];
+  charges: { id: string; paymentId: string; currency: string; amountCaptured: number; amountRefunded: number; succeeded: boolean }[];
   refunds: { id: string; paymentId: string; currency: string; amount: number; status: string }[];
   disputes: { id: string; paymentId: string; currency: string; amount: number; status: string }[];
   /** Items keyed to the payment whose money they moved (`paymentId` resolved through the stored facts). */
@@ -63,6 +63,7 @@ export interface PayoutRow {
   automatic: number;
   failure_code: string | null;
   failure_message: string | null;
+  failure_balance_transaction_id: string | null;
   items_status: string;
   items_fetched_gen: number;
   items_count: number | null;
@@ -80,6 +81,8 @@ export const toPayoutFacts = (row: PayoutRow): PayoutFacts => ({
   status: row.status,
   arrivalDate: Number(row.arrival_date),
   failureCode: row.failure_code,
+  failureMessage: row.failure_message,
+  repaidBy: null,
   itemsStatus: row.items_status,
   itemsFetched: Number(row.items_fetched_gen) > 0,
   itemsNet: row.items_net === null ? null : Number(row.items_net),
@@ -119,13 +122,21 @@ export async function loadFactsForPayments(db: Queryable, paymentIds: string[]):
     amountReceived: Number(p.amount_received),
     createdAt: p.created_at,
   }));
-  const charges = ((await db.query('SELECT id, payment_id, currency, amount_captured, succeeded FROM charges WHERE payment_id IN (?)', [paymentIds])) as {
+  const charges = ((await db.query('SELECT id, payment_id, currency, amount_captured, amount_refunded, succeeded FROM charges WHERE payment_id IN (?)', [paymentIds])) as {
     id: string;
     payment_id: string;
     currency: string;
     amount_captured: string;
+    amount_refunded: string;
     succeeded: number;
-  }[]).map((c) => ({ id: c.id, paymentId: c.payment_id, currency: c.currency, amountCaptured: Number(c.amount_captured), succeeded: Boolean(c.succeeded) }));
+  }[]).map((c) => ({
+    id: c.id,
+    paymentId: c.payment_id,
+    currency: c.currency,
+    amountCaptured: Number(c.amount_captured),
+    amountRefunded: Number(c.amount_refunded),
+    succeeded: Boolean(c.succeeded),
+  }));
   const refunds = ((await db.query('SELECT id, payment_id, currency, amount, status FROM refunds WHERE payment_id IN (?)', [paymentIds])) as {
     id: string;
     payment_id: string;
@@ -154,7 +165,46 @@ export async function loadFactsForPayments(db: Queryable, paymentIds: string[]):
 
   const payoutIds = [...new Set(items.map((i) => i.payoutId))];
   const payoutRows = payoutIds.length ? ((await db.query('SELECT * FROM payouts WHERE id IN (?)', [payoutIds])) as PayoutRow[]) : [];
-  return { payments, charges, refunds, disputes, items, payouts: new Map(payoutRows.map((p) => [p.id, toPayoutFacts(p)])) };
+  return { payments, charges, refunds, disputes, items, payouts: await withRepayments(db, payoutRows) };
+}
+
+/** Transaction types by which Stripe returns a failed (or canceled) payout's money to the balance. */
+export const PAYOUT_RETURN_TYPES = ['payout_failure', 'payout_cancel'];
+
+/**
+ * The payouts, each failed or canceled one with the later payout that paid its money out again.
+ * When a payout fails, Stripe returns its funds to the balance as a `payout_failure` transaction
+ * (the payout's `failure_balance_transaction`, its source the failed payout); a later payout
+ * carries that transaction, and with it every transaction the failed payout had carried. Followed
+ * through chains (the later payout failing too), only within the failed payout's account.
+ */
+export async function withRepayments(db: Queryable, rows: PayoutRow[]): Promise<Map<string, PayoutFacts>> {
+  const payouts = new Map(rows.map((p) => [p.id, toPayoutFacts(p)]));
+  let pending = rows;
+  for (let depth = 0; depth < 5 && pending.length; depth++) {
+    const failed = pending.filter((p) => p.status === 'failed' || p.status === 'canceled');
+    if (failed.length === 0) break;
+    const returnIds = failed.map((p) => p.failure_balance_transaction_id).filter((id): id is string => !!id);
+    const found = (await db.query(
+      `SELECT i.id, i.source_id, i.payout_id, po.account_id FROM payout_items i JOIN payouts po ON po.id = i.payout_id
+        WHERE i.type IN (?) AND i.source_id IN (?)
+       UNION SELECT i.id, i.source_id, i.payout_id, po.account_id FROM payout_items i JOIN payouts po ON po.id = i.payout_id WHERE i.id IN (?)`,
+      [PAYOUT_RETURN_TYPES, failed.map((p) => p.id), returnIds.length ? returnIds : ['']],
+    )) as { id: string; source_id: string | null; payout_id: string; account_id: string | null }[];
+    const repaying: string[] = [];
+    for (const p of failed) {
+      const hit = found.find(
+        (f) => (f.id === p.failure_balance_transaction_id || f.source_id === p.id) && f.payout_id !== p.id && (f.account_id ?? '') === (p.account_id ?? ''),
+      );
+      if (!hit) continue;
+      payouts.get(p.id)!.repaidBy = hit.payout_id;
+      if (!payouts.has(hit.payout_id)) repaying.push(hit.payout_id);
+    }
+    const more = repaying.length ? ((await db.query('SELECT * FROM payouts WHERE id IN (?)', [[...new Set(repaying)]])) as PayoutRow[]) : [];
+    for (const row of more) payouts.set(row.id, toPayoutFacts(row));
+    pending = more;
+  }
+  return payouts;
 }
 
 /** The facts of one group of payments (an invoice's, or one unmatched payment). */

@@ -74,6 +74,7 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
         currency: invoice.currency,
         amountDue: Number(invoice.amount_due),
         amountPaid: Number(invoice.amount_paid),
+        amountRefunded: Number(invoice.amount_refunded),
       });
       return {
         id: invoice.id,

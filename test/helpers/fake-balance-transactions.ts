@@ -154,6 +154,22 @@ export const txns = {
   stripeFee(p: { amount: number; currency?: string }): FakeTxn {
     return { id: uniqueId('txn'), amount: -p.amount, fee: 0, net: -p.amount, currency: p.currency ?? 'usd', type: 'stripe_fee', reporting_category: 'fee', source: null, description: 'Radar fees' };
   },
+  /**
+   * A failed payout's money coming back to the balance (the failed payout's
+   * failure_balance_transaction, its source that payout): a later payout lists it.
+   */
+  payoutFailure(p: { failedPayoutId: string; amount: number; id?: string; currency?: string }): FakeTxn {
+    return {
+      id: p.id ?? uniqueId('txn'),
+      amount: p.amount,
+      fee: 0,
+      net: p.amount,
+      currency: p.currency ?? 'usd',
+      type: 'payout_failure',
+      reporting_category: 'payout_reversal',
+      source: buildPayout({ id: p.failedPayoutId, status: 'failed' }),
+    };
+  },
   /** The payout's own debit, which Stripe lists with the rest: never one of its items. */
   payout(p: { payoutId: string; amount: number; id?: string; currency?: string }): FakeTxn {
     return {

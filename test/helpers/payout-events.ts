@@ -26,6 +26,8 @@ export function payoutEvents(p: { amount: number; currency?: string; arrivalDate
   return {
     id,
     balanceTransactionId,
+    /** The transaction by which Stripe returns the money of this payout, once it failed, to the balance. */
+    failureTransactionId,
     event(type: PayoutEventType, options: { created?: number } = {}): Stripe.Event {
       const failed = type === 'payout.failed';
       return stripeEvent({

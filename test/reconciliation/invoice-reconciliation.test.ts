@@ -9,6 +9,8 @@ const payout = (over: Partial<PayoutFacts> = {}): PayoutFacts => ({
   status: 'paid',
   arrivalDate: 1_760_400_000,
   failureCode: null,
+  failureMessage: null,
+  repaidBy: null,
   itemsStatus: 'done',
   itemsFetched: true,
   itemsNet: 970,
@@ -58,7 +60,20 @@ describe('reconcileInvoice', () => {
     ['a dispute not paid out yet', { disputes: [{ id: 'dp_1', currency: 'usd', amount: 1000, status: 'needs_response' }] }, 'awaiting_payout', null],
     ['an inquiry (Stripe takes no money for it)', { disputes: [{ id: 'dp_1', currency: 'usd', amount: 1000, status: 'warning_needs_response' }] }, 'reconciled', null],
     ['a closed inquiry', { disputes: [{ id: 'dp_1', currency: 'usd', amount: 1000, status: 'warning_closed' }] }, 'reconciled', null],
-    ['the payout failed', { payouts: new Map([['po_1', payout({ status: 'failed', failureCode: 'account_closed' })]]) }, 'discrepancy', 'payout_failed'],
+    ['the payout failed: its money is back in the balance', { payouts: new Map([['po_1', payout({ status: 'failed', failureCode: 'account_closed' })]]) }, 'awaiting_payout', null],
+    [
+      'the payout failed, and a later one paid its money out again',
+      { payouts: new Map([['po_1', payout({ status: 'failed', failureCode: 'account_closed', repaidBy: 'po_2' })], ['po_2', payout({ id: 'po_2' })]]) },
+      'reconciled',
+      null,
+    ],
+    [
+      'the payout failed, and the later one is still in transit',
+      { payouts: new Map([['po_1', payout({ status: 'failed', repaidBy: 'po_2' })], ['po_2', payout({ id: 'po_2', status: 'in_transit' })]]) },
+      'awaiting_payout',
+      null,
+    ],
+    ['refunded in full, only charge.refunded known (no refund object, nothing paid out)', { amountRefunded: 1000 }, 'awaiting_payout', null],
     ['the payout does not tie out', { payouts: new Map([['po_1', payout({ itemsNet: 969 })]]) }, 'discrepancy', 'does_not_tie_out'],
     ['the payout items could not be fetched', { payouts: new Map([['po_1', payout({ itemsFetched: false, itemsNet: null, itemsStatus: 'failed' })]]) }, 'discrepancy', 'does_not_tie_out'],
     ['paid in another currency', { payments: [{ id: 'pi_1', currency: 'eur', amountReceived: 1000 }] }, 'discrepancy', 'currency_mismatch'],
@@ -77,7 +92,30 @@ describe('reconcileInvoice', () => {
   it('sums fees and net over the items and names the payouts with their arrival dates', () => {
     const result = reconcileInvoice(facts());
     assert.deepEqual([result.gross, result.fees, result.net, result.settlementCurrency], [1000, 30, 970, 'usd']);
-    assert.deepEqual(result.payouts, [{ id: 'po_1', status: 'paid', amount: 970, currency: 'usd', arrivalDate: '2025-10-14', net: 970, reconciled: true }]);
+    assert.deepEqual(result.payouts, [
+      { id: 'po_1', status: 'paid', amount: 970, currency: 'usd', arrivalDate: '2025-10-14', net: 970, reconciled: true, failureCode: null, failureMessage: null, repaidBy: null },
+    ]);
+  });
+
+  it('nets paid − refunded − fees − dispute losses + reinstated, paid out or not', () => {
+    assert.equal(reconcileInvoice(facts({ amountRefunded: 1000 })).net, -30, 'a full refund known only from charge.refunded');
+    assert.equal(reconcileInvoice(facts({ amountRefunded: 400 })).net, 570);
+    const lost = { disputes: [{ id: 'dp_1', currency: 'usd', amount: 1000, status: 'lost' }] };
+    assert.equal(reconcileInvoice(facts(lost)).net, -30);
+    const won = { disputes: [{ id: 'dp_1', currency: 'usd', amount: 1000, status: 'won' }] };
+    assert.equal(reconcileInvoice(facts(won)).net, 970);
+    const inquiry = { disputes: [{ id: 'dp_1', currency: 'usd', amount: 1000, status: 'warning_closed' }] };
+    assert.equal(reconcileInvoice(facts(inquiry)).net, 970);
+  });
+
+  it('lists the failed payout beside the one that paid its money out again, with the failure', () => {
+    const result = reconcileInvoice(
+      facts({ payouts: new Map([['po_1', payout({ status: 'failed', failureCode: 'account_closed', failureMessage: 'The bank account has been closed.', repaidBy: 'po_2' })], ['po_2', payout({ id: 'po_2', arrivalDate: 1_760_500_000, amount: 5000, itemsNet: 5000 })]]) }),
+    );
+    assert.deepEqual(
+      result.payouts.map((p) => [p.id, p.status, p.net, p.failureCode, p.repaidBy]),
+      [['po_1', 'failed', 970, 'account_closed', 'po_2'], ['po_2', 'paid', 970, null, null]],
+    );
   });
 });
 

@@ -10,6 +10,7 @@ import { ScopeInboxToAccounts1764230510000 } from './1764230510000-scope-inbox-t
 import { OneMerchantPerStripeAccount1764230520000 } from './1764230520000-one-merchant-per-stripe-account.js';
 import { ChargeAmountReleased1764230530000 } from './1764230530000-charge-amount-released.js';
 import { PayNowIntentsAndLinks1764230600000 } from './1764230600000-pay-now-intents-and-links.js';
+import { IndexPayoutItemSources1764230700000 } from './1764230700000-index-payout-item-sources.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   OneMerchantPerStripeAccount1764230520000,
   ChargeAmountReleased1764230530000,
   PayNowIntentsAndLinks1764230600000,
+  IndexPayoutItemSources1764230700000,
 ];
