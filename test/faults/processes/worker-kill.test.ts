@@ -73,11 +73,18 @@ describe('fault: kill -9 of a worker in the middle of a burst', function () {
     await inbox.waitAllProcessed(burst, STALLED_RECOVERY_MS, 'the new worker to process everything, held jobs included');
     const recoveredMs = Date.now() - killedAt;
 
-    // The held jobs came back through BullMQ's stalled-job check, not some other path.
+    // The held jobs come back through BullMQ's stalled-job check (stalledCounter ≥ 1), or, if one
+    // stalls past BullMQ's limit (stalledCounter > 1, e.g. its new worker's event loop held past
+    // the short test lock), BullMQ fails it while its event is still `received` and the relay adds
+    // it again as a fresh job (stalledCounter 0): CI saw both. Either way every held event is
+    // processed, and applied exactly once (assertExactlyOnce below); which path is printed.
+    let throughStalledCheck = 0;
     for (const id of held) {
       const job = await queue.getJob(id);
       assert.ok(job, `job ${id} exists`);
-      assert.ok(job.stalledCounter >= 1, `job ${id} was brought back as stalled (stalledCounter ${job.stalledCounter})`);
+      if (job.stalledCounter >= 1) throughStalledCheck += 1;
+      const rows: { status: string }[] = await inbox!.query<{ status: string }>('SELECT status FROM stripe_events WHERE id = ?', [id]);
+      assert.equal(rows[0]?.status, 'processed', `held event ${id} processed`);
     }
     const counts = await queue.getJobCounts('active', 'waiting', 'delayed', 'failed');
     assert.deepEqual(counts, { active: 0, waiting: 0, delayed: 0, failed: 0 });
@@ -85,7 +92,8 @@ describe('fault: kill -9 of a worker in the middle of a burst', function () {
     const { retries } = await inbox.assertExactlyOnce(burst);
     console.log(
       `      kill -9: ${processedAtKill}/${burst.events.length} processed at the kill, ${held.length} jobs held ` +
-        `(${Number(heldProcessed)} of them already committed), all processed ${recoveredMs} ms after the kill, ${retries} retried tries`,
+        `(${Number(heldProcessed)} of them already committed; ${throughStalledCheck} back through the stalled-job check, ${held.length - throughStalledCheck} failed by BullMQ for stalling twice and re-added by the relay), ` +
+        `all processed ${recoveredMs} ms after the kill, ${retries} retried tries`,
     );
   });
 });
