@@ -5,7 +5,16 @@ import mysql from 'mysql2/promise';
 export const MYSQL_ROOT_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-const runDatabase = `billed_test_${process.pid}_${randomBytes(3).toString('hex')}`;
+/**
+ * Shared by every copy of this module in the process: mocha loads the root hooks (test/setup.ts)
+ * apart from the test files, so this module can be evaluated twice, and the databases the tests
+ * create must be the ones the root hook drops.
+ */
+const registry = ((globalThis as { [key: symbol]: unknown })[Symbol.for('billed.test.databases')] ??= {
+  runDatabase: `billed_test_${process.pid}_${randomBytes(3).toString('hex')}`,
+  created: new Set<string>(),
+}) as { runDatabase: string; created: Set<string> };
+const runDatabase = registry.runDatabase;
 
 /** The run's database (created and migrated by the first service that starts). */
 export const TEST_DATABASE_URL = `${MYSQL_ROOT_URL}/${runDatabase}`;
@@ -41,7 +50,7 @@ export async function dropTestDatabases(): Promise<void> {
   }
 }
 
-const createdHere = new Set<string>();
+const createdHere = registry.created;
 export function trackDatabase(databaseUrl: string): void {
   createdHere.add(new URL(databaseUrl).pathname.slice(1));
 }
