@@ -1,6 +1,8 @@
 import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { chromium, type BrowserContext } from 'playwright-core';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 
 /**
  * The browser the browser suites drive through playwright-core, which
@@ -44,4 +46,36 @@ export async function findChromium(path = chromiumPath()): Promise<string> {
 /** A headless Chromium with its own profile in `profileDir`. */
 export async function launchChromium(profileDir: string): Promise<BrowserContext> {
   return chromium.launchPersistentContext(profileDir, { executablePath: await findChromium(), headless: true, args: CHROMIUM_ARGS });
+}
+
+/** A page in a fresh profile that collects console errors and page errors (a CSP violation shows up there). */
+export interface BrowserPage {
+  page: Page;
+  problems: string[];
+  close(): Promise<void>;
+}
+
+export async function openBrowserPage(): Promise<BrowserPage> {
+  const profile = await mkdtemp(join(tmpdir(), 'billed-chromium-'));
+  const problems: string[] = [];
+  let context: BrowserContext | undefined;
+  try {
+    context = await launchChromium(profile);
+  } catch (error) {
+    await rm(profile, { recursive: true, force: true });
+    throw error;
+  }
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(message.text());
+  });
+  page.on('pageerror', (error) => problems.push(error.message));
+  return {
+    page,
+    problems,
+    async close() {
+      await context?.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
 }

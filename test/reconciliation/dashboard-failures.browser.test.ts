@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { deliverInOrder } from '../helpers/billing-client.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/test-service.js';
 import { itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
@@ -10,15 +7,14 @@ import { mixedPayout, paidInvoice } from '../helpers/payout-scenarios.js';
 import { payoutEvents } from '../helpers/payout-events.js';
 import { txns } from '../helpers/fake-balance-transactions.js';
 import { connectMerchant } from '../helpers/merchants.js';
-import { findChromium, launchChromium } from '../helpers/chromium.js';
+import { findChromium, openBrowserPage, type BrowserPage } from '../helpers/chromium.js';
 
 describe('GET /dashboard: failed payouts, nets, numbers and accounts', function () {
   this.timeout(120_000);
   let rig: ReconciliationRig;
-  let profile: string;
-  let context: BrowserContext;
+  let browser: BrowserPage | undefined;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
   let failedAfterPaid: Awaited<ReturnType<typeof mixedPayout>>;
   let failedAtOnce: ReturnType<typeof payoutEvents>;
   let refunded: Awaited<ReturnType<typeof paidInvoice>>;
@@ -40,18 +36,13 @@ describe('GET /dashboard: failed payouts, nets, numbers and accounts', function 
     await deliverInOrder(rig.t, [chargePayout.event('payout.paid')]);
     await itemsSettled(rig.t, chargePayout.id);
 
-    profile = await mkdtemp(join(tmpdir(), 'billed-chromium-'));
-    context = await launchChromium(profile);
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text());
-    });
-    page.on('pageerror', (error) => problems.push(error.message));
+    // A CSP violation or a script error shows up in problems: the page must run clean under helmet's policy.
+    browser = await openBrowserPage();
+    ({ page, problems } = browser);
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await browser?.close();
     await rig?.stop();
   });
 

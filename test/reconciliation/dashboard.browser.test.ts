@@ -1,21 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { BrowserContext, Page } from 'playwright-core';
+import { readFile } from 'node:fs/promises';
+import type { Page } from 'playwright-core';
 import { createInvoice, deliverInOrder } from '../helpers/billing-client.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/test-service.js';
 import { itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
 import { mixedPayout } from '../helpers/payout-scenarios.js';
-import { findChromium, launchChromium } from '../helpers/chromium.js';
+import { findChromium, openBrowserPage, type BrowserPage } from '../helpers/chromium.js';
 
 describe('GET /dashboard in a real browser', function () {
   this.timeout(120_000);
   let rig: ReconciliationRig;
-  let profile: string;
-  let context: BrowserContext;
+  let browser: BrowserPage | undefined;
   let page: Page;
-  const problems: string[] = [];
+  let problems: string[] = [];
   let reconciled: Awaited<ReturnType<typeof mixedPayout>>;
   let discrepant: Awaited<ReturnType<typeof mixedPayout>>;
   let euroInvoice: { id: string; number: string };
@@ -32,19 +29,13 @@ describe('GET /dashboard in a real browser', function () {
     }
     euroInvoice = await createInvoice(rig.t, { currency: 'eur', amountDue: 9_900 });
 
-    profile = await mkdtemp(join(tmpdir(), 'billed-chromium-'));
-    context = await launchChromium(profile);
-    page = context.pages()[0] ?? (await context.newPage());
-    // A CSP violation or a script error shows up here: the page must run clean under helmet's policy.
-    page.on('console', (message) => {
-      if (message.type() === 'error') problems.push(message.text());
-    });
-    page.on('pageerror', (error) => problems.push(error.message));
+    // A CSP violation or a script error shows up in problems: the page must run clean under helmet's policy.
+    browser = await openBrowserPage();
+    ({ page, problems } = browser);
   });
 
   after(async () => {
-    await context?.close();
-    if (profile) await rm(profile, { recursive: true, force: true });
+    await browser?.close();
     await rig?.stop();
   });
 
