@@ -161,4 +161,23 @@ describe('two runs of one event at once (a stalled job taken over, a replay)', (
       await t.stop();
     }
   });
+
+  it('settles an event of a type nobody handles once too: its status and its one try in the history commit together', async () => {
+    const t = await startTestService({ ROLE: 'api' });
+    const dataSource = createDataSource(t.config.DATABASE_URL);
+    await dataSource.initialize();
+    try {
+      const event = stripeEvent({ type: 'customer.created', resource: 'customer' });
+      await t.http.post('/webhooks/stripe').set(signedDelivery(JSON.stringify(event)).headers).send(JSON.stringify(event)).expect(200);
+      const processEvent = createEventProcessor({ dataSource, logger: createMemoryLogger().logger, registry: {} });
+      const results = await Promise.all([processEvent(event.id, { number: 1, max: 3 }), processEvent(event.id, { number: 1, max: 3 })]);
+      assert.deepEqual(results.map((r) => [r.status, r.reason]), [['ignored', 'unhandled_type'], ['ignored', 'unhandled_type']]);
+      assert.deepEqual(results.map((r) => r.alreadySettled ?? false).sort(), [false, true]);
+      const history = await t.query<{ outcome: string; reason: string }>('SELECT outcome, reason FROM event_attempts WHERE event_id = ?', [event.id]);
+      assert.deepEqual(history.map((h) => ({ ...h })), [{ outcome: 'ignored', reason: 'unhandled_type' }], 'one try in the history');
+    } finally {
+      await dataSource.destroy();
+      await t.stop();
+    }
+  });
 });

@@ -139,12 +139,24 @@ export function createEventProcessor(deps: ProcessorDeps) {
       };
     });
 
-  /** Settles an event the handler never ran for; only if nothing settled it meanwhile. */
+  /**
+   * Settles an event the handler never ran for; only if nothing settled it meanwhile. The status
+   * and the try's history commit together, so whoever sees the event settled also sees its history.
+   */
   async function settleWithoutHandler(record: LoadedEvent, reason: string, startedAt: Date): Promise<ProcessResult> {
-    const { sql, params } = settleEvents('ignored', reason, [record]);
-    await deps.dataSource.query(sql, params);
-    await recordAttempt(deps.dataSource, { eventId: record.id, accountId: record.accountId, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason });
-    return { status: 'ignored', reason };
+    try {
+      return await foldedTransaction(deps.dataSource, async (tx) => {
+        const [update] = (await tx.send([settleEvents('ignored', reason, [record])])) as { affectedRows: number }[];
+        if (update?.affectedRows === 0) throw new SettledMeanwhile();
+        return {
+          final: [attemptInsert({ eventId: record.id, accountId: record.accountId, attempt: record.attempts + 1, startedAt, outcome: 'ignored', reason })],
+          done: (): ProcessResult => ({ status: 'ignored', reason }),
+        };
+      });
+    } catch (error) {
+      if (error instanceof SettledMeanwhile) return readSettled(record);
+      throw error;
+    }
   }
 
   /** A deadlock is two workers on one invoice, not a fault: run again at once instead of waiting a backoff. */
