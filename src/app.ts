@@ -21,6 +21,7 @@ import type { AccountService } from './accounts/account.service.js';
 import type { ConnectionService } from './stripe/connection.service.js';
 import { accountsRouter } from './http/accounts.route.js';
 import { tokensRouter } from './http/tokens.route.js';
+import { meRouter } from './http/me.route.js';
 import { queueUiRouter } from './ops/queue-ui.js';
 import type { OpsServices } from './ops/ops.services.js';
 import { reconciliationRouter } from './http/reconciliation.route.js';
@@ -76,6 +77,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api', requireJsonBody, express.json({ limit: '100kb' }), rejectLoneSurrogates);
   app.use(opsEventsRouter(deps));
   app.use(tokensRouter(deps));
+  app.use(meRouter(deps));
   app.use(queueUiRouter(deps));
   app.use(invoicesRouter(deps));
   app.use(payRouter(deps));

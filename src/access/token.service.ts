@@ -16,6 +16,7 @@ interface TokenRow {
   id: string;
   name: string;
   role: Role;
+  account_id: string | null;
   token_hash: Buffer;
   last_four: string;
   created_at: Date;
@@ -27,22 +28,46 @@ interface TokenRow {
 const createSchema = z.object({
   name: z.string().trim().min(1).max(100),
   role: z.enum(ROLES as [Role, ...Role[]]),
+  // null or absent: every account, as before scopes existed.
+  accountId: z.string().min(1).max(64).nullish(),
 });
 
-export function parseCreateToken(body: unknown): z.infer<typeof createSchema> {
+export interface CreateTokenInput {
+  name: string;
+  role: Role;
+  accountId: string | null;
+}
+
+const HOW_TO_FIND_ACCOUNTS = 'GET /api/accounts lists the merchant accounts and their ids (ma_…); POST /api/accounts creates one';
+
+export function parseCreateToken(body: unknown): CreateTokenInput {
   const result = createSchema.safeParse(body);
-  if (result.success) return result.data;
+  if (result.success) return { ...result.data, accountId: result.data.accountId ?? null };
   const field = String(result.error.issues[0]?.path[0] ?? 'body');
   if (field === 'role') {
     throw new AppError(400, 'invalid_role', `role must be one of ${ROLES.join(', ')}.`, { field });
   }
+  if (field === 'accountId') {
+    throw new AppError(
+      400,
+      'invalid_account_id',
+      `accountId is the id of the one merchant account the token may see (${HOW_TO_FIND_ACCOUNTS}); leave it out, or null, for a token that sees every account.`,
+      { field },
+    );
+  }
   throw new AppError(400, 'invalid_name', 'name is required: who or what uses the token (e.g. "alice (on-call)"), 1–100 characters.', { field: 'name' });
 }
+
+const accountNotFound = (accountId: string) =>
+  new AppError(400, 'account_not_found', `No merchant account "${accountId}": ${HOW_TO_FIND_ACCOUNTS}. Leave accountId out for a token that sees every account.`, {
+    field: 'accountId',
+  });
 
 const view = (row: TokenRow) => ({
   id: row.id,
   name: row.name,
   role: row.role,
+  accountId: row.account_id,
   lastFour: row.last_four,
   createdAt: row.created_at.toISOString(),
   createdBy: row.created_by,
@@ -57,12 +82,15 @@ const view = (row: TokenRow) => ({
  * found hash is still compared in constant time before it is trusted.
  */
 export function createTokenService(dataSource: DataSource) {
-  async function create(input: { name: string; role: Role }, actor: Principal) {
+  async function create(input: CreateTokenInput, actor: Principal) {
+    if (input.accountId && ((await dataSource.query('SELECT 1 FROM accounts WHERE id = ?', [input.accountId])) as unknown[]).length === 0) {
+      throw accountNotFound(input.accountId);
+    }
     const secret = newSecret();
     const id = newTokenId();
     await dataSource.query(
-      'INSERT INTO access_tokens (id, name, role, token_hash, last_four, created_by) VALUES (?, ?, ?, ?, ?, ?)',
-      [id, input.name, input.role, sha256(secret), secret.slice(-4), actor.name],
+      'INSERT INTO access_tokens (id, name, role, account_id, token_hash, last_four, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [id, input.name, input.role, input.accountId, sha256(secret), secret.slice(-4), actor.name],
     );
     const [row] = (await dataSource.query('SELECT * FROM access_tokens WHERE id = ?', [id])) as TokenRow[];
     return { ...view(row!), token: secret };
@@ -89,11 +117,11 @@ export function createTokenService(dataSource: DataSource) {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
     const hash = sha256(token);
     const [row] = (await dataSource.query(
-      'SELECT id, name, role, token_hash FROM access_tokens WHERE token_hash = ? AND revoked_at IS NULL',
+      'SELECT id, name, role, account_id, token_hash FROM access_tokens WHERE token_hash = ? AND revoked_at IS NULL',
       [hash],
-    )) as Pick<TokenRow, 'id' | 'name' | 'role' | 'token_hash'>[];
+    )) as Pick<TokenRow, 'id' | 'name' | 'role' | 'account_id' | 'token_hash'>[];
     if (!row || !timingSafeEqual(Buffer.from(row.token_hash), hash)) return null;
-    return { id: row.id, name: row.name, role: row.role };
+    return { id: row.id, name: row.name, role: row.role, accountId: row.account_id };
   };
 
   return { create, revoke, list, verify };

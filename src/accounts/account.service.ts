@@ -25,10 +25,17 @@ export function createAccountService(dataSource: DataSource) {
       return this.get(id);
     },
 
-    async get(id: string) {
-      const [row] = (await dataSource.query('SELECT * FROM accounts WHERE id = ?', [id])) as AccountRow[];
-      if (!row) throw new AppError(404, 'account_not_found', `No merchant account "${id}": create one with POST /api/accounts.`);
+    /** `onlyAccount` (a token confined to one account): any other id is not found, exactly as a missing one. */
+    async get(id: string, onlyAccount?: string) {
+      const [row] = (await dataSource.query('SELECT * FROM accounts WHERE id = ? AND (? IS NULL OR id = ?)', [id, onlyAccount ?? null, onlyAccount ?? null])) as AccountRow[];
+      if (!row) throw new AppError(404, 'account_not_found', `No merchant account "${id}": GET /api/accounts lists them; POST /api/accounts creates one.`);
       return view(row);
+    },
+
+    /** Every merchant account, oldest first (a scoped caller: its own only). */
+    async list(onlyAccount?: string) {
+      const rows = (await dataSource.query('SELECT * FROM accounts WHERE (? IS NULL OR id = ?) ORDER BY created_at, id', [onlyAccount ?? null, onlyAccount ?? null])) as AccountRow[];
+      return { data: rows.map(view) };
     },
 
     async exists(id: string): Promise<boolean> {

@@ -4,6 +4,7 @@ import { AppError } from '../shared/errors.js';
 import type { CreateInvoiceInput, ListInvoicesQuery } from './invoice.schema.js';
 import { createReconciliationService } from '../reconciliation/reconciliation.service.js';
 import type { InvoiceRow } from './invoice.row.js';
+import { INVOICE_VISIBLE_SQL, invoiceNotFound, visibleParams } from './invoice-errors.js';
 
 const newInvoiceId = () => `inv_${randomBytes(12).toString('hex')}`;
 
@@ -31,10 +32,17 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
   const { dataSource } = deps;
   const reconciliation = createReconciliationService({ dataSource });
 
-  async function create(input: CreateInvoiceInput) {
-    const accountId = input.accountId ?? null;
-    if (accountId && !(await deps.accountExists(accountId))) {
-      throw new AppError(400, 'account_not_found', `No merchant account "${accountId}": create it with POST /api/accounts, or leave accountId out for the default account.`);
+  /**
+   * `onlyAccount` (a token confined to one merchant account, here and below): the invoice is that
+   * account's when the body names none, and any other account is as unknown as a missing one.
+   */
+  async function create(input: CreateInvoiceInput, onlyAccount?: string) {
+    const accountId = input.accountId ?? onlyAccount ?? null;
+    if (accountId && ((onlyAccount && accountId !== onlyAccount) || !(await deps.accountExists(accountId)))) {
+      const instead = onlyAccount ? `leave accountId out: the invoice is then your token's account's (${onlyAccount})` : 'leave accountId out for the default account';
+      throw new AppError(400, 'account_not_found', `No merchant account "${accountId}": GET /api/accounts lists them, POST /api/accounts creates one; or ${instead}.`, {
+        field: 'accountId',
+      });
     }
     const id = newInvoiceId();
     try {
@@ -51,8 +59,9 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
     return get(id);
   }
 
-  async function list(query: ListInvoicesQuery) {
+  async function list(query: ListInvoicesQuery, onlyAccount?: string) {
     const conditions: [string, unknown][] = [];
+    if (onlyAccount) conditions.push(['account_scope = ?', onlyAccount]);
     if (query.status) conditions.push(['status = ?', query.status]);
     if (query.from) conditions.push(['created_at >= ?', new Date(query.from)]);
     if (query.to) conditions.push(['created_at < ?', endOf(query.to)]);
@@ -67,9 +76,9 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
     return { data: page.map(invoiceSummary), nextCursor: rows.length > query.limit ? page[page.length - 1]!.seq.toString() : null };
   }
 
-  async function get(id: string) {
-    const [row] = (await dataSource.query('SELECT * FROM invoices WHERE id = ?', [id])) as InvoiceRow[];
-    if (!row) throw new AppError(404, 'invoice_not_found', `No invoice "${id}": ids look like inv_… and come from POST /api/invoices.`);
+  async function get(id: string, onlyAccount?: string) {
+    const [row] = (await dataSource.query(`SELECT * FROM invoices WHERE id = ? AND ${INVOICE_VISIBLE_SQL}`, [id, ...visibleParams(onlyAccount)])) as InvoiceRow[];
+    if (!row) throw invoiceNotFound(id);
     const payments = (await dataSource.query(
       'SELECT id, status, currency, amount, amount_received, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id',
       [id],

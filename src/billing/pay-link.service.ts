@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
 import type { PayNowService } from './pay-now.service.js';
+import { INVOICE_VISIBLE_SQL, invoiceNotFound, visibleParams } from './invoice-errors.js';
 
 /** `bpl_` makes a leaked link recognisable to secret scanners; 32 random bytes make it unguessable. */
 const TOKEN_PREFIX = 'bpl_';
@@ -34,9 +35,13 @@ const invalid = () => new AppError(404, 'pay_link_invalid', 'This payment link i
 export function createPayLinkService(deps: { dataSource: DataSource; payNow: PayNowService; publicBaseUrl?: string; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
   return {
-    async create(invoiceId: string, input: { expiresInHours: number }, actor: string) {
-      const [invoice] = (await deps.dataSource.query('SELECT id, status FROM invoices WHERE id = ?', [invoiceId])) as { id: string; status: string }[];
-      if (!invoice) throw new AppError(404, 'invoice_not_found', `No invoice "${invoiceId}".`);
+    /** `onlyAccount` (here and in revoke): a token confined to one merchant account; another account's invoice is not found. */
+    async create(invoiceId: string, input: { expiresInHours: number }, actor: string, onlyAccount?: string) {
+      const [invoice] = (await deps.dataSource.query(`SELECT id, status FROM invoices WHERE id = ? AND ${INVOICE_VISIBLE_SQL}`, [
+        invoiceId,
+        ...visibleParams(onlyAccount),
+      ])) as { id: string; status: string }[];
+      if (!invoice) throw invoiceNotFound(invoiceId);
       if (invoice.status === 'void') throw new AppError(409, 'invoice_void', 'This invoice is void and cannot be paid.');
       const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
       const id = `pl_${randomBytes(12).toString('hex')}`;
@@ -53,15 +58,18 @@ export function createPayLinkService(deps: { dataSource: DataSource; payNow: Pay
       return { id, token, url: deps.publicBaseUrl ? `${deps.publicBaseUrl.replace(/\/$/, '')}${path}` : path, expiresAt: expiresAt.toISOString() };
     },
 
-    async revoke(invoiceId: string, linkId: string, actor: string): Promise<void> {
-      const result = (await deps.dataSource.query('UPDATE pay_links SET revoked_at = ?, revoked_by = ? WHERE id = ? AND invoice_id = ? AND revoked_at IS NULL', [
+    async revoke(invoiceId: string, linkId: string, actor: string, onlyAccount?: string): Promise<void> {
+      // The link's invoice must be one the caller sees: another account's link is as missing as no link.
+      const visible = `invoice_id = (SELECT id FROM invoices WHERE id = ? AND ${INVOICE_VISIBLE_SQL})`;
+      const result = (await deps.dataSource.query(`UPDATE pay_links SET revoked_at = ?, revoked_by = ? WHERE id = ? AND ${visible} AND revoked_at IS NULL`, [
         now(),
         actor.slice(0, 100),
         linkId,
         invoiceId,
+        ...visibleParams(onlyAccount),
       ])) as { affectedRows: number };
       if (result.affectedRows === 0) {
-        const [link] = (await deps.dataSource.query('SELECT id FROM pay_links WHERE id = ? AND invoice_id = ?', [linkId, invoiceId])) as unknown[];
+        const [link] = (await deps.dataSource.query(`SELECT id FROM pay_links WHERE id = ? AND ${visible}`, [linkId, invoiceId, ...visibleParams(onlyAccount)])) as unknown[];
         // Revoking twice is done already; a link of another invoice (or none) is not found.
         if (!link) throw new AppError(404, 'pay_link_not_found', `Invoice ${invoiceId} has no pay link "${linkId}": use the id POST /api/invoices/${invoiceId}/pay-link answered.`);
       }

@@ -3,6 +3,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import Stripe from 'stripe';
 import { AppError } from '../shared/errors.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
+import { INVOICE_VISIBLE_SQL, invoiceNotFound, visibleParams } from './invoice-errors.js';
 
 /** Stripe statuses in which a PaymentIntent can still be paid by the payer's browser. */
 const PAYABLE = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
@@ -75,9 +76,12 @@ export function createPayNowService(deps: { dataSource: DataSource; stripeClient
     });
   }
 
-  async function payableInvoice(tx: EntityManager, invoiceId: string): Promise<InvoiceRow & { due: number }> {
-    const [invoice] = (await tx.query('SELECT id, number, account_id, currency, amount_due, amount_paid, status FROM invoices WHERE id = ?', [invoiceId])) as InvoiceRow[];
-    if (!invoice) throw new AppError(404, 'invoice_not_found', `No invoice "${invoiceId}".`);
+  async function payableInvoice(tx: EntityManager, invoiceId: string, onlyAccount: string | undefined): Promise<InvoiceRow & { due: number }> {
+    const [invoice] = (await tx.query(
+      `SELECT id, number, account_id, currency, amount_due, amount_paid, status FROM invoices WHERE id = ? AND ${INVOICE_VISIBLE_SQL}`,
+      [invoiceId, ...visibleParams(onlyAccount)],
+    )) as InvoiceRow[];
+    if (!invoice) throw invoiceNotFound(invoiceId);
     if (invoice.status === 'void') throw new AppError(409, 'invoice_void', 'This invoice is void and cannot be paid.');
     const due = Number(invoice.amount_due) - Number(invoice.amount_paid);
     if (due <= 0 || invoice.status === 'paid') {
@@ -92,9 +96,10 @@ export function createPayNowService(deps: { dataSource: DataSource; stripeClient
     return Number(row?.amount_received ?? 0) > 0;
   }
 
-  async function payInvoice(invoiceId: string): Promise<PayNowResult> {
+  /** `onlyAccount`: a token confined to one merchant account; another account's invoice is not found. */
+  async function payInvoice(invoiceId: string, onlyAccount?: string): Promise<PayNowResult> {
     return underInvoiceLock(invoiceId, async (tx) => {
-      const invoice = await payableInvoice(tx, invoiceId);
+      const invoice = await payableInvoice(tx, invoiceId, onlyAccount);
       const stripe = await deps.stripeClients.forAccount(invoice.account_id);
       const setStatus = (id: string, status: string) => tx.query('UPDATE invoice_payment_intents SET status = ? WHERE id = ?', [status, id]);
       try {

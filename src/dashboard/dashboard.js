@@ -21,6 +21,7 @@ function showMessage(text) {
 function showSignIn(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
   $('#app').hidden = true;
+  $('#scope').hidden = true;
   $('#sign-out').hidden = true;
   $('#sign-in').hidden = false;
   showMessage(reason);
@@ -281,10 +282,25 @@ function start() {
   else showSignIn('');
 }
 
+/** Labels the page with the merchant account the token is confined to (GET /api/me), or every account. */
+async function showScope() {
+  const label = $('#scope');
+  label.hidden = true;
+  try {
+    const me = await (await api('/api/me')).json();
+    label.textContent = me.account ? `Merchant: ${me.account.name} (${me.account.id})` : 'All merchant accounts';
+    label.dataset.accountId = me.accountId || '';
+    label.hidden = false;
+  } catch (error) {
+    if (error.message !== 'unauthorised') showMessage(error.message);
+  }
+}
+
 function open() {
   $('#sign-in').hidden = true;
   $('#sign-out').hidden = false;
   $('#app').hidden = false;
+  showScope();
   load();
 }
 

@@ -1,28 +1,43 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import type { AccountService } from '../accounts/account.service.js';
 import type { ConnectionService } from '../stripe/connection.service.js';
-import { requireRole, type TokenVerifier } from './auth.middleware.js';
+import { onlyAccount, requireRole, requireUnscoped, type TokenVerifier } from './auth.middleware.js';
 
-/** Merchant accounts and Settings > Payment Gateways > Stripe. Admin only: this is where keys are pasted. */
+/**
+ * Merchant accounts and Settings > Payment Gateways > Stripe. Admin only: this is where keys are
+ * pasted. An admin token confined to one account manages that account's connection only: any
+ * other account id is 404 account_not_found, as a missing one; it cannot create accounts.
+ */
 export function accountsRouter(deps: { accounts: AccountService; connections: ConnectionService; verifyToken: TokenVerifier }): Router {
   const router = Router();
   const admin = requireRole(deps.verifyToken, 'admin');
 
-  router.post('/api/accounts', admin, async (req, res) => {
+  /** The account in the path, once a scoped token is known to see it (unscoped: the services say whether it exists). */
+  const accountIn = async (req: Request): Promise<string> => {
+    const id = String(req.params.id);
+    const only = onlyAccount(req);
+    if (only) await deps.accounts.get(id, only);
+    return id;
+  };
+
+  router.post('/api/accounts', admin, requireUnscoped, async (req, res) => {
     res.status(201).json(await deps.accounts.create(req.body));
   });
+  router.get('/api/accounts', admin, async (req, res) => {
+    res.json(await deps.accounts.list(onlyAccount(req)));
+  });
   router.get('/api/accounts/:id', admin, async (req, res) => {
-    res.json(await deps.accounts.get(String(req.params.id)));
+    res.json(await deps.accounts.get(String(req.params.id), onlyAccount(req)));
   });
   router.put('/api/accounts/:id/stripe', admin, async (req, res) => {
     const body = (req.body ?? {}) as { secretKey?: unknown; webhookSecret?: unknown };
-    res.json(await deps.connections.connect(String(req.params.id), body));
+    res.json(await deps.connections.connect(await accountIn(req), body, { nameHolder: !onlyAccount(req) }));
   });
   router.get('/api/accounts/:id/stripe', admin, async (req, res) => {
-    res.json(await deps.connections.get(String(req.params.id)));
+    res.json(await deps.connections.get(await accountIn(req)));
   });
   router.delete('/api/accounts/:id/stripe', admin, async (req, res) => {
-    await deps.connections.disconnect(String(req.params.id));
+    await deps.connections.disconnect(await accountIn(req));
     res.status(204).end();
   });
   return router;

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { AppError } from '../shared/errors.js';
 
 export type Role = 'admin' | 'accountant' | 'operator';
@@ -8,6 +8,13 @@ export interface Principal {
   id: string;
   name: string;
   role: Role;
+  /**
+   * The one merchant account this token sees (ma_…), or null for every account, the default one
+   * included. A scoped token's requests read and change only that account's objects; another
+   * account's object is answered exactly as a missing one (404), so a scope never learns what
+   * exists outside it.
+   */
+  accountId: string | null;
 }
 
 /** Looks a bearer token up; null when it is unknown or revoked. */
@@ -19,7 +26,7 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest();
 export function adminTokenVerifier(adminToken: string | undefined): TokenVerifier {
   const expected = adminToken ? sha256(adminToken) : undefined;
   return async (token) =>
-    expected && timingSafeEqual(sha256(token), expected) ? { id: 'admin', name: 'ADMIN_TOKEN', role: 'admin' } : null;
+    expected && timingSafeEqual(sha256(token), expected) ? { id: 'admin', name: 'ADMIN_TOKEN', role: 'admin', accountId: null } : null;
 }
 
 declare module 'express-serve-static-core' {
@@ -44,3 +51,26 @@ export function requireRole(verify: TokenVerifier, ...roles: Role[]): RequestHan
     next();
   };
 }
+
+/**
+ * The merchant account a request is confined to: the token's account, or undefined for an
+ * unscoped token (every account). Services take it as `onlyAccount` and filter in SQL.
+ */
+export const onlyAccount = (req: Request): string | undefined => req.principal?.accountId ?? undefined;
+
+/**
+ * 403 account_scoped for routes that span every merchant account (tokens, creating accounts, the
+ * audit log, the queue UI): they have no one-account view. It names the route, never an object,
+ * so it confirms nothing about what exists. Goes after requireRole.
+ */
+export const requireUnscoped: RequestHandler = (req, _res, next) => {
+  const accountId = req.principal?.accountId;
+  if (accountId) {
+    throw new AppError(
+      403,
+      'account_scoped',
+      `This route spans every merchant account; your token sees account ${accountId} only. Use a token without an account (POST /api/tokens without accountId).`,
+    );
+  }
+  next();
+};

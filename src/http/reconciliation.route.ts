@@ -6,14 +6,17 @@ import { parsePayoutsQuery, parseReconciliationQuery } from '../reconciliation/r
 import { CSV_HEADER, csvLine, invoiceCsvLine, unmatchedPaymentCsvLine } from '../reconciliation/reconciliation.csv.js';
 import type { Logger } from '../shared/logger.js';
 import { describeError } from '../shared/errors.js';
-import { requireRole, type TokenVerifier } from './auth.middleware.js';
+import { onlyAccount, requireRole, type TokenVerifier } from './auth.middleware.js';
 
 /** Writes with backpressure: a slow download must not buffer the whole report in memory. */
 async function write(res: Response, chunk: string): Promise<void> {
   if (!res.write(chunk)) await once(res, 'drain');
 }
 
-/** Accountants (read only): payouts with their tie-out, and invoices reconciled against them, as JSON or CSV. */
+/**
+ * Accountants (read only): payouts with their tie-out, and invoices reconciled against them, as JSON or CSV.
+ * A token confined to one merchant account gets that account's rows only, in every answer.
+ */
 export function reconciliationRouter(deps: {
   reconciliation: ReconciliationService;
   payouts: PayoutsService;
@@ -24,16 +27,17 @@ export function reconciliationRouter(deps: {
   const read = requireRole(deps.verifyToken, 'accountant');
 
   router.get('/api/payouts', read, async (req, res) => {
-    res.json(await deps.payouts.list(parsePayoutsQuery(req.query)));
+    res.json(await deps.payouts.list(parsePayoutsQuery(req.query), onlyAccount(req)));
   });
   router.get('/api/payouts/:id', read, async (req, res) => {
-    res.json(await deps.payouts.get(String(req.params.id)));
+    res.json(await deps.payouts.get(String(req.params.id), onlyAccount(req)));
   });
 
   router.get('/api/reconciliation/invoices', read, async (req, res) => {
     const query = parseReconciliationQuery(req.query);
+    const only = onlyAccount(req);
     if (query.format === 'json') {
-      res.json(await deps.reconciliation.report(query));
+      res.json(await deps.reconciliation.report(query, only));
       return;
     }
     // CSV for the books: every selected invoice, oldest first, then the payments that match no invoice.
@@ -42,9 +46,9 @@ export function reconciliationRouter(deps: {
     res.attachment(`reconciliation-${new Date().toISOString().slice(0, 10)}.csv`);
     try {
       await write(res, csvLine(CSV_HEADER));
-      for await (const row of deps.reconciliation.scanInvoices(query, 'oldest')) await write(res, invoiceCsvLine(row));
+      for await (const row of deps.reconciliation.scanInvoices(query, 'oldest', only)) await write(res, invoiceCsvLine(row));
       if (!query.status && !query.reconciliation) {
-        for await (const row of deps.reconciliation.scanUnmatchedPayments(query)) await write(res, unmatchedPaymentCsvLine(row));
+        for await (const row of deps.reconciliation.scanUnmatchedPayments(query, only)) await write(res, unmatchedPaymentCsvLine(row));
       }
       res.end();
     } catch (error) {

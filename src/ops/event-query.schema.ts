@@ -99,10 +99,18 @@ export function parseReplayFilter(body: unknown, now = new Date()): ReplayFilter
   };
 }
 
-/** SQL for the filter, shared by listing, counting and bulk replay so they always mean the same set. */
-export function filterSql(filter: EventFilter): { where: string[]; params: unknown[] } {
+/**
+ * SQL for the filter, shared by listing, counting and bulk replay so they always mean the same set.
+ * `onlyAccount` (a token confined to one merchant account) narrows it to that account's events on
+ * top of the filter: a filter naming another account (or `default`) then matches nothing.
+ */
+export function filterSql(filter: EventFilter, onlyAccount?: string): { where: string[]; params: unknown[] } {
   const where: string[] = [];
   const params: unknown[] = [];
+  if (onlyAccount) {
+    where.push('account_scope = ?');
+    params.push(onlyAccount);
+  }
   if (filter.status) {
     where.push('status = ?');
     params.push(filter.status);

@@ -69,14 +69,24 @@ export function createEventSearch(dataSource: DataSource) {
    * found by its own object id or by the payload search below, which looks for the
    * invoice ids a number names too (`invoiceIds`).
    */
-  async function relatedObjectIds(q: string): Promise<{ objectIds: string[]; invoiceIds: string[] }> {
+  async function relatedObjectIds(q: string, onlyAccount: string | undefined): Promise<{ objectIds: string[]; invoiceIds: string[] }> {
     const ids = new Set<string>([q]);
-    const invoiceIds = (await rows<{ id: string }>(`SELECT id FROM invoices WHERE number = ? LIMIT ${MAX_INVOICES_PER_NUMBER}`, [q])).map((row) => row.id);
+    // A token confined to one account follows that account's objects only: what another account
+    // holds must not even widen the search (`payloadSearched` would tell that it exists).
+    const visible = (column: string) => `(? IS NULL OR ${column} = ?)`;
+    const scope = [onlyAccount ?? null, onlyAccount ?? null];
+    const invoiceIds = (
+      await rows<{ id: string }>(`SELECT id FROM invoices WHERE number = ? AND ${visible('account_id')} LIMIT ${MAX_INVOICES_PER_NUMBER}`, [q, ...scope])
+    ).map((row) => row.id);
     const payments = new Set<string>();
-    for (const row of await rows<{ id: string }>('SELECT id FROM payments WHERE invoice_id IN (?) OR id = ? LIMIT 1000', [[q, ...invoiceIds], q])) {
+    for (const row of await rows<{ id: string }>(`SELECT id FROM payments WHERE (invoice_id IN (?) OR id = ?) AND ${visible('account_id')} LIMIT 1000`, [
+      [q, ...invoiceIds],
+      q,
+      ...scope,
+    ])) {
       payments.add(row.id);
     }
-    const [charge] = await rows<{ payment_id: string }>('SELECT payment_id FROM charges WHERE id = ?', [q]);
+    const [charge] = await rows<{ payment_id: string }>(`SELECT payment_id FROM charges WHERE id = ? AND ${visible('account_scope')}`, [q, ...scope]);
     if (charge) {
       ids.add(charge.payment_id);
       for (const table of ['refunds', 'disputes']) {
@@ -95,14 +105,16 @@ export function createEventSearch(dataSource: DataSource) {
     return { objectIds: [...ids], invoiceIds };
   }
 
-  async function list(query: EventListQuery) {
-    const { where, params } = filterSql(query);
+  /** `onlyAccount` (here and in detail): a token confined to one merchant account sees that account's events only. */
+  async function list(query: EventListQuery, onlyAccount?: string) {
+    const { where, params } = filterSql(query, onlyAccount);
     let payloadSearched = false;
     if (query.q) {
-      const { objectIds, invoiceIds } = await relatedObjectIds(query.q);
+      const { objectIds, invoiceIds } = await relatedObjectIds(query.q, onlyAccount);
+      const scope = onlyAccount ? ' AND account_scope = ?' : '';
       const candidates = await rows<{ id: string }>(
-        `(SELECT id FROM stripe_events WHERE id = ?) UNION (SELECT id FROM stripe_events WHERE object_id IN (?) LIMIT ${MAX_CANDIDATES})`,
-        [query.q, objectIds],
+        `(SELECT id FROM stripe_events WHERE id = ?${scope}) UNION (SELECT id FROM stripe_events WHERE object_id IN (?)${scope} LIMIT ${MAX_CANDIDATES})`,
+        onlyAccount ? [query.q, onlyAccount, objectIds, onlyAccount] : [query.q, objectIds],
       );
       const ids = candidates.map((row) => row.id);
       // Ids that appear only inside a payload (the charge inside a dispute, the invoice
@@ -152,8 +164,11 @@ export function createEventSearch(dataSource: DataSource) {
    * One event: the record, the raw payload, every try with its error and first stack line, and the replays.
    * An id stored for several accounts needs `account` to say which copy (else 409 event_ambiguous).
    */
-  async function detail(eventId: string, account?: AccountChoice) {
-    const copies = await dataSource.getRepository(StripeEventEntity).find({ where: { id: eventId }, order: { accountScope: 'ASC' } });
+  async function detail(eventId: string, account?: AccountChoice, onlyAccount?: string) {
+    const copies = (await dataSource.getRepository(StripeEventEntity).find({ where: { id: eventId }, order: { accountScope: 'ASC' } })).filter(
+      // Another account's copy is not there at all: neither found nor named in the 404 or 409.
+      (copy) => !onlyAccount || copy.accountId === onlyAccount,
+    );
     const record = chooseCopy(eventId, account, copies, (copy) => copy.accountId, 'Check the id (evt_...) in the Stripe Dashboard.');
     const key = [eventId, record.accountScope];
     const attempts = (await rows<AttemptRow>('SELECT * FROM event_attempts WHERE event_id = ? AND account_scope = ? ORDER BY id', key)).map((a) => ({

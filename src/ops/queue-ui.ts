@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { requireRole, type TokenVerifier } from '../http/auth.middleware.js';
+import { requireRole, requireUnscoped, type TokenVerifier } from '../http/auth.middleware.js';
 import { AppError, describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { OpsServices } from './ops.services.js';
@@ -141,6 +141,6 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     }
     next();
   });
-  router.use(QUEUE_UI_PATH, tokenFromCookie, requireRole(deps.verifyToken, 'operator'), audit, (req, res, next) => boardRouter()(req, res, next));
+  router.use(QUEUE_UI_PATH, tokenFromCookie, requireRole(deps.verifyToken, 'operator'), requireUnscoped, audit, (req, res, next) => boardRouter()(req, res, next));
   return router;
 }

@@ -52,10 +52,15 @@ export function createReplayService(deps: ReplayDeps) {
 
   /**
    * One stored event. An id stored for several accounts (delivered to several endpoints) needs
-   * `account` to say which copy: without it, 409 event_ambiguous naming them.
+   * `account` to say which copy: without it, 409 event_ambiguous naming them. `onlyAccount` (a token
+   * confined to one merchant account, here and in replayMatching): other accounts' copies do not exist.
    */
-  async function replayOne(eventId: string, actor: AuditActor, account?: AccountChoice) {
-    const copies = (await dataSource.query(`SELECT ${ROW_COLUMNS}, status FROM stripe_events WHERE id = ? ORDER BY account_scope`, [eventId])) as (Row & {
+  async function replayOne(eventId: string, actor: AuditActor, account?: AccountChoice, onlyAccount?: string) {
+    const copies = (await dataSource.query(`SELECT ${ROW_COLUMNS}, status FROM stripe_events WHERE id = ? AND (? IS NULL OR account_scope = ?) ORDER BY account_scope`, [
+      eventId,
+      onlyAccount ?? null,
+      onlyAccount ?? null,
+    ])) as (Row & {
       status: string;
     })[];
     const row = chooseCopy(eventId, account, copies, (copy) => copy.accountId, 'Only stored events can be replayed; check the id (evt_...).');
@@ -78,9 +83,9 @@ export function createReplayService(deps: ReplayDeps) {
    * page however many events match. `until` defaults to now, so events that
    * arrive during a long replay are not chased.
    */
-  async function replayMatching(filter: ReplayFilter, actor: AuditActor) {
+  async function replayMatching(filter: ReplayFilter, actor: AuditActor, onlyAccount?: string) {
     const bounded = { ...filter, until: filter.until ?? new Date() };
-    const { where, params } = filterSql(bounded);
+    const { where, params } = filterSql(bounded, onlyAccount);
     const [{ n }] = (await dataSource.query(`SELECT COUNT(*) AS n FROM stripe_events WHERE ${where.join(' AND ')}`, params)) as [
       { n: number | string },
     ];
@@ -91,6 +96,7 @@ export function createReplayService(deps: ReplayDeps) {
       since: filter.since?.toISOString() ?? null,
       until: bounded.until.toISOString(),
       ...(filter.accountId === undefined ? {} : { accountId: filter.accountId ?? 'default' }),
+      ...(onlyAccount ? { onlyAccount } : {}),
     };
     if (filter.dryRun || matched === 0) return { matched, enqueued: 0, dryRun: filter.dryRun, auditId: null };
 

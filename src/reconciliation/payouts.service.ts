@@ -70,8 +70,10 @@ interface ItemRow {
 export function createPayoutsService(deps: { dataSource: DataSource }) {
   const { dataSource } = deps;
 
-  async function list(query: PayoutsQuery) {
+  /** `onlyAccount` (here and in get): a token confined to one merchant account sees that account's payouts only. */
+  async function list(query: PayoutsQuery, onlyAccount?: string) {
     const conditions: [string, unknown[]][] = [];
+    if (onlyAccount) conditions.push(['account_id = ?', [onlyAccount]]);
     if (query.status) conditions.push(['status = ?', [query.status]]);
     if (query.currency) conditions.push(['currency = ?', [query.currency]]);
     if (query.from) conditions.push(['arrival_date >= ?', [Date.parse(query.from) / 1000]]);
@@ -94,8 +96,8 @@ export function createPayoutsService(deps: { dataSource: DataSource }) {
     };
   }
 
-  async function get(id: string) {
-    const [row] = (await dataSource.query('SELECT * FROM payouts WHERE id = ?', [id])) as PayoutRow[];
+  async function get(id: string, onlyAccount?: string) {
+    const [row] = (await dataSource.query('SELECT * FROM payouts WHERE id = ? AND (? IS NULL OR account_id = ?)', [id, onlyAccount ?? null, onlyAccount ?? null])) as PayoutRow[];
     if (!row) throw new AppError(404, 'payout_not_found', `No payout "${id}": ids look like po_… and arrive with payout.* events from Stripe.`);
     const history = (await dataSource.query(
       'SELECT status, event_id, event_created FROM payout_status_history WHERE payout_id = ? ORDER BY event_created, status',

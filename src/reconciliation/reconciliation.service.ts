@@ -93,9 +93,13 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
     });
   }
 
-  /** Every invoice the filters select, newest first, reconciled a chunk at a time (memory stays bounded). */
-  async function* scanInvoices(query: ReconciliationQuery, order: 'newest' | 'oldest' = 'newest'): AsyncGenerator<InvoiceReconciliationRow> {
+  /**
+   * Every invoice the filters select, newest first, reconciled a chunk at a time (memory stays bounded).
+   * `onlyAccount` (here and below): a token confined to one merchant account sees that account's rows only.
+   */
+  async function* scanInvoices(query: ReconciliationQuery, order: 'newest' | 'oldest' = 'newest', onlyAccount?: string): AsyncGenerator<InvoiceReconciliationRow> {
     const conditions: [string, unknown][] = [];
+    if (onlyAccount) conditions.push(['account_scope = ?', onlyAccount]);
     if (query.status) conditions.push(['status = ?', query.status]);
     if (query.currency) conditions.push(['currency = ?', query.currency]);
     if (query.from) conditions.push(['created_at >= ?', new Date(query.from)]);
@@ -119,11 +123,12 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
   }
 
   /** Payments that reached no invoice but moved money, with what Stripe paid out for them. */
-  async function* scanUnmatchedPayments(query: ReconciliationQuery): AsyncGenerator<UnmatchedPaymentRow> {
+  async function* scanUnmatchedPayments(query: ReconciliationQuery, onlyAccount?: string): AsyncGenerator<UnmatchedPaymentRow> {
     const conditions: [string, unknown][] = [
       ['invoice_id IS NULL', undefined],
       ['(amount_received > 0 OR EXISTS (SELECT 1 FROM charges c WHERE c.payment_id = payments.id AND c.succeeded = 1))', undefined],
     ];
+    if (onlyAccount) conditions.push(['account_id = ?', onlyAccount]);
     if (query.currency) conditions.push(['currency = ?', query.currency]);
     if (query.from) conditions.push(['created_at >= ?', new Date(query.from)]);
     if (query.to) conditions.push(['created_at < ?', endOf(query.to)]);
@@ -196,12 +201,12 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
    * invoices themselves in attention order (discrepancy, awaiting_payout,
    * unpaid, reconciled; newest first within each), at most `limit` of them.
    */
-  async function report(query: ReconciliationQuery) {
+  async function report(query: ReconciliationQuery, onlyAccount?: string) {
     const totals = new Map<string, CurrencyTotals>();
     // Only the first `limit` of each state can make the page: memory stays bounded by 4 × limit.
     const byState = new Map<ReconciliationState, InvoiceReconciliationRow[]>(RECONCILIATION_STATES.map((s) => [s, []]));
     let matched = 0;
-    for await (const row of scanInvoices(query)) {
+    for await (const row of scanInvoices(query, 'newest', onlyAccount)) {
       matched++;
       addToTotals(totals, row);
       const bucket = byState.get(row.reconciliation)!;
@@ -215,7 +220,7 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
     let unmatchedCount = 0;
     // An invoice filter (status, reconciliation) selects invoices; payments without one are listed only when no such filter is set.
     if (!query.status && !query.reconciliation) {
-      for await (const payment of scanUnmatchedPayments(query)) {
+      for await (const payment of scanUnmatchedPayments(query, onlyAccount)) {
         unmatchedCount++;
         if (unmatchedPayments.length < query.limit) unmatchedPayments.push(payment);
       }

@@ -153,8 +153,17 @@ export function createConnectionService(deps: ConnectionDeps) {
    * events and could sign events about the other's payments. Checked before anything is created at
    * Stripe; the unique key on stripe_account_id settles two connects racing each other.
    */
-  const inUse = (stripeAccountId: string, holder: string) =>
-    new AppError(
+  const inUse = (stripeAccountId: string, holder: string, nameHolder: boolean) => {
+    // A caller confined to one merchant account learns nothing of the others, not even their ids.
+    if (!nameHolder) {
+      return new AppError(
+        409,
+        'stripe_account_in_use',
+        `Stripe account ${stripeAccountId} is already connected to another account of this service. A Stripe account can serve one account: paste the key of another Stripe account, or ask an admin whose token sees every account to disconnect it there.`,
+        { stripeAccountId },
+      );
+    }
+    return new AppError(
       409,
       'stripe_account_in_use',
       holder === 'default'
@@ -162,6 +171,7 @@ export function createConnectionService(deps: ConnectionDeps) {
         : `Stripe account ${stripeAccountId} is already connected to merchant account ${holder}. A Stripe account can serve one merchant account: disconnect it there first (DELETE /api/accounts/${holder}/stripe), or paste the key of another Stripe account.`,
       { stripeAccountId, connectedTo: holder },
     );
+  };
 
   /**
    * The default account's Stripe account (STRIPE_SECRET_KEY), asked once. Its events already reach
@@ -256,7 +266,9 @@ export function createConnectionService(deps: ConnectionDeps) {
   }
 
   return {
-    async connect(accountId: string, body: { secretKey?: unknown; webhookSecret?: unknown }) {
+    /** `options.nameHolder: false` (a caller confined to this account): a 409 stripe_account_in_use does not say which account holds the Stripe account. */
+    async connect(accountId: string, body: { secretKey?: unknown; webhookSecret?: unknown }, options: { nameHolder?: boolean } = {}) {
+      const nameHolder = options.nameHolder ?? true;
       await deps.accounts.get(accountId);
       const checked = checkSecretKey(body.secretKey);
       const givenSecret = checkWebhookSecret(body.webhookSecret);
@@ -265,7 +277,7 @@ export function createConnectionService(deps: ConnectionDeps) {
       if (checked.restricted) warnings.push(`Restricted key: it needs ${RESTRICTED_KEY_PERMISSIONS}.`);
       const account = await askStripe(checked, warnings);
       const holder = account.id === null ? undefined : await holderOf(account.id, accountId);
-      if (holder) throw inUse(account.id!, holder);
+      if (holder) throw inUse(account.id!, holder, nameHolder);
 
       const previous = await load(accountId);
       let endpointId: string | null = null;
@@ -331,7 +343,7 @@ export function createConnectionService(deps: ConnectionDeps) {
         // Another merchant account connected the same Stripe account meanwhile: nothing is saved here,
         // so the endpoint made for this attempt would only fail its deliveries at Stripe.
         if (created && endpointId) await deleteEndpoint(checked.key, endpointId, accountId);
-        throw inUse(account.id!, (await holderOf(account.id!, accountId)) ?? 'another merchant account');
+        throw inUse(account.id!, (await holderOf(account.id!, accountId)) ?? 'another merchant account', nameHolder);
       }
       deps.logger.info('stripe connected', { accountId, mode: checked.mode, keyLast4: checked.last4, restricted: checked.restricted });
       return view((await load(accountId))!);

@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { Express } from 'express';
 import { startTestService, TEST_ADMIN_TOKEN, type TestService } from '../helpers/test-service.js';
 import { auth } from '../helpers/billing-client.js';
 import { bearer, createToken, type Role } from '../helpers/ops-client.js';
+import { startFakeStripe, type FakeStripe } from '../helpers/fake-stripe.js';
+import { connectMerchant, type Merchant } from '../helpers/merchants.js';
+import { uniqueDatabaseUrl } from '../helpers/test-database.js';
+import { accountBooks, bodyText, markersOf, missingBooks, scopedToken, type AccountBooks } from '../helpers/account-scopes.js';
 
 /**
  * DESIGN.md's role table, one row per route: `admin` (all), `accountant`
@@ -10,7 +15,7 @@ import { bearer, createToken, type Role } from '../helpers/ops-client.js';
  * and queue UI). A route added to the app without a row here fails the
  * "every route has a row" test below.
  */
-type Access = Role | 'public';
+type Access = Role | 'any' | 'public';
 const MATRIX: [method: string, path: string, access: Access][] = [
   // invoices: accountants read, the merchant app (admin) writes
   ['POST', '/api/invoices', 'admin'],
@@ -26,6 +31,7 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['GET', '/api/payouts/po_000000000000', 'accountant'],
   // Stripe connections: admin
   ['POST', '/api/accounts', 'admin'],
+  ['GET', '/api/accounts', 'admin'],
   ['GET', '/api/accounts/acct_nope', 'admin'],
   ['PUT', '/api/accounts/acct_nope/stripe', 'admin'],
   ['GET', '/api/accounts/acct_nope/stripe', 'admin'],
@@ -43,6 +49,8 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['POST', '/api/tokens', 'admin'],
   ['GET', '/api/tokens', 'admin'],
   ['DELETE', '/api/tokens/tok_000000000000000000000000', 'admin'],
+  // what the caller's own token is: any valid token
+  ['GET', '/api/me', 'any'],
   // no token by design: the page holds no data and asks for a token for its API calls;
   // health and metrics are for orchestrators and Prometheus; webhooks are authenticated by their signature
   ['GET', '/dashboard', 'public'],
@@ -119,7 +127,7 @@ describe('access: the role table on every route', () => {
         }
       });
       for (const role of ['accountant', 'operator', 'admin'] as const) {
-        const allowed = role === 'admin' || role === access;
+        const allowed = role === 'admin' || role === access || access === 'any';
         it(allowed ? `lets an ${role} token through` : `answers 403 forbidden to an ${role} token`, async () => {
           const res = await send(method, path).set(bearer(tokens[role]!));
           if (allowed) assert.ok(![401, 403].includes(res.status), `got ${res.status} ${JSON.stringify(res.body)}`);
@@ -133,6 +141,250 @@ describe('access: the role table on every route', () => {
         const res = await send(method, path).set(auth);
         assert.ok(![401, 403].includes(res.status), `got ${res.status}`);
       });
+    });
+  }
+});
+
+/**
+ * The scope axis (issue 18): a token with an accountId sees and touches that merchant account
+ * only. Every route × role × (unscoped, scoped to A asking for A's, scoped to A asking for B's
+ * or the default account's). Another account's object answers exactly as a missing one (status,
+ * code, message: only the id differs), lists hold the token's account's rows only, and no answer
+ * to a scoped token (JSON, CSV, errors) carries any id or number of another account's books.
+ */
+type ScopeKind =
+  /** names one object of the books (or an account in the body or the filter) */
+  | 'object'
+  /** lists many: the token's account's rows only */
+  | 'list'
+  /** spans every account: 403 account_scoped to a scoped token */
+  | 'unscoped_only'
+  /** GET /api/me */
+  | 'me';
+interface ScopeRow {
+  method: string;
+  /** The Express route, as the coverage check reads it. */
+  route: string;
+  access: Role | 'any';
+  kind: ScopeKind;
+  path: (books: AccountBooks) => string;
+  body?: (books: AccountBooks) => object;
+  /** list: an id of these books the answer must show (null: these books have none here). */
+  lists?: (books: AccountBooks) => string | null;
+  /** object: false when the default account has no such object (accounts routes). */
+  defaultAccount?: boolean;
+}
+
+const SCOPE_ROWS: ScopeRow[] = [
+  {
+    method: 'POST',
+    route: '/api/invoices',
+    access: 'admin',
+    kind: 'object',
+    path: () => '/api/invoices',
+    body: (b) => ({ number: `SCOPE-NEW-${randomBytes(4).toString('hex')}`, currency: 'usd', amountDue: 100, customer: { name: 'N', email: 'n@example.com' }, accountId: b.accountId }),
+    // A scoped token's invoice without accountId is its own account's, not the default account's.
+    defaultAccount: false,
+  },
+  { method: 'GET', route: '/api/invoices', access: 'accountant', kind: 'list', path: () => '/api/invoices?limit=200', lists: (b) => b.invoiceId },
+  { method: 'GET', route: '/api/invoices/:id', access: 'accountant', kind: 'object', path: (b) => `/api/invoices/${b.invoiceId}` },
+  { method: 'POST', route: '/api/invoices/:id/payment-intent', access: 'admin', kind: 'object', path: (b) => `/api/invoices/${b.openInvoiceId}/payment-intent` },
+  { method: 'POST', route: '/api/invoices/:id/pay-link', access: 'accountant', kind: 'object', path: (b) => `/api/invoices/${b.openInvoiceId}/pay-link`, body: () => ({}) },
+  { method: 'DELETE', route: '/api/invoices/:id/pay-link/:linkId', access: 'accountant', kind: 'object', path: (b) => `/api/invoices/${b.openInvoiceId}/pay-link/${b.payLinkId}` },
+  { method: 'GET', route: '/api/reconciliation/invoices', access: 'accountant', kind: 'list', path: () => '/api/reconciliation/invoices?limit=5000', lists: (b) => b.invoiceId },
+  { method: 'GET', route: '/api/reconciliation/invoices', access: 'accountant', kind: 'list', path: () => '/api/reconciliation/invoices?limit=5000', lists: (b) => b.unmatchedPaymentId },
+  { method: 'GET', route: '/api/reconciliation/invoices', access: 'accountant', kind: 'list', path: () => '/api/reconciliation/invoices?format=csv', lists: (b) => b.invoiceNumber },
+  { method: 'GET', route: '/api/reconciliation/invoices', access: 'accountant', kind: 'list', path: () => '/api/reconciliation/invoices?format=csv', lists: (b) => b.unmatchedPaymentId },
+  { method: 'GET', route: '/api/payouts', access: 'accountant', kind: 'list', path: () => '/api/payouts?limit=500', lists: (b) => b.payoutId },
+  { method: 'GET', route: '/api/payouts/:id', access: 'accountant', kind: 'object', path: (b) => `/api/payouts/${b.payoutId}` },
+  { method: 'POST', route: '/api/accounts', access: 'admin', kind: 'unscoped_only', path: () => '/api/accounts', body: () => ({ name: 'Not made' }) },
+  { method: 'GET', route: '/api/accounts', access: 'admin', kind: 'list', path: () => '/api/accounts', lists: (b) => b.accountId },
+  { method: 'GET', route: '/api/accounts/:id', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}`, defaultAccount: false },
+  { method: 'PUT', route: '/api/accounts/:id/stripe', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/stripe`, body: () => ({}), defaultAccount: false },
+  { method: 'GET', route: '/api/accounts/:id/stripe', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/stripe`, defaultAccount: false },
+  { method: 'DELETE', route: '/api/accounts/:id/stripe', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/stripe`, defaultAccount: false },
+  { method: 'GET', route: '/api/ops/events', access: 'operator', kind: 'list', path: () => '/api/ops/events?limit=200', lists: (b) => b.eventId },
+  // Found through an invoice number: another account's number finds what a missing one finds (nothing, searched alike).
+  { method: 'GET', route: '/api/ops/events', access: 'operator', kind: 'object', path: (b) => `/api/ops/events?q=${b.invoiceNumber}&since=1d` },
+  // Filtered by an account: another account's filter matches what a missing one matches (nothing).
+  { method: 'GET', route: '/api/ops/events', access: 'operator', kind: 'object', path: (b) => `/api/ops/events?accountId=${b.accountId ?? 'default'}` },
+  { method: 'GET', route: '/api/ops/events/:eventId', access: 'operator', kind: 'object', path: (b) => `/api/ops/events/${b.eventId}` },
+  { method: 'POST', route: '/api/ops/events/:eventId/replay', access: 'operator', kind: 'object', path: (b) => `/api/ops/events/${b.eventId}/replay` },
+  {
+    method: 'POST',
+    route: '/api/ops/replay',
+    access: 'operator',
+    kind: 'object',
+    path: () => '/api/ops/replay',
+    body: (b) => ({ status: 'ignored', type: 'customer.created', accountId: b.accountId ?? 'default', dryRun: true }),
+  },
+  { method: 'GET', route: '/api/ops/audit', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/audit' },
+  { method: 'GET', route: '/ops/queues', access: 'operator', kind: 'unscoped_only', path: () => '/ops/queues' },
+  { method: 'GET', route: '/ops/queues/api/queues', access: 'operator', kind: 'unscoped_only', path: () => '/ops/queues/api/queues' },
+  { method: 'PUT', route: '/ops/queues/api/queues/stripe-events/pause', access: 'operator', kind: 'unscoped_only', path: () => '/ops/queues/api/queues/stripe-events/pause' },
+  { method: 'POST', route: '/api/tokens', access: 'admin', kind: 'unscoped_only', path: () => '/api/tokens', body: () => ({ name: 'escape', role: 'admin' }) },
+  { method: 'GET', route: '/api/tokens', access: 'admin', kind: 'unscoped_only', path: () => '/api/tokens' },
+  { method: 'DELETE', route: '/api/tokens/:id', access: 'admin', kind: 'unscoped_only', path: () => '/api/tokens/tok_000000000000000000000000' },
+  { method: 'GET', route: '/api/me', access: 'any', kind: 'me', path: () => '/api/me' },
+];
+
+describe('access: the scope axis on every route (unscoped, own account, another account)', function () {
+  this.timeout(120_000);
+  let t: TestService;
+  let fake: FakeStripe;
+  const merchants = new Map<string, Merchant>();
+  let own: AccountBooks;
+  let other: AccountBooks;
+  let defaults: AccountBooks;
+  const missing = missingBooks();
+  const unscoped: Partial<Record<Role, Record<string, string>>> = {};
+  const scoped: Partial<Record<Role, Record<string, string>>> = {};
+
+  before(async () => {
+    fake = await startFakeStripe();
+    t = await startTestService({ DATABASE_URL: uniqueDatabaseUrl('scope_matrix'), STRIPE_API_BASE: fake.url });
+    for (const name of ['Own Books Ltd', 'Other Books Ltd']) {
+      const merchant = await connectMerchant(t, fake, name);
+      merchants.set(merchant.accountId, merchant);
+    }
+    const [a, b] = [...merchants.values()];
+    own = await accountBooks(t, a!);
+    other = await accountBooks(t, b!);
+    defaults = await accountBooks(t, null);
+    for (const role of ['admin', 'accountant', 'operator'] as const) {
+      unscoped[role] = (await scopedToken(t, role, null)).headers;
+      scoped[role] = (await scopedToken(t, role, own.accountId)).headers;
+    }
+  });
+  after(async () => {
+    await t?.stop();
+    await fake?.stop();
+  });
+
+  it('has a scope row for every route that takes a token', () => {
+    const missingRows = routesOf(t.service.app!).filter(
+      (route) =>
+        !NO_TOKEN.includes(route) &&
+        !MATRIX.some(([method, path, access]) => access === 'public' && route.startsWith(`${method} `) && asPattern(route.slice(method.length + 1)).test(path)) &&
+        !SCOPE_ROWS.some((row) => route === `${row.method} ${row.route}`),
+    );
+    assert.deepEqual(missingRows, [], 'add a SCOPE_ROWS row (method, route, what it names or lists) for each of these');
+  });
+
+  const send = (row: ScopeRow, headers: Record<string, string>, books: AccountBooks) => {
+    const req = t.http[row.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'](row.path(books)).set(headers);
+    return row.body ? req.send(row.body(books)) : req;
+  };
+  /** Every id and number of `books` replaced by its field name: another account's answer must read as a missing one's. */
+  const normalised = (text: string, books: AccountBooks) =>
+    (Object.entries(books) as [string, string | null][])
+      .filter(([, value]) => value)
+      .sort(([, x], [, y]) => y!.length - x!.length)
+      .reduce((out, [field, value]) => out.split(value!).join(`<${field}>`), text);
+  const answer = (res: { status: number; text?: string; body?: unknown }, books: AccountBooks) => `${res.status} ${normalised(bodyText(res), books)}`;
+  const foreignIn = (text: string, ...books: AccountBooks[]) => books.flatMap(markersOf).filter((marker) => text.includes(marker));
+  /** What a DELETE of a connection undid, put back, so the next request finds the merchant connected. */
+  const reconnect = async (row: ScopeRow, books: AccountBooks) => {
+    if (row.method !== 'DELETE' || row.route !== '/api/accounts/:id/stripe' || !books.accountId) return;
+    const merchant = merchants.get(books.accountId)!;
+    const res = await t.http.put(`/api/accounts/${merchant.accountId}/stripe`).set(auth).send({ secretKey: merchant.secretKey, webhookSecret: merchant.webhookSecret });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+  };
+
+  for (const row of SCOPE_ROWS) {
+    const label = `${row.method} ${row.path(missingBooks())}`;
+    describe(`${label} (${row.access}, ${row.kind})`, () => {
+      for (const role of ['accountant', 'operator', 'admin'] as const) {
+        const allowed = role === 'admin' || row.access === role || row.access === 'any';
+        const an = role === 'operator' ? 'an operator' : role === 'admin' ? 'an admin' : 'an accountant';
+        if (!allowed) {
+          it(`answers 403 forbidden to ${role} tokens, unscoped or scoped, for any account's objects`, async () => {
+            for (const [headers, books] of [
+              [unscoped[role]!, own],
+              [scoped[role]!, own],
+              [scoped[role]!, other],
+            ] as const) {
+              const res = await send(row, headers, books);
+              assert.equal(res.status, 403, bodyText(res));
+              assert.equal(res.body.error.code, 'forbidden');
+            }
+          });
+          continue;
+        }
+
+        if (row.kind === 'unscoped_only') {
+          it(`answers 403 account_scoped to ${an} token scoped to an account, naming no object`, async () => {
+            const res = await send(row, scoped[role]!, own);
+            assert.equal(res.status, 403, bodyText(res));
+            assert.equal(res.body.error.code, 'account_scoped');
+            assert.deepEqual(foreignIn(bodyText(res), other, defaults), []);
+          });
+          continue;
+        }
+
+        if (row.kind === 'me') {
+          it(`tells ${an} token which account it sees: its own, or every one (null)`, async () => {
+            const mine = await send(row, scoped[role]!, own);
+            assert.equal(mine.status, 200);
+            assert.equal(mine.body.accountId, own.accountId);
+            assert.deepEqual(mine.body.account, { id: own.accountId, name: 'Own Books Ltd' });
+            assert.deepEqual(foreignIn(bodyText(mine), other, defaults), []);
+            const all = await send(row, unscoped[role]!, own);
+            assert.equal(all.status, 200);
+            assert.deepEqual([all.body.role, all.body.accountId, all.body.account], [role, null, null]);
+          });
+          continue;
+        }
+
+        if (row.kind === 'list') {
+          it(`lists every account's rows to an unscoped ${role} token, and only its own account's to a scoped one`, async () => {
+            const all = await send(row, unscoped[role]!, own);
+            assert.equal(all.status, 200, bodyText(all));
+            for (const books of [own, other, defaults]) {
+              const shown = row.lists!(books);
+              if (shown) assert.ok(bodyText(all).includes(shown), `the unscoped answer lists ${shown}`);
+            }
+            const mine = await send(row, scoped[role]!, own);
+            assert.equal(mine.status, 200, bodyText(mine));
+            assert.ok(bodyText(mine).includes(row.lists!(own)!), `the scoped answer lists its own ${row.lists!(own)}`);
+            assert.deepEqual(foreignIn(bodyText(mine), other, defaults), [], 'no id or number of another account');
+            if (mine.type === 'application/json') {
+              const rows = (mine.body.data ?? mine.body.invoices) as { accountId?: string | null }[] | undefined;
+              for (const item of rows ?? []) if ('accountId' in item) assert.equal(item.accountId, own.accountId);
+            }
+          });
+          continue;
+        }
+
+        it(`lets an unscoped ${role} token at every account's object`, async () => {
+          const none = await send(row, unscoped[role]!, missing);
+          for (const books of row.defaultAccount === false ? [own, other] : [own, other, defaults]) {
+            const res = await send(row, unscoped[role]!, books);
+            await reconnect(row, books);
+            assert.ok(![401, 403].includes(res.status), `${res.status} ${bodyText(res)}`);
+            assert.notEqual(answer(res, books), answer(none, missing), `the ${books.accountId ?? 'default'} account's object is found`);
+          }
+        });
+
+        it(`lets ${an} token scoped to an account at its own object`, async () => {
+          const none = await send(row, scoped[role]!, missing);
+          const res = await send(row, scoped[role]!, own);
+          await reconnect(row, own);
+          assert.ok(![401, 403].includes(res.status), `${res.status} ${bodyText(res)}`);
+          assert.notEqual(answer(res, own), answer(none, missing), 'its own object is found');
+          assert.deepEqual(foreignIn(bodyText(res), other, defaults), [], 'no id or number of another account');
+        });
+
+        it(`answers ${an} token scoped to an account about another account's object exactly as about a missing one`, async () => {
+          const none = await send(row, scoped[role]!, missing);
+          for (const books of row.defaultAccount === false ? [other] : [other, defaults]) {
+            const res = await send(row, scoped[role]!, books);
+            assert.equal(answer(res, books), answer(none, missing), `the ${books.accountId ?? 'default'} account's object`);
+            assert.notEqual(res.status, 403, 'never a 403 that confirms it exists');
+            assert.deepEqual(foreignIn(bodyText(res), ...[other, defaults].filter((b) => b !== books)), []);
+          }
+        });
+      }
     });
   }
 });

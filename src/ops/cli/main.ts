@@ -39,6 +39,8 @@ interface TokenView {
   id: string;
   name: string;
   role: string;
+  /** The one merchant account the token sees; null: every account. */
+  accountId: string | null;
   lastFour: string;
   createdAt: string;
   createdBy: string | null;
@@ -221,8 +223,9 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
   const tokens = program.command('tokens').description('access tokens (admin)');
   const tokenRows = (list: TokenView[]) =>
     table(
-      ['ID', 'NAME', 'ROLE', 'ENDS WITH', 'CREATED', 'BY', 'REVOKED'],
-      list.map((t) => [t.id, t.name, t.role, `…${t.lastFour}`, t.createdAt, t.createdBy, t.revokedAt]),
+      ['ID', 'NAME', 'ROLE', 'SEES', 'ENDS WITH', 'CREATED', 'BY', 'REVOKED'],
+      // A token's scope: one merchant account, or every account (not the default account: that is an event's).
+      list.map((t) => [t.id, t.name, t.role, t.accountId ?? 'all accounts', `…${t.lastFour}`, t.createdAt, t.createdBy, t.revokedAt]),
     );
 
   tokens
@@ -239,9 +242,10 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     .description('create a token; its secret is printed this once')
     .requiredOption('--name <name>', 'who or what uses it, e.g. "alice (on-call)"')
     .addOption(new Option('--role <role>', 'what it may do').choices(ROLES).makeOptionMandatory())
-    .action(async (options: { name: string; role: string }, command: Command) => {
+    .option('--account <accountId>', 'confine it to one merchant account (ma_...): it sees and touches that account only; without it, every account')
+    .action(async (options: { name: string; role: string; account?: string }, command: Command) => {
       const { api, json } = context(command);
-      const created = await api.post<TokenView & { token: string }>('/api/tokens', { name: options.name, role: options.role });
+      const created = await api.post<TokenView & { token: string }>('/api/tokens', { name: options.name, role: options.role, accountId: options.account });
       print(json, created, () => `${tokenRows([created])}\n\nToken (shown only now; store it in your secret manager):\n${created.token}`);
     });
 
