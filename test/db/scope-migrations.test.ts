@@ -133,4 +133,25 @@ describe('migrations that scope rows to accounts', () => {
       await db.destroy();
     }
   });
+
+  it('keeps tokens made before scopes for every account, and never lets a scoped token outlive its account', async () => {
+    const { db, upgrade } = await migratedUpTo('ScopeTokensToAccounts1764230818000');
+    try {
+      await db.query("INSERT INTO accounts (id, name) VALUES ('ma_00000000000000000001', 'Kept')");
+      await db.query("INSERT INTO access_tokens (id, name, role, token_hash, last_four) VALUES ('tok_old', 'before scopes', 'accountant', UNHEX(SHA2('old', 256)), 'abcd')");
+      await upgrade();
+      assert.deepEqual(await db.query("SELECT id, account_id FROM access_tokens WHERE id = 'tok_old'"), [{ id: 'tok_old', account_id: null }]);
+      await db.query(
+        "INSERT INTO access_tokens (id, name, role, account_id, token_hash, last_four) VALUES ('tok_new', 'scoped', 'accountant', 'ma_00000000000000000001', UNHEX(SHA2('new', 256)), 'efgh')",
+      );
+      // Deleted from under it, the token's account_id could only become null: every account.
+      await assert.rejects(db.query("DELETE FROM accounts WHERE id = 'ma_00000000000000000001'"), /fk_access_tokens_account/);
+      await assert.rejects(
+        db.query("INSERT INTO access_tokens (id, name, role, account_id, token_hash, last_four) VALUES ('tok_bad', 'x', 'accountant', 'ma_nope', UNHEX(SHA2('bad', 256)), 'ijkl')"),
+        /fk_access_tokens_account/,
+      );
+    } finally {
+      await db.destroy();
+    }
+  });
 });

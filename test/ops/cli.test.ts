@@ -162,6 +162,30 @@ describe('billed-ops CLI', function () {
       assert.match(after.stderr, /unauthorized/);
       assert.equal((await cli(['tokens', 'revoke', 'tok_000000000000000000000000'], admin)).code, 3);
     });
+
+    it('create --account confines a token to one merchant account; list shows what each token sees', async () => {
+      const admin = { ...env, BILLED_TOKEN: TEST_ADMIN_TOKEN };
+      const account = await t.http.post('/api/accounts').set({ Authorization: `Bearer ${TEST_ADMIN_TOKEN}` }).send({ name: 'CLI Bakery' });
+      assert.equal(account.status, 201);
+      const accountId = account.body.id as string;
+      const created = await cli(['tokens', 'create', '--name', 'bakery books', '--role', 'accountant', '--account', accountId], admin);
+      assert.equal(created.code, 0, created.stderr);
+      const id = new RegExp(`^(tok_[0-9a-f]{24})\\s+bakery books\\s+accountant\\s+${accountId}\\s`, 'm').exec(created.stdout)?.[1];
+      assert.ok(id, created.stdout);
+      const [row] = await t.query<{ account_id: string }>('SELECT account_id FROM access_tokens WHERE id = ?', [id]);
+      assert.equal(row!.account_id, accountId);
+
+      const listed = await cli(['tokens', 'list'], admin);
+      assert.match(listed.stdout, /^ID\s+NAME\s+ROLE\s+SEES\s/m);
+      assert.match(listed.stdout, new RegExp(`^${id}\\s+bakery books\\s+accountant\\s+${accountId}\\s`, 'm'));
+      assert.match(listed.stdout, /^tok_[0-9a-f]{24}\s+cli-operator\s+operator\s+all accounts\s/m);
+      const json = JSON.parse((await cli(['--json', 'tokens', 'list'], admin)).stdout) as { data: { id: string; accountId: string | null }[] };
+      assert.equal(json.data.find((x) => x.id === id)!.accountId, accountId);
+
+      const unknown = await cli(['tokens', 'create', '--name', 'typo', '--role', 'accountant', '--account', 'ma_ffffffffffffffffffff'], admin);
+      assert.equal(unknown.code, 2, unknown.stdout);
+      assert.match(unknown.stderr, /account_not_found: No merchant account "ma_ffffffffffffffffffff"/);
+    });
   });
 
   describe('the token', () => {

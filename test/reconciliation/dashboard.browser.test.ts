@@ -6,6 +6,8 @@ import { TEST_ADMIN_TOKEN } from '../helpers/test-service.js';
 import { itemsSettled, startReconciliationRig, type ReconciliationRig } from '../helpers/reconciliation-client.js';
 import { mixedPayout } from '../helpers/payout-scenarios.js';
 import { findChromium, openBrowserPage, type BrowserPage } from '../helpers/chromium.js';
+import { connectMerchant, type Merchant } from '../helpers/merchants.js';
+import { scopedToken } from '../helpers/account-scopes.js';
 
 describe('GET /dashboard in a real browser', function () {
   this.timeout(120_000);
@@ -16,6 +18,10 @@ describe('GET /dashboard in a real browser', function () {
   let reconciled: Awaited<ReturnType<typeof mixedPayout>>;
   let discrepant: Awaited<ReturnType<typeof mixedPayout>>;
   let euroInvoice: { id: string; number: string };
+  let alpha: Merchant;
+  let alphaInvoices: string[];
+  let betaInvoice: string;
+  let alphaToken: string;
 
   before(async () => {
     // Before anything starts: without a browser the suite fails at once, saying what to install.
@@ -28,6 +34,12 @@ describe('GET /dashboard in a real browser', function () {
       await itemsSettled(rig.t, payout.id);
     }
     euroInvoice = await createInvoice(rig.t, { currency: 'eur', amountDue: 9_900 });
+    // Two merchants besides the default account: a bookkeeper's token confined to the first.
+    alpha = await connectMerchant(rig.t, rig.fake, 'Alpha Books');
+    const beta = await connectMerchant(rig.t, rig.fake, 'Beta Books');
+    alphaInvoices = [await alpha.invoice(1_200), await alpha.invoice(3_400)];
+    betaInvoice = await beta.invoice(5_600);
+    alphaToken = (await scopedToken(rig.t, 'accountant', alpha.accountId)).token;
 
     // A CSP violation or a script error shows up in problems: the page must run clean under helmet's policy.
     browser = await openBrowserPage();
@@ -60,6 +72,8 @@ describe('GET /dashboard in a real browser', function () {
       await page.click('#sign-in button[type=submit]');
     });
     assert.equal(await page.evaluate('sessionStorage.getItem("billed.token")'), TEST_ADMIN_TOKEN);
+    await page.locator('#scope:not([hidden])').waitFor();
+    assert.equal(await page.locator('#scope').textContent(), 'All merchant accounts');
     assert.equal(await page.locator('#totals tbody tr[data-currency=usd] td').first().textContent(), 'USD');
     assert.equal(await page.locator('#totals tbody tr[data-currency=eur]').count(), 1);
     assert.equal(await page.locator(`#payouts tbody tr[data-payout-id="${discrepant.payout.id}"] td.tie-out`).textContent(), 'does not tie out');
@@ -110,6 +124,30 @@ describe('GET /dashboard in a real browser', function () {
 
     await loaded(() => page.reload());
     assert.equal(await page.locator('#sign-in').isHidden(), true);
+    assert.deepEqual(problems, []);
+  });
+
+  it("labels the page with the one merchant a scoped token sees, and shows that merchant's rows only", async () => {
+    await page.click('#sign-out');
+    await page.locator('#sign-in').waitFor();
+    await loaded(async () => {
+      await page.fill('#sign-in input[name=token]', alphaToken);
+      await page.click('#sign-in button[type=submit]');
+    });
+    await page.locator('#scope:not([hidden])').waitFor();
+    assert.equal(await page.locator('#scope').textContent(), `Merchant: Alpha Books (${alpha.accountId})`);
+    assert.equal(await page.locator('#scope').getAttribute('data-account-id'), alpha.accountId);
+    // The filters of the earlier tests are still set; clear them for every row the token may see.
+    await loaded(async () => {
+      await page.fill('#filters input[name=currency]', '');
+      await page.selectOption('#filters select[name=reconciliation]', '');
+      await page.click('#apply');
+    });
+    const shown = await page.locator('#invoices tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-invoice-id')));
+    assert.deepEqual(shown.sort(), [...alphaInvoices].sort(), 'its two invoices, nothing of the other merchant or the default account');
+    assert.ok(!shown.includes(betaInvoice));
+    assert.equal(await page.locator('#payouts tbody tr').count(), 0, "the default account's payouts are not shown");
+    assert.equal(await page.locator('#totals tbody tr[data-currency=eur]').count(), 0, "the default account's euro invoice is not in the totals");
     assert.deepEqual(problems, []);
   });
 });
