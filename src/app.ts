@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { Ingestor } from './events/ingest.js';
 import type { WebhookSecretResolver } from './stripe/webhook-secrets.js';
-import type { TokenVerifier } from './http/auth.middleware.js';
+import { authenticate, type TokenVerifier } from './http/auth.middleware.js';
 import type { Logger } from './shared/logger.js';
 import type { Metrics } from './shared/metrics.js';
 import type { RateLimitedLog } from './shared/rate-limited-log.js';
@@ -73,7 +73,9 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry, metricsToken: deps.metricsToken }));
 
-  app.use('/api', requireJsonBody, express.json({ limit: '100kb' }), rejectLoneSurrogates);
+  // Every /api route needs a token (DESIGN.md, Access): checked before the body is read, so a
+  // request without one costs no parsing; the routers then check only the role.
+  app.use('/api', authenticate(deps.verifyToken), requireJsonBody, express.json({ limit: '100kb' }), rejectLoneSurrogates);
   app.use(opsEventsRouter(deps));
   app.use(tokensRouter(deps));
   app.use(queueUiRouter(deps));
