@@ -153,6 +153,8 @@ export const envSchema = z
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('info'),
     /** A rejected webhook signature is logged (warn) at most once per account per this many ms, with the count of those not logged. */
     SIGNATURE_LOG_INTERVAL_MS: positiveInt(60_000),
+    /** A request failing for a known cause (503 storage_unavailable, webhook_not_configured…) is logged at most once per cause per this many ms, with the count of those not logged. */
+    FAILURE_LOG_INTERVAL_MS: positiveInt(60_000),
     /** Jobs a worker process runs at once. */
     WORKER_CONCURRENCY: positiveInt(64),
     /** Events at most per database transaction when jobs queue up (1: one transaction per event). */

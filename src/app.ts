@@ -36,6 +36,8 @@ export interface AppDeps {
   ingestor: Ingestor;
   resolveSecrets: WebhookSecretResolver;
   signatureRejected: RateLimitedLog;
+  /** A request failing for a known cause (storage_unavailable…), logged once per interval per cause. */
+  expectedFailures: RateLimitedLog;
   verifyToken: TokenVerifier;
   invoices: InvoiceService;
   payNow: PayNowService;
@@ -94,6 +96,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(dashboardRouter());
 
   app.use(notFound);
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps));
   return app;
 }

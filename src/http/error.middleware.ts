@@ -2,25 +2,40 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { AppError, describeError } from '../shared/errors.js';
 import { currentContext } from '../shared/context.js';
 import type { Logger } from '../shared/logger.js';
+import type { RateLimitedLog } from '../shared/rate-limited-log.js';
+
+/**
+ * Where a failed request (5xx) is logged. An unexpected error is a bug: every one is logged, with
+ * what was thrown. An expected one (an AppError: the code knows the cause, e.g. storage_unavailable
+ * while MySQL is down, webhook_not_configured) goes to `expected`, keyed by its cause: once per
+ * interval with a count of the others, so an outage under Stripe's retries is a few lines, not one
+ * per request.
+ */
+export interface FailureLogs {
+  logger: Logger;
+  expectedFailures: RateLimitedLog;
+}
 
 export const notFound: RequestHandler = (req) => {
   throw new AppError(404, 'not_found', `No route ${req.method} ${req.path}: see the API in docs/api.md.`);
 };
 
 /** The one error mapper: AppError → its status and code; body-parser errors → 4xx; anything else → 500 with the request id. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+export function errorHandler(logs: FailureLogs): ErrorRequestHandler {
   return (error, _req, res, _next) => {
-    const { status, body } = errorAnswer(error, logger);
+    const { status, body } = errorAnswer(error, logs);
     if (res.headersSent) return;
     res.status(status).json(body);
   };
 }
 
 /** The status and JSON body answering `error` (logged when it is ours, a 5xx); shared with the webhook intake. */
-export function errorAnswer(error: unknown, logger: Logger): { status: number; body: { error: Record<string, unknown> } } {
+export function errorAnswer(error: unknown, logs: FailureLogs): { status: number; body: { error: Record<string, unknown> } } {
   const mapped = toAppError(error);
   if (mapped.status >= 500) {
-    logger.error('request failed', { code: mapped.code, error: describeError(error) });
+    // The message names the cause's particulars (which account has no secret): part of the key.
+    if (error instanceof AppError) logs.expectedFailures(`${mapped.code}: ${mapped.message}`, { code: mapped.code });
+    else logs.logger.error('request failed', { code: mapped.code, error: describeError(error) });
   }
   return { status: mapped.status, body: { error: { code: mapped.code, message: mapped.message, ...mapped.details } } };
 }

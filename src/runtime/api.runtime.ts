@@ -5,7 +5,7 @@ import { createApp } from '../app.js';
 import { webhookIntake } from '../http/webhook-intake.js';
 import { createProducerConnection } from '../events/event-queue.js';
 import { EventPublisher } from '../events/event-publisher.js';
-import { Ingestor } from '../events/ingest.js';
+import { Ingestor, insertFailedLog } from '../events/ingest.js';
 import { createRelay } from '../events/relay.js';
 import { createSecretResolver } from '../stripe/webhook-secrets.js';
 import { createPayNowService } from '../billing/pay-now.service.js';
@@ -49,8 +49,9 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   // A Redis that restarted may have lost queued jobs: the next relay pass looks at every stored event.
   redis.on('ready', () => relay.rescan());
 
+  const insertFailed = insertFailedLog(logger, config.FAILURE_LOG_INTERVAL_MS);
   const webhooks = {
-    ingestor: new Ingestor({ dataSource, publisher, logger, metrics }),
+    ingestor: new Ingestor({ dataSource, publisher, logger, metrics, insertFailed }),
     resolveSecrets: createSecretResolver({
       envSecrets: config.STRIPE_WEBHOOK_SECRET,
       accountSecrets: (id) => connections.webhookSecrets(id),
@@ -63,6 +64,12 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
       message: 'webhook signature rejected',
       keyField: 'account',
       intervalMs: config.SIGNATURE_LOG_INTERVAL_MS,
+    }),
+    expectedFailures: rateLimitedLog(logger, {
+      level: 'error',
+      message: 'request failed',
+      keyField: 'cause',
+      intervalMs: config.FAILURE_LOG_INTERVAL_MS,
     }),
   };
   const payNow = createPayNowService({ dataSource, stripeClients });
@@ -126,8 +133,10 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     stopIntake,
     async close() {
       await stopIntake();
-      // The count of rejected signatures not logged yet.
+      // The counts of rejected signatures and failures not logged yet.
       webhooks.signatureRejected.flush();
+      webhooks.expectedFailures.flush();
+      insertFailed.flush();
       await relay.stop();
       await publisher.close();
       await closeRedis(redis);
