@@ -77,6 +77,14 @@ export const envSchema = z
     ROLE: z.enum(['all', 'api', 'worker']).default('all'),
     /** HTTP port of the API. */
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    /** A client must send a request's headers within this many ms of starting it (or of connecting): slower ones get 408 and are cut. */
+    HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
+    /** A client must send a whole request, body included, within this many ms: slower ones get 408 and are cut. */
+    HTTP_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+    /** An idle keep-alive connection is closed after this many ms (keep it above a load balancer's idle timeout). */
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
+    /** Open connections at most; one beyond is closed at once, unanswered. */
+    HTTP_MAX_CONNECTIONS: positiveInt(1_000),
     /** MySQL/MariaDB connection; the database is created at start if missing. */
     DATABASE_URL: urlWithProtocol(['mysql:'], 'mysql://root@127.0.0.1:3306/billed')
       .refine((value) => !URL.canParse(value) || new URL(value).pathname.replace(/^\//, '') !== '', {
@@ -184,6 +192,9 @@ export const envSchema = z
     EVENT_RETENTION_INTERVAL_MS: positiveInt(3_600_000),
   })
   .superRefine((env, ctx) => {
+    if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: `must not exceed HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}): the headers are part of the request` });
+    }
     if (env.NODE_ENV === 'production' && !env.ENCRYPTION_KEY) {
       ctx.addIssue({ code: 'custom', path: ['ENCRYPTION_KEY'], message: 'is required when NODE_ENV=production' });
     }

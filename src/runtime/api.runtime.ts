@@ -1,4 +1,4 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../app.js';
@@ -15,6 +15,7 @@ import { accessTokenVerifier } from '../access/token.service.js';
 import { createOpsServices } from '../ops/ops.services.js';
 import type { Core } from './core-services.js';
 import { closeRedis } from './graceful-close.js';
+import { createHttpServer } from './http-server.js';
 import { listenStartupError } from './startup-errors.js';
 import { rateLimitedLog } from '../shared/rate-limited-log.js';
 
@@ -92,7 +93,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   });
   // Webhooks are taken before Express (http/webhook-intake.ts); everything else is the app's.
   const intake = webhookIntake(webhooks);
-  const server = createServer((req, res) => {
+  const server = createHttpServer(config, logger, (req, res) => {
     if (!intake(req, res)) app(req, res);
   });
   // A port already taken must fail start-up (exit 78, naming PORT), not surface as an uncaught 'error' event.
