@@ -1,5 +1,4 @@
 import express, { type Express } from 'express';
-import helmet from 'helmet';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { Ingestor } from './events/ingest.js';
@@ -27,7 +26,8 @@ import { reconciliationRouter } from './http/reconciliation.route.js';
 import { dashboardRouter } from './http/dashboard.route.js';
 import { createReconciliationService } from './reconciliation/reconciliation.service.js';
 import { createPayoutsService } from './reconciliation/payouts.service.js';
-import { errorHandler, notFound } from './http/error.middleware.js';
+import { errorHandler, notFound, refuseOptions } from './http/error.middleware.js';
+import { securityHeaders } from './http/security-headers.js';
 import { rejectLoneSurrogates, requireJsonBody } from './http/json-body.middleware.js';
 
 export interface AppDeps {
@@ -65,13 +65,14 @@ export function createApp(deps: AppDeps): Express {
   // Behind a TLS proxy, req.secure (the queue UI's Secure cookie) and req.ip come from X-Forwarded-*,
   // but only from the hops TRUST_PROXY names: trusted from anyone, the header would let any client say https.
   app.set('trust proxy', deps.trustProxy ?? false);
+  // <, > and & in JSON as \u003c…: an id echoed in an error message can never read as markup.
+  app.set('json escape', true);
+  // helmet's headers on every answer, webhooks and errors included (precomputed: http/security-headers.ts).
+  app.use(securityHeaders);
   app.use(requestContext);
-  // Raw body: must come before any JSON parser or every signature fails. Before helmet too:
-  // browser security headers mean nothing to Stripe's servers and cost time on the hottest route.
+  app.use(refuseOptions);
+  // Raw body: must come before any JSON parser or every signature fails.
   app.use(webhookRouter(deps));
-  // No upgrade-insecure-requests: the dashboard is often opened over plain http on an internal
-  // address, where the upgrade would break its script and styles. TLS belongs to the proxy in front.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } }, strictTransportSecurity: false }));
 
   app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry, metricsToken: deps.metricsToken }));
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 
 interface AccountRow {
   id: string;
@@ -27,7 +27,7 @@ export function createAccountService(dataSource: DataSource) {
 
     async get(id: string) {
       const [row] = (await dataSource.query('SELECT * FROM accounts WHERE id = ?', [id])) as AccountRow[];
-      if (!row) throw new AppError(404, 'account_not_found', `No merchant account "${id}": create one with POST /api/accounts.`);
+      if (!row) throw new AppError(404, 'account_not_found', `No merchant account "${echo(id)}": create one with POST /api/accounts.`);
       return view(row);
     },
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 import type { CreateInvoiceInput, ListInvoicesQuery } from './invoice.schema.js';
 import { createReconciliationService } from '../reconciliation/reconciliation.service.js';
 import type { InvoiceRow } from './invoice.row.js';
@@ -34,7 +34,7 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
   async function create(input: CreateInvoiceInput) {
     const accountId = input.accountId ?? null;
     if (accountId && !(await deps.accountExists(accountId))) {
-      throw new AppError(400, 'account_not_found', `No merchant account "${accountId}": create it with POST /api/accounts, or leave accountId out for the default account.`);
+      throw new AppError(400, 'account_not_found', `No merchant account "${echo(accountId)}": create it with POST /api/accounts, or leave accountId out for the default account.`);
     }
     const id = newInvoiceId();
     try {
@@ -44,7 +44,7 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
       );
     } catch (error) {
       if ((error as { driverError?: { code?: string } }).driverError?.code === 'ER_DUP_ENTRY') {
-        throw new AppError(400, 'number_taken', `Invoice number "${input.number}" is already used on this account: give each invoice its own number.`, { field: 'number' });
+        throw new AppError(400, 'number_taken', `Invoice number "${echo(input.number)}" is already used on this account: give each invoice its own number.`, { field: 'number' });
       }
       throw error;
     }
@@ -69,7 +69,7 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
 
   async function get(id: string) {
     const [row] = (await dataSource.query('SELECT * FROM invoices WHERE id = ?', [id])) as InvoiceRow[];
-    if (!row) throw new AppError(404, 'invoice_not_found', `No invoice "${id}": ids look like inv_… and come from POST /api/invoices.`);
+    if (!row) throw new AppError(404, 'invoice_not_found', `No invoice "${echo(id)}": ids look like inv_… and come from POST /api/invoices.`);
     const payments = (await dataSource.query(
       'SELECT id, status, currency, amount, amount_received, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id',
       [id],

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 import type { PayNowService } from './pay-now.service.js';
 
 /** `bpl_` makes a leaked link recognisable to secret scanners; 32 random bytes make it unguessable. */
@@ -36,7 +36,7 @@ export function createPayLinkService(deps: { dataSource: DataSource; payNow: Pay
   return {
     async create(invoiceId: string, input: { expiresInHours: number }, actor: string) {
       const [invoice] = (await deps.dataSource.query('SELECT id, status FROM invoices WHERE id = ?', [invoiceId])) as { id: string; status: string }[];
-      if (!invoice) throw new AppError(404, 'invoice_not_found', `No invoice "${invoiceId}".`);
+      if (!invoice) throw new AppError(404, 'invoice_not_found', `No invoice "${echo(invoiceId)}".`);
       if (invoice.status === 'void') throw new AppError(409, 'invoice_void', 'This invoice is void and cannot be paid.');
       const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
       const id = `pl_${randomBytes(12).toString('hex')}`;
@@ -63,7 +63,7 @@ export function createPayLinkService(deps: { dataSource: DataSource; payNow: Pay
       if (result.affectedRows === 0) {
         const [link] = (await deps.dataSource.query('SELECT id FROM pay_links WHERE id = ? AND invoice_id = ?', [linkId, invoiceId])) as unknown[];
         // Revoking twice is done already; a link of another invoice (or none) is not found.
-        if (!link) throw new AppError(404, 'pay_link_not_found', `Invoice ${invoiceId} has no pay link "${linkId}": use the id POST /api/invoices/${invoiceId}/pay-link answered.`);
+        if (!link) throw new AppError(404, 'pay_link_not_found', `Invoice ${echo(invoiceId)} has no pay link "${echo(linkId)}": use the id POST /api/invoices/:id/pay-link answered.`);
       }
     },
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import Stripe from 'stripe';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 
 /** Stripe statuses in which a PaymentIntent can still be paid by the payer's browser. */
@@ -77,7 +77,7 @@ export function createPayNowService(deps: { dataSource: DataSource; stripeClient
 
   async function payableInvoice(tx: EntityManager, invoiceId: string): Promise<InvoiceRow & { due: number }> {
     const [invoice] = (await tx.query('SELECT id, number, account_id, currency, amount_due, amount_paid, status FROM invoices WHERE id = ?', [invoiceId])) as InvoiceRow[];
-    if (!invoice) throw new AppError(404, 'invoice_not_found', `No invoice "${invoiceId}".`);
+    if (!invoice) throw new AppError(404, 'invoice_not_found', `No invoice "${echo(invoiceId)}".`);
     if (invoice.status === 'void') throw new AppError(409, 'invoice_void', 'This invoice is void and cannot be paid.');
     const due = Number(invoice.amount_due) - Number(invoice.amount_paid);
     if (due <= 0 || invoice.status === 'paid') {

@@ -1,5 +1,5 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { AppError, describeError } from '../shared/errors.js';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { AppError, describeError, echo } from '../shared/errors.js';
 import { currentContext } from '../shared/context.js';
 import type { Logger } from '../shared/logger.js';
 import type { RateLimitedLog } from '../shared/rate-limited-log.js';
@@ -16,8 +16,20 @@ export interface FailureLogs {
   expectedFailures: RateLimitedLog;
 }
 
+const noRoute = (req: Request) => new AppError(404, 'not_found', `No route ${req.method} ${echo(req.path)}: see the API in docs/api.md.`);
+
 export const notFound: RequestHandler = (req) => {
-  throw new AppError(404, 'not_found', `No route ${req.method} ${req.path}: see the API in docs/api.md.`);
+  throw noRoute(req);
+};
+
+/**
+ * Nothing here serves CORS, so OPTIONS has no use; Express would answer it by itself with the
+ * path's methods (Allow: GET, HEAD, POST), telling anyone which routes exist. Every OPTIONS is the
+ * 404 of a path that does not exist, token or not.
+ */
+export const refuseOptions: RequestHandler = (req, _res, next) => {
+  if (req.method === 'OPTIONS') throw noRoute(req);
+  next();
 };
 
 /** The one error mapper: AppError → its status and code; body-parser errors → 4xx; anything else → 500 with the request id. */
@@ -63,7 +75,7 @@ function toAppError(error: unknown): AppError {
   // Any other client error a library marks as safe to show (http-errors' `expose`) stays a 4xx.
   const status = (error as { status?: unknown; expose?: unknown } | null)?.status;
   if (typeof status === 'number' && status >= 400 && status < 500 && (error as { expose?: unknown }).expose) {
-    return new AppError(status, 'bad_request', `The request could not be read: ${(error as Error).message}.`);
+    return new AppError(status, 'bad_request', `The request could not be read: ${echo((error as Error).message, 200)}.`);
   }
   const requestId = currentContext()?.requestId;
   return new AppError(500, 'internal_error', `Something went wrong on our side; quote request id ${requestId ?? 'unknown'} when reporting it.`);

@@ -3,6 +3,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { runWithContext } from '../shared/context.js';
 import { errorAnswer, payloadTooLarge, type FailureLogs } from './error.middleware.js';
 import { requestIdOf } from './request-context.middleware.js';
+import { jsonText, SECURITY_HEADERS } from './security-headers.js';
 import { receiveWebhook, WEBHOOK_BODY_LIMIT_BYTES, type WebhookDeps } from './webhook.route.js';
 
 /** The canonical paths Stripe posts to; anything else goes through Express. */
@@ -74,9 +75,10 @@ function readBody(req: IncomingMessage, done: (raw: Buffer | undefined) => void)
   req.on('error', () => {});
 }
 
+/** As Express's res.json answers (app.ts: json escape, the security headers), to the byte. */
 function sendJson(res: ServerResponse, status: number, body: object): void {
   if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  const text = jsonText(body);
+  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
