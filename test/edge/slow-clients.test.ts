@@ -103,7 +103,7 @@ describe('slow and numerous clients are cut off by the configured limits', funct
     assert.ok(served.length >= 5, `${served.length} webhooks served meanwhile`);
     for (const s of served) assert.equal(s.status, 200);
     const slowest = Math.max(...served.map((s) => s.ms));
-    assert.ok(slowest < 1000, `the slowest signed webhook took ${slowest} ms while slow clients were connected`);
+    assert.ok(slowest < 2000, `the slowest signed webhook took ${slowest} ms while slow clients were connected`);
   });
 
   it(`a connection beyond HTTP_MAX_CONNECTIONS (${MAX_CONNECTIONS}) is closed unanswered, and one line says so`, async () => {
