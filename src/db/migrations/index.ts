@@ -11,6 +11,7 @@ import { OneMerchantPerStripeAccount1764230520000 } from './1764230520000-one-me
 import { ChargeAmountReleased1764230530000 } from './1764230530000-charge-amount-released.js';
 import { PayNowIntentsAndLinks1764230600000 } from './1764230600000-pay-now-intents-and-links.js';
 import { IndexPayoutItemSources1764230700000 } from './1764230700000-index-payout-item-sources.js';
+import { CatchUpAndEndpointHealth1764231300000 } from './1764231300000-catch-up-and-endpoint-health.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [
@@ -27,4 +28,5 @@ export const migrations = [
   ChargeAmountReleased1764230530000,
   PayNowIntentsAndLinks1764230600000,
   IndexPayoutItemSources1764230700000,
+  CatchUpAndEndpointHealth1764231300000,
 ];
