@@ -190,6 +190,18 @@ export const envSchema = z
     EVENT_RETENTION_DAYS: z.coerce.number().positive().default(90),
     /** How often the retention purge runs (a BullMQ job scheduler on the maintenance queue). */
     EVENT_RETENTION_INTERVAL_MS: positiveInt(3_600_000),
+    /**
+     * How often each account with an API key is caught up with Stripe (its events listed, the ones no
+     * delivery brought stored and processed) and its webhook endpoint checked; also once after start-up.
+     * 0 turns the automatic runs off (POST /api/ops/catch-up still works).
+     */
+    CATCH_UP_INTERVAL_MS: z.coerce
+      .number()
+      .int()
+      .refine((ms) => ms === 0 || ms >= 1000, { message: 'must be 0 (automatic catch-up off) or at least 1000 ms' })
+      .default(900_000),
+    /** Requests per second at most that a catch-up makes to Stripe for one account (Stripe's own limit is per account: leave room for Pay Now). */
+    CATCH_UP_MAX_RPS: z.coerce.number().positive().max(100).default(10),
   })
   .superRefine((env, ctx) => {
     if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {

@@ -19,6 +19,8 @@ import { payRouter } from './http/pay.route.js';
 import type { AccountService } from './accounts/account.service.js';
 import type { ConnectionService } from './stripe/connection.service.js';
 import { accountsRouter } from './http/accounts.route.js';
+import { syncRouter } from './http/sync.route.js';
+import type { SyncOps } from './sync/sync-ops.service.js';
 import { tokensRouter } from './http/tokens.route.js';
 import { meRouter } from './http/me.route.js';
 import { queueUiRouter } from './ops/queue-ui.js';
@@ -47,6 +49,8 @@ export interface AppDeps {
   connections: ConnectionService;
   /** On-call and access: tokens, audit log, event search, replay, the queue UI's queues. */
   ops: OpsServices;
+  /** Catch-up from Stripe and webhook endpoint health: status, runs on demand, repair. */
+  sync: SyncOps;
   logger: Logger;
   metrics: Metrics;
   /** METRICS_TOKEN: when set, GET /metrics needs it as a bearer token. */
@@ -87,6 +91,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(invoicesRouter(deps));
   app.use(payRouter(deps));
   app.use(accountsRouter(deps));
+  app.use(syncRouter(deps));
 
   app.use(
     reconciliationRouter({

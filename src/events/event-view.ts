@@ -12,6 +12,8 @@ export function eventView(record: StripeEventRecord) {
     objectId: record.objectId,
     /** The Stripe API version the payload is rendered in. */
     apiVersion: record.apiVersion,
+    /** `webhook`, or `catch_up`: fetched from Stripe's event list with the account's key because no delivery had brought it. */
+    source: record.source,
     status: record.status,
     reason: record.reason,
     attempts: record.attempts,

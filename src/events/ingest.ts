@@ -9,9 +9,21 @@ import type { Metrics } from '../shared/metrics.js';
 import { accountScope } from '../shared/account-scope.js';
 import { rateLimitedLog, type RateLimitedLog } from '../shared/rate-limited-log.js';
 
+/** How an event reached the inbox: a signed delivery, or listed from Stripe by the catch-up with the account's own key. */
+export type EventSource = 'webhook' | 'catch_up';
+
 export interface IncomingEvent extends EventEnvelope {
   accountId: string | null;
   payload: string;
+  /** Default `webhook`. */
+  source?: EventSource;
+}
+
+export interface StoredBatch {
+  /** The events of the batch that were new to the inbox (stored now, and queued). */
+  fresh: IncomingEvent[];
+  /** The events the inbox already held for their account (an earlier delivery or catch-up). */
+  duplicates: number;
 }
 
 export interface IngestResult {
@@ -52,7 +64,10 @@ const storageUnavailable = () =>
 export const insertFailedLog = (logger: Logger, intervalMs: number): RateLimitedLog =>
   rateLimitedLog(logger, { level: 'error', message: 'inbox insert failed', keyField: 'error', intervalMs });
 
-const COLUMNS = '(id, account_id, account_scope, type, livemode, stripe_created, api_version, object_id, payload, ingest_batch)';
+/** A deadlocked INSERT is rolled back whole by InnoDB, so trying it again is safe. */
+const MAX_INSERT_ATTEMPTS = 3;
+
+const COLUMNS = '(id, account_id, account_scope, type, livemode, stripe_created, api_version, object_id, payload, source, ingest_batch)';
 
 /**
  * An inbox row's key: the event id within the account scope of the endpoint it came in on. The
@@ -109,6 +124,23 @@ export class Ingestor {
     });
   }
 
+  /**
+   * A batch that has no HTTP request waiting on it (the catch-up's page of listed events): the
+   * same INSERT and the same enqueue as a delivery, without the group commit and the request
+   * deadlines, which are there for Stripe's connections. Rejects if the INSERT fails (nothing of
+   * the batch is then stored); a failed enqueue is left to the relay, as for a delivery.
+   */
+  async storeBatch(events: IncomingEvent[], options: { enqueueTimeoutMs?: number } = {}): Promise<StoredBatch> {
+    const firstByKey = new Map<string, IncomingEvent>();
+    for (const event of events) if (!firstByKey.has(eventKey(event))) firstByKey.set(eventKey(event), event);
+    const unique = [...firstByKey.values()];
+    if (unique.length === 0) return { fresh: [], duplicates: 0 };
+    const inserted = await this.insert(unique);
+    const fresh = unique.filter((event) => inserted.has(eventKey(event)));
+    if (fresh.length > 0) await this.enqueue(fresh, options.enqueueTimeoutMs);
+    return { fresh, duplicates: events.length - fresh.length };
+  }
+
   private pump(): void {
     while (this.inFlight < this.maxInFlight && this.pending.length > 0) {
       const batch = this.pending.splice(0, this.maxBatch);
@@ -151,14 +183,31 @@ export class Ingestor {
     }
   }
 
-  /** INSERT IGNORE, then tell new rows from redeliveries by this batch's token. Returns the keys (`eventKey`) of the new rows. */
+  /**
+   * INSERT IGNORE, then tell new rows from redeliveries by this batch's token. Returns the keys
+   * (`eventKey`) of the new rows. Two batches holding some of the same events (a delivery and a
+   * catch-up page listing it, in another order) deadlock when each locks in its own order: rows go
+   * in primary-key order, and a deadlock that happens anyway (InnoDB rolled the statement back) is
+   * tried again at once.
+   */
   private async insert(events: IncomingEvent[]): Promise<Set<string>> {
+    const sorted = [...events].sort((a, b) => byPrimaryKey(a.id, accountScope(a.accountId), b.id, accountScope(b.accountId)));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.insertOnce(sorted);
+      } catch (error) {
+        if (attempt >= MAX_INSERT_ATTEMPTS || (error as { driverError?: { code?: string } }).driverError?.code !== 'ER_LOCK_DEADLOCK') throw error;
+      }
+    }
+  }
+
+  private async insertOnce(events: IncomingEvent[]): Promise<Set<string>> {
     const token = randomBytes(8).toString('hex');
     const params: unknown[] = [];
     for (const e of events) {
-      params.push(e.id, e.accountId, accountScope(e.accountId), e.type, e.livemode, e.created, e.apiVersion, e.objectId, e.payload, token);
+      params.push(e.id, e.accountId, accountScope(e.accountId), e.type, e.livemode, e.created, e.apiVersion, e.objectId, e.payload, e.source ?? 'webhook', token);
     }
-    const placeholders = events.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    const placeholders = events.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
     const result = await this.options.dataSource.query(
       `INSERT IGNORE INTO stripe_events ${COLUMNS} VALUES ${placeholders}`,
       params,
@@ -171,11 +220,11 @@ export class Ingestor {
     return new Set(rows.map((row) => keyOf(row.id, row.account_scope)));
   }
 
-  private async enqueue(events: IncomingEvent[]): Promise<void> {
+  private async enqueue(events: IncomingEvent[], timeoutMs = this.enqueueTimeoutMs): Promise<void> {
     try {
       await withTimeout(
         this.options.publisher.publish(events),
-        this.enqueueTimeoutMs,
+        timeoutMs,
         () => new Error('queue add timed out'),
       );
     } catch (error) {
@@ -188,6 +237,12 @@ export class Ingestor {
       });
     }
   }
+}
+
+/** (id, account_scope) in the order of the inbox's primary key (utf8mb4_bin; event and account ids are ASCII). */
+function byPrimaryKey(idA: string, scopeA: string, idB: string, scopeB: string): number {
+  if (idA !== idB) return idA < idB ? -1 : 1;
+  return scopeA < scopeB ? -1 : scopeA > scopeB ? 1 : 0;
 }
 
 function affectedRows(result: unknown): number {

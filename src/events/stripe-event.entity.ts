@@ -14,6 +14,8 @@ export interface StripeEventRecord {
   apiVersion: string | null;
   objectId: string | null;
   payload: string;
+  /** `webhook` (a signed delivery) or `catch_up` (listed from Stripe with the account's key). */
+  source: string;
   status: EventStatus;
   reason: string | null;
   attempts: number;
@@ -37,6 +39,7 @@ export const StripeEventEntity = new EntitySchema<StripeEventRecord>({
     apiVersion: { name: 'api_version', type: 'varchar', length: 32, nullable: true },
     objectId: { name: 'object_id', type: 'varchar', length: 255, nullable: true },
     payload: { type: 'longtext' },
+    source: { type: 'varchar', length: 16 },
     status: { type: 'varchar', length: 16 },
     reason: { type: 'varchar', length: 64, nullable: true },
     attempts: { type: 'int' },

@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
 import type { AccountService } from '../accounts/account.service.js';
 import type { ConnectionService } from '../stripe/connection.service.js';
+import type { SyncOps } from '../sync/sync-ops.service.js';
 import { onlyAccount, requireRole, requireUnscoped, type TokenVerifier } from './auth.middleware.js';
 
 /**
@@ -8,9 +9,11 @@ import { onlyAccount, requireRole, requireUnscoped, type TokenVerifier } from '.
  * pasted. An admin token confined to one account manages that account's connection only: any
  * other account id is 404 account_not_found, as a missing one; it cannot create accounts.
  */
-export function accountsRouter(deps: { accounts: AccountService; connections: ConnectionService; verifyToken: TokenVerifier }): Router {
+export function accountsRouter(deps: { accounts: AccountService; connections: ConnectionService; sync: SyncOps; verifyToken: TokenVerifier }): Router {
   const router = Router();
   const admin = requireRole(deps.verifyToken, 'admin');
+  /** The connection, with its webhook endpoint's health as last checked (src/sync/endpoint-health.service.ts). */
+  const withHealth = async <T extends object>(accountId: string, connection: T) => ({ ...connection, webhookEndpoint: await deps.sync.endpointView(accountId) });
 
   /** The account in the path, once a scoped token is known to see it (unscoped: the services say whether it exists). */
   const accountIn = async (req: Request): Promise<string> => {
@@ -30,11 +33,13 @@ export function accountsRouter(deps: { accounts: AccountService; connections: Co
     res.json(await deps.accounts.get(String(req.params.id), onlyAccount(req)));
   });
   router.put('/api/accounts/:id/stripe', admin, async (req, res) => {
-    const body = (req.body ?? {}) as { secretKey?: unknown; webhookSecret?: unknown };
-    res.json(await deps.connections.connect(await accountIn(req), body, { nameHolder: !onlyAccount(req) }));
+    const body = (req.body ?? {}) as { secretKey?: unknown; webhookSecret?: unknown; webhookEndpointId?: unknown };
+    const id = await accountIn(req);
+    res.json(await withHealth(id, await deps.connections.connect(id, body, { nameHolder: !onlyAccount(req) })));
   });
   router.get('/api/accounts/:id/stripe', admin, async (req, res) => {
-    res.json(await deps.connections.get(await accountIn(req)));
+    const id = await accountIn(req);
+    res.json(await withHealth(id, await deps.connections.get(id)));
   });
   router.delete('/api/accounts/:id/stripe', admin, async (req, res) => {
     await deps.connections.disconnect(await accountIn(req));

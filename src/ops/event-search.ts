@@ -19,6 +19,7 @@ interface EventRow {
   livemode: number;
   object_id: string | null;
   api_version: string | null;
+  source: string;
   status: string;
   reason: string | null;
   attempts: number;
@@ -45,6 +46,7 @@ const summary = (row: EventRow) => ({
   livemode: Boolean(row.livemode),
   objectId: row.object_id,
   apiVersion: row.api_version,
+  source: row.source,
   status: row.status,
   reason: row.reason,
   attempts: row.attempts,
@@ -146,7 +148,7 @@ export function createEventSearch(dataSource: DataSource) {
       params.push(query.cursor.at, query.cursor.at, query.cursor.id, query.cursor.scope ?? '\u{10FFFF}');
     }
     const found = await rows<EventRow>(
-      `SELECT id, account_id, type, livemode, object_id, api_version, status, reason, attempts, last_error, received_at, processed_at
+      `SELECT id, account_id, type, livemode, object_id, api_version, source, status, reason, attempts, last_error, received_at, processed_at
          FROM stripe_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY received_at DESC, id DESC, account_scope DESC LIMIT ?`,
       [...params, query.limit + 1],
@@ -192,7 +194,8 @@ export function createEventSearch(dataSource: DataSource) {
     ).map((r) => ({ at: r.at.toISOString(), auditId: Number(r.audit_id), by: { id: r.actor_id, name: r.actor_name }, bulk: r.action !== 'event.replay' }));
 
     const history = [
-      { at: record.receivedAt.toISOString(), what: 'received' as const },
+      // Fetched by the catch-up: no delivery brought it, the account's key listed it from Stripe.
+      { at: record.receivedAt.toISOString(), what: 'received' as const, ...(record.source === 'catch_up' ? { via: 'catch_up' } : {}) },
       ...attempts.map((a) => ({
         at: a.finishedAt,
         what: 'attempt' as const,

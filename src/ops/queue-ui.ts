@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import type { OpsServices } from './ops.services.js';
 import { MAINTENANCE_QUEUE_NAME } from './retention.js';
 import { PAYOUT_QUEUE_NAME } from '../reconciliation/payout-queue.js';
+import { SYNC_QUEUE_NAME } from '../sync/sync.queue.js';
 
 export const QUEUE_UI_PATH = '/ops/queues';
 const COOKIE = 'billed_ops_token';
@@ -87,7 +88,7 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     const serverAdapter = new ExpressAdapter();
     serverAdapter.setBasePath(QUEUE_UI_PATH);
     createBullBoard({
-      queues: [new BullMQAdapter(eventQueue), queue(PAYOUT_QUEUE_NAME), queue(MAINTENANCE_QUEUE_NAME)],
+      queues: [new BullMQAdapter(eventQueue), queue(PAYOUT_QUEUE_NAME), queue(MAINTENANCE_QUEUE_NAME), queue(SYNC_QUEUE_NAME)],
       serverAdapter,
       options: { uiConfig: { boardTitle: 'Billed queues' } },
     });

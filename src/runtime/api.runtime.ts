@@ -18,6 +18,7 @@ import { closeRedis } from './graceful-close.js';
 import { createHttpServer } from './http-server.js';
 import { listenStartupError } from './startup-errors.js';
 import { rateLimitedLog } from '../shared/rate-limited-log.js';
+import { startSyncOps } from '../sync/sync-ops.runtime.js';
 
 /** Requests in flight get this long to be answered once stopping. */
 const INTAKE_DRAIN_MS = 3000;
@@ -46,6 +47,8 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   metrics.sources.queueCounts = () => publisher.jobCounts();
   const ops = createOpsServices({ dataSource, publisher, redis, redisHealth, queuePrefix: config.QUEUE_PREFIX, relayAfterMs: config.RELAY_AFTER_MS, logger });
   metrics.sources.eventStats = ops.eventStats;
+  const sync = startSyncOps({ config, dataSource, accounts, connections, stripeClients, logger, redis, redisHealth, now: core.now });
+  metrics.sources.syncStats = sync.metrics;
   const relay = createRelay({ dataSource, publisher, logger, metrics, intervalMs: config.RELAY_INTERVAL_MS, afterMs: config.RELAY_AFTER_MS });
   // A Redis that restarted may have lost queued jobs: the next relay pass looks at every stored event.
   redis.on('ready', () => relay.rescan());
@@ -86,6 +89,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     accounts,
     connections,
     ops,
+    sync: sync.ops,
     logger,
     metrics,
     metricsToken: config.METRICS_TOKEN,
@@ -140,6 +144,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
       insertFailed.flush();
       await relay.stop();
       await publisher.close();
+      await sync.close();
       await closeRedis(redis);
     },
   };

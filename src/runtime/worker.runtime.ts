@@ -6,6 +6,7 @@ import { createEventWorker } from '../../workers/event.worker.js';
 import { createMaintenanceWorker } from '../../workers/maintenance.worker.js';
 import { startPayoutReconciliation } from '../reconciliation/payout-reconciliation.js';
 import { createAuditLog } from '../ops/audit-log.js';
+import { startStripeSync } from '../sync/stripe-sync.js';
 import { closeRedis, closeWorker } from './graceful-close.js';
 import type { Core } from './core-services.js';
 
@@ -17,7 +18,7 @@ export interface WorkerRuntime {
   close(): Promise<void>;
 }
 
-/** The worker side (ROLE all|worker): the event worker, payout reconciliation, retention. */
+/** The worker side (ROLE all|worker): the event worker, payout reconciliation, retention, catch-up and endpoint checks. */
 export function startWorkers(core: Core): WorkerRuntime {
   const { config, dataSource, logger, metrics, connections, redisHealth } = core;
   const connection = createWorkerConnection(config.REDIS_URL, redisHealth, 'worker');
@@ -57,6 +58,8 @@ export function startWorkers(core: Core): WorkerRuntime {
     retentionDays: config.EVENT_RETENTION_DAYS,
     intervalMs: config.EVENT_RETENTION_INTERVAL_MS,
   });
+  // Catch-up from Stripe and endpoint health: a job scheduler per account on the stripe-sync queue.
+  const sync = startStripeSync({ config, dataSource, stripeClients: core.stripeClients, connections, logger, metrics, redisHealth, now: core.now });
   logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY });
 
   return {
@@ -65,7 +68,7 @@ export function startWorkers(core: Core): WorkerRuntime {
       // In parallel: each lets its active jobs finish, within the same time bound. With Redis down a
       // finished job could not be marked completed anyway (it will come back as stalled), so don't wait long.
       const timeoutMs = connection.status === 'ready' ? WORKER_CLOSE_TIMEOUT_MS : 2000;
-      await Promise.all([closeWorker(worker, timeoutMs, logger), payouts.stop(timeoutMs), maintenance.close(timeoutMs)]);
+      await Promise.all([closeWorker(worker, timeoutMs, logger), payouts.stop(timeoutMs), maintenance.close(timeoutMs), sync.stop(timeoutMs)]);
       await closeRedis(connection);
     },
   };

@@ -7,6 +7,17 @@ export interface InboxStats {
   relayBacklog: number;
 }
 
+/** Per account with an API key, from the catch-up's state (src/sync/sync-state.ts). */
+export interface AccountSyncStats {
+  /** `default` or the merchant account id: bounded by the connected accounts. */
+  account: string;
+  recoveredTotal: number;
+  /** Unix seconds; null until a catch-up of the account succeeded. */
+  lastSuccessAt: number | null;
+  /** Problems of the account's webhook endpoint as last checked; null when not watched or not checked yet. */
+  endpointProblems: number | null;
+}
+
 /** The label value of every event type outside the subscribed list. */
 export const OTHER_EVENT_TYPE = 'other';
 
@@ -53,6 +64,8 @@ export function createMetrics(options: { eventTypes?: readonly string[] } = {}) 
     queueCounts?: () => Promise<Record<string, number>>;
     /** Inbox numbers for alerting (failed, oldest waiting, relay backlog); wired on the API side. */
     eventStats?: () => Promise<InboxStats>;
+    /** Catch-up and endpoint health per account; wired on the API side (the worker's runs write them to the database). */
+    syncStats?: () => Promise<AccountSyncStats[]>;
   } = {};
   new Gauge({
     name: 'billed_queue_jobs',
@@ -79,6 +92,40 @@ export function createMetrics(options: { eventTypes?: readonly string[] } = {}) 
   eventGauge('billed_events_failed', 'Stored events whose retries are exhausted (status failed): replay them once the cause is fixed', (s) => s.failed);
   eventGauge('billed_events_oldest_unprocessed_age_seconds', 'Age of the oldest event still received (not yet processed); 0 when none waits', (s) => s.oldestReceivedAgeSeconds);
   eventGauge('billed_events_relay_backlog', 'Events still received after RELAY_AFTER_MS: what the relay has to re-enqueue', (s) => s.relayBacklog);
+
+  // Catch-up and endpoint health, read from the database on each scrape: the runs happen in worker
+  // processes, which serve no /metrics, and the counts must survive restarts.
+  const syncStats = async () => (await sources.syncStats?.().catch(() => undefined)) ?? [];
+  new Counter({
+    name: 'billed_catch_up_recovered_events_total',
+    help: 'Events the catch-up found at Stripe that no delivery had brought (non-zero: deliveries were missed), per account',
+    labelNames: ['account'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await syncStats()) this.inc({ account: row.account }, row.recoveredTotal);
+    },
+  });
+  new Gauge({
+    name: 'billed_catch_up_last_success_timestamp_seconds',
+    help: 'When the last successful catch-up of the account ended (unix seconds)',
+    labelNames: ['account'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await syncStats()) if (row.lastSuccessAt !== null) this.set({ account: row.account }, row.lastSuccessAt);
+    },
+  });
+  new Gauge({
+    name: 'billed_webhook_endpoint_problems',
+    help: 'Problems found on the account\'s webhook endpoint at its last check (disabled, deleted, wrong URL, missing event types, check failed); 0: healthy',
+    labelNames: ['account'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await syncStats()) if (row.endpointProblems !== null) this.set({ account: row.account }, row.endpointProblems);
+    },
+  });
 
   return { registry, webhooksReceived, enqueueFailures, relayed, jobDuration, startEventJobTimer, sources };
 }

@@ -33,6 +33,8 @@ interface ConnectionRow {
   stripe_account_id: string | null;
   charges_enabled: number | null;
   webhook_endpoint_id: string | null;
+  /** 1: this service created the endpoint (it may recreate it, and deletes it on disconnect); 0: an id the merchant gave. */
+  webhook_endpoint_managed: number;
   webhook_secrets_enc: string | null;
   warnings: string | null;
   livemode_mismatches: number;
@@ -111,6 +113,7 @@ export function createConnectionService(deps: ConnectionDeps) {
       stripeAccountId: row.stripe_account_id,
       chargesEnabled: row.charges_enabled === null ? null : Boolean(row.charges_enabled),
       webhookEndpointId: row.webhook_endpoint_id,
+      webhookEndpointManaged: row.webhook_endpoint_id === null ? null : Boolean(row.webhook_endpoint_managed),
       webhookSecretConfigured: live.some((s) => s.expiresAt === null),
       previousSecretExpiresAt: live.find((s) => s.expiresAt !== null)?.expiresAt ?? null,
       connectedAt: row.connected_at.toISOString(),
@@ -214,7 +217,8 @@ export function createConnectionService(deps: ConnectionDeps) {
    * failing its deliveries once its secret expires, until Stripe's limit of endpoints is reached.
    */
   async function reusableEndpoint(checked: CheckedKey, accountId: string, previous: ConnectionRow | undefined) {
-    if (!previous?.webhook_endpoint_id) return false;
+    // An endpoint the merchant gave is theirs to keep: this service makes its own.
+    if (!previous?.webhook_endpoint_id || !previous.webhook_endpoint_managed) return false;
     try {
       const endpoint = await createStripeClient(checked.key, deps.stripe).webhookEndpoints.retrieve(previous.webhook_endpoint_id);
       return endpoint.status === 'enabled' && endpoint.url === endpointUrl(accountId);
@@ -248,8 +252,8 @@ export function createConnectionService(deps: ConnectionDeps) {
     }
   }
 
-  async function createEndpoint(checked: CheckedKey, accountId: string): Promise<{ id: string; secret: string }> {
-    const stripe = createStripeClient(checked.key, deps.stripe);
+  async function createEndpoint(key: string, accountId: string): Promise<{ id: string; secret: string }> {
+    const stripe = createStripeClient(key, deps.stripe);
     try {
       const endpoint = await stripe.webhookEndpoints.create({
         url: endpointUrl(accountId),
@@ -267,11 +271,12 @@ export function createConnectionService(deps: ConnectionDeps) {
 
   return {
     /** `options.nameHolder: false` (a caller confined to this account): a 409 stripe_account_in_use does not say which account holds the Stripe account. */
-    async connect(accountId: string, body: { secretKey?: unknown; webhookSecret?: unknown }, options: { nameHolder?: boolean } = {}) {
+    async connect(accountId: string, body: { secretKey?: unknown; webhookSecret?: unknown; webhookEndpointId?: unknown }, options: { nameHolder?: boolean } = {}) {
       const nameHolder = options.nameHolder ?? true;
       await deps.accounts.get(accountId);
       const checked = checkSecretKey(body.secretKey);
       const givenSecret = checkWebhookSecret(body.webhookSecret);
+      const givenEndpointId = checkWebhookEndpointId(body.webhookEndpointId, givenSecret);
       secretBox.seal('', 'check'); // fail now, before calling Stripe, if ENCRYPTION_KEY is missing
       const warnings: string[] = [];
       if (checked.restricted) warnings.push(`Restricted key: it needs ${RESTRICTED_KEY_PERMISSIONS}.`);
@@ -282,16 +287,19 @@ export function createConnectionService(deps: ConnectionDeps) {
       const previous = await load(accountId);
       let endpointId: string | null = null;
       let created = false;
+      let managed = false;
       let secret = givenSecret;
       // The same Stripe account in the same mode: the endpoint, and so its signing secret, can stay.
       const sameScope = previous !== undefined && account.id !== null && previous.stripe_account_id === account.id && previous.mode === checked.mode;
       const hasCurrentSecret = sameScope && previousSecretsOf(previous).some((s) => s.expiresAt === null);
       if (!secret && deps.publicBaseUrl && hasCurrentSecret && (await reusableEndpoint(checked, accountId, previous))) {
         endpointId = previous!.webhook_endpoint_id;
+        managed = true;
       } else if (!secret && deps.publicBaseUrl) {
-        const endpoint = await createEndpoint(checked, accountId);
+        const endpoint = await createEndpoint(checked.key, accountId);
         endpointId = endpoint.id;
         created = true;
+        managed = true;
         secret = endpoint.secret;
       } else if (!secret && !hasCurrentSecret) {
         warnings.push('No webhook signing secret: set PUBLIC_BASE_URL so the endpoint is created for you, or pass webhookSecret. Until then this account\'s events cannot be verified.');
@@ -309,6 +317,13 @@ export function createConnectionService(deps: ConnectionDeps) {
               .map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? new Date(now().getTime() + PREVIOUS_SECRET_GRACE_MS).toISOString() }))
           : previousSecretsOf(previous);
       const secrets: StoredSecret[] = [...(secret ? [{ secret, expiresAt: null }] : []), ...kept];
+      // Which endpoint is watched (endpoint health): the one made or kept here, the one the merchant
+      // names, or, when only the key changed, the one watched before.
+      if (!endpointId && givenEndpointId) endpointId = givenEndpointId;
+      else if (!endpointId && !givenSecret && previous?.webhook_endpoint_id) {
+        endpointId = previous.webhook_endpoint_id;
+        managed = Boolean(previous.webhook_endpoint_managed);
+      }
 
       try {
         // Not REPLACE: it would delete whichever row holds the same Stripe account (any unique key) instead
@@ -321,8 +336,8 @@ export function createConnectionService(deps: ConnectionDeps) {
           await tx.query(
             `INSERT INTO stripe_connections
                (account_id, mode, key_last4, restricted, secret_key_enc, stripe_account_id, charges_enabled, webhook_endpoint_id,
-                webhook_secrets_enc, warnings, livemode_mismatches, last_mismatch_at, connected_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)`,
+                webhook_endpoint_managed, webhook_secrets_enc, warnings, livemode_mismatches, last_mismatch_at, connected_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)`,
             [
               accountId,
               checked.mode,
@@ -331,7 +346,8 @@ export function createConnectionService(deps: ConnectionDeps) {
               secretBox.seal(checked.key, sealContext('secret_key', accountId)),
               account.id,
               account.chargesEnabled,
-              endpointId ?? (givenSecret ? null : (previous?.webhook_endpoint_id ?? null)),
+              endpointId,
+              managed,
               secrets.length ? secretBox.seal(JSON.stringify(secrets), sealContext('webhook_secrets', accountId)) : null,
               JSON.stringify(warnings),
               now(),
@@ -360,7 +376,8 @@ export function createConnectionService(deps: ConnectionDeps) {
       await deps.accounts.get(accountId);
       const row = await load(accountId);
       if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${echo(accountId)} has no Stripe connection to remove.`);
-      if (row.webhook_endpoint_id) {
+      // Only an endpoint this service created is deleted: one the merchant named is theirs.
+      if (row.webhook_endpoint_id && row.webhook_endpoint_managed) {
         let key: string | undefined;
         try {
           key = openFor('secret_key', accountId, row.secret_key_enc);
@@ -458,6 +475,46 @@ export function createConnectionService(deps: ConnectionDeps) {
       });
     },
 
+    /** The endpoint endpoint health watches for the account, and the key to ask Stripe with; null when not connected. */
+    async watchedEndpoint(accountId: string): Promise<{ endpointId: string | null; managed: boolean; key: string } | null> {
+      const row = await load(accountId);
+      if (!row) return null;
+      return { endpointId: row.webhook_endpoint_id, managed: Boolean(row.webhook_endpoint_managed), key: openFor('secret_key', accountId, row.secret_key_enc) };
+    },
+
+    /** Where the account's endpoint must send events; undefined without PUBLIC_BASE_URL. */
+    endpointUrl: (accountId: string): string | undefined => (deps.publicBaseUrl ? endpointUrl(accountId) : undefined),
+
+    /**
+     * Repair of an endpoint that is gone (deleted in the Dashboard, or never made): a new one, made as
+     * connect makes it, whose signing secret becomes the current one, sealed; the previous current
+     * secret verifies 24 h more, as on a roll, for deliveries already in flight.
+     */
+    async recreateEndpoint(accountId: string): Promise<{ endpointId: string; previousEndpointId: string | null }> {
+      if (!deps.publicBaseUrl) {
+        throw new AppError(409, 'public_base_url_not_set', 'The endpoint cannot be recreated without PUBLIC_BASE_URL (where Stripe reaches this service): set it, or create the endpoint in the Stripe Dashboard and PUT /api/accounts/:id/stripe with its webhookSecret and webhookEndpointId.');
+      }
+      const row = await load(accountId);
+      if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} has not connected Stripe: PUT /api/accounts/${accountId}/stripe with its secret key.`);
+      const endpoint = await createEndpoint(openFor('secret_key', accountId, row.secret_key_enc), accountId);
+      await dataSource.transaction(async (tx) => {
+        const [current] = (await tx.query('SELECT webhook_secrets_enc FROM stripe_connections WHERE account_id = ? FOR UPDATE', [accountId])) as {
+          webhook_secrets_enc: string | null;
+        }[];
+        if (!current) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} was disconnected meanwhile: connect it again.`);
+        const graceUntil = new Date(now().getTime() + PREVIOUS_SECRET_GRACE_MS).toISOString();
+        const kept = previousSecretsOf({ ...row, webhook_secrets_enc: current.webhook_secrets_enc }).map((s) => ({ secret: s.secret, expiresAt: s.expiresAt ?? graceUntil }));
+        const secrets: StoredSecret[] = [{ secret: endpoint.secret, expiresAt: null }, ...kept];
+        await tx.query('UPDATE stripe_connections SET webhook_endpoint_id = ?, webhook_endpoint_managed = 1, webhook_secrets_enc = ? WHERE account_id = ?', [
+          endpoint.id,
+          secretBox.seal(JSON.stringify(secrets), sealContext('webhook_secrets', accountId)),
+          accountId,
+        ]);
+      });
+      deps.logger.info('webhook endpoint recreated', { accountId, endpointId: endpoint.id, previousEndpointId: row.webhook_endpoint_id });
+      return { endpointId: endpoint.id, previousEndpointId: row.webhook_endpoint_id };
+    },
+
     async recordLivemodeMismatch(accountId: string): Promise<void> {
       await dataSource.query(
         'UPDATE stripe_connections SET livemode_mismatches = livemode_mismatches + 1, last_mismatch_at = NOW(3) WHERE account_id = ?',
@@ -471,6 +528,22 @@ export function createConnectionService(deps: ConnectionDeps) {
       return row ? row.mode === 'live' : null;
     },
   };
+}
+
+/**
+ * The id of an endpoint the merchant created themselves (`we_…`), for endpoint health to watch.
+ * It comes with that endpoint's signing secret: without one, the service makes (or keeps) its own.
+ */
+function checkWebhookEndpointId(input: unknown, givenSecret: string | undefined): string | undefined {
+  if (input === undefined || input === null || input === '') return undefined;
+  const id = typeof input === 'string' ? input.trim() : '';
+  if (!/^we_[0-9A-Za-z]{8,250}$/.test(id)) {
+    throw new AppError(400, 'invalid_webhook_endpoint_id', 'webhookEndpointId must be the id of your endpoint (Developers > Webhooks > the endpoint, starts with we_), or left out.');
+  }
+  if (!givenSecret) {
+    throw new AppError(400, 'webhook_endpoint_id_without_secret', 'webhookEndpointId names an endpoint you created: send its signing secret with it in webhookSecret (Developers > Webhooks > the endpoint > Signing secret).');
+  }
+  return id;
 }
 
 export type ConnectionService = ReturnType<typeof createConnectionService>;

@@ -5,6 +5,8 @@ export interface StripeClientOptions {
   apiBase?: string;
   timeoutMs?: number;
   maxNetworkRetries?: number;
+  /** E.g. the catch-up's paced client (throttled-http-client.ts); stripe-node's own by default. */
+  httpClient?: Stripe.HttpClient;
 }
 
 /** A stripe-node client for one API key, pointed at STRIPE_API_BASE when set. */
@@ -14,6 +16,7 @@ export function createStripeClient(apiKey: string, options: StripeClientOptions 
     timeout: options.timeoutMs ?? 10_000,
     maxNetworkRetries: options.maxNetworkRetries ?? 2,
     appInfo: { name: 'billed-payments' },
+    ...(options.httpClient && { httpClient: options.httpClient }),
     ...(base && {
       host: base.hostname,
       port: Number(base.port || (base.protocol === 'https:' ? 443 : 80)),

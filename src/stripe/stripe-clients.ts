@@ -8,6 +8,8 @@ import { createStripeClient, type StripeClientOptions } from './stripe-client.js
  */
 export interface StripeClients {
   forAccount(accountId: string | null): Promise<Stripe>;
+  /** The account's key itself, for a client of other settings (the catch-up's paced one); 409 stripe_not_connected without one. */
+  apiKey(accountId: string | null): Promise<string>;
 }
 
 export type AccountKeyLookup = (accountId: string) => Promise<string | null>;
@@ -19,19 +21,23 @@ export function createStripeClients(options: StripeClientOptions & { defaultKey?
     if (!client) cache.set(key, (client = createStripeClient(key, options)));
     return client;
   };
+  async function apiKey(accountId: string | null): Promise<string> {
+    const key = accountId === null ? options.defaultKey : await options.accountKey(accountId);
+    if (!key) {
+      throw new AppError(
+        409,
+        'stripe_not_connected',
+        accountId === null
+          ? 'The default account has no Stripe key: set STRIPE_SECRET_KEY.'
+          : `Account ${accountId} has not connected Stripe: PUT /api/accounts/${accountId}/stripe with its secret key.`,
+      );
+    }
+    return key;
+  }
   return {
+    apiKey,
     async forAccount(accountId) {
-      const key = accountId === null ? options.defaultKey : await options.accountKey(accountId);
-      if (!key) {
-        throw new AppError(
-          409,
-          'stripe_not_connected',
-          accountId === null
-            ? 'The default account has no Stripe key: set STRIPE_SECRET_KEY.'
-            : `Account ${accountId} has not connected Stripe: PUT /api/accounts/${accountId}/stripe with its secret key.`,
-        );
-      }
-      return clientFor(key);
+      return clientFor(await apiKey(accountId));
     },
   };
 }

@@ -42,6 +42,11 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['POST', '/api/ops/events/evt_nope/replay', 'operator'],
   ['POST', '/api/ops/replay', 'operator'],
   ['GET', '/api/ops/audit', 'operator'],
+  ['GET', '/api/ops/catch-up', 'operator'],
+  ['POST', '/api/ops/catch-up', 'operator'],
+  ['GET', '/api/ops/catch-up/jobs/op-default-000000000000', 'operator'],
+  // repairing a merchant's webhook endpoint is on-call's fix for "payments stopped arriving"
+  ['POST', '/api/accounts/acct_nope/stripe/endpoint/repair', 'operator'],
   ['GET', '/ops/queues', 'operator'],
   ['GET', '/ops/queues/api/queues', 'operator'],
   ['PUT', '/ops/queues/api/queues/stripe-events/pause', 'operator'],

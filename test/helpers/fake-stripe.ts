@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { addEventListRoute, FakeEventLog } from './fake-stripe-events.js';
 
 /**
  * A small local stand-in for Stripe's API that stripe-node is pointed at
@@ -15,6 +16,8 @@ export interface FakeRequest {
   form: Record<string, string>;
   apiKey: string | null;
   idempotencyKey: string | null;
+  /** When it arrived (Date.now()). */
+  at: number;
 }
 
 export type FakeHandler = (req: FakeRequest) => { status?: number; body: unknown } | undefined;
@@ -35,6 +38,15 @@ export class FakeStripe {
   /** While true, every connection is cut at once (Stripe unreachable). */
   unreachable = false;
   url = '';
+  /** Requests to paths matching `path` answered 429 (Stripe's rate limit), while `remaining` lasts. */
+  private rateLimit: { path: RegExp; remaining: number } = { path: /^$/, remaining: 0 };
+  /** How many requests got a 429. */
+  rateLimitedCount = 0;
+
+  /** Stripe's "Too many requests" for the next `count` requests to `path` (default: the event list). */
+  rateLimitNext(count: number, path = /^\/v1\/events$/): void {
+    this.rateLimit = { path, remaining: count };
+  }
 
   addAccount(account: Partial<FakeAccount> & { keys: string[] }): FakeAccount {
     const full = { id: `acct_${randomBytes(8).toString('hex')}`, charges_enabled: true, ...account };
@@ -80,6 +92,7 @@ export class FakeStripe {
       form: Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))),
       apiKey: auth.startsWith('Bearer ') ? auth.slice(7) : null,
       idempotencyKey: (req.headers['idempotency-key'] as string | undefined) ?? null,
+      at: Date.now(),
     };
     this.requests.push(request);
     const send = (status: number, body: unknown) => {
@@ -91,6 +104,14 @@ export class FakeStripe {
         error: { type: 'invalid_request_error', code: 'api_key_invalid', message: `Invalid API Key provided: ${(request.apiKey ?? '').slice(0, 8)}****` },
       });
     }
+    if (this.rateLimit.remaining > 0 && this.rateLimit.path.test(request.path)) {
+      this.rateLimit.remaining -= 1;
+      this.rateLimitedCount += 1;
+      // As Stripe answers it: no Stripe-Should-Retry header (stripe-node does not retry it by itself).
+      return send(429, {
+        error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.' },
+      });
+    }
     for (const route of this.routes) {
       if (route.method !== request.method || !route.pattern.test(request.path)) continue;
       const answer = route.handler(request);
@@ -98,6 +119,18 @@ export class FakeStripe {
     }
     send(404, { error: { type: 'invalid_request_error', message: `Unrecognized request URL (${request.method}: ${request.path})` } });
   }
+}
+
+/** A webhook endpoint as the fake keeps it: tests flip `status` (Stripe disabling it) or `deleted` (the Dashboard). */
+export interface FakeEndpoint {
+  url: string;
+  events: string[];
+  secret: string;
+  deleted: boolean;
+  apiVersion: string | null;
+  status?: 'enabled' | 'disabled';
+  /** The Stripe account it belongs to: another account's key gets a 404. */
+  account?: string;
 }
 
 /** A PaymentIntent as the fake keeps it: tests move `status` as a payer (or Stripe) would. */
@@ -117,20 +150,24 @@ export interface FakePaymentIntent {
 
 /**
  * A fake answering GET /v1/account for the key's account, webhook endpoint
- * create/delete (recorded in `endpoints`), PaymentIntent create (honouring
+ * create/retrieve/update/delete (recorded in `endpoints`), the account's event list
+ * (GET /v1/events, paginated and filtered as Stripe does, from `events`), PaymentIntent create (honouring
  * Idempotency-Key as Stripe does: same key → same PaymentIntent), retrieve and
  * cancel (only from a cancelable status, as Stripe), kept in `paymentIntents`,
  * and the retrieval of the objects a test puts in `objects`.
  */
 export async function startFakeStripe(): Promise<
   FakeStripe & {
-    endpoints: Map<string, { url: string; events: string[]; secret: string; deleted: boolean; apiVersion: string | null }>;
+    endpoints: Map<string, FakeEndpoint>;
     objects: Map<string, unknown>;
     paymentIntents: Map<string, FakePaymentIntent>;
+    events: FakeEventLog;
   }
 > {
   const fake = Object.assign(new FakeStripe(), {
-    endpoints: new Map<string, { url: string; events: string[]; secret: string; deleted: boolean; apiVersion: string | null }>(),
+    endpoints: new Map<string, FakeEndpoint>(),
+    /** Every account's events, listed by GET /v1/events (test/helpers/fake-stripe-events.ts). */
+    events: new FakeEventLog(),
     /** Objects GET /v1/{charges,refunds,disputes,payment_intents,payouts,checkout/sessions}/:id answers with, by id. */
     objects: new Map<string, unknown>(),
     paymentIntents: new Map<string, FakePaymentIntent>(),
@@ -145,18 +182,51 @@ export async function startFakeStripe(): Promise<
     const account = fake.accountForKey(req.apiKey)!;
     return { body: { id: account.id, object: 'account', charges_enabled: account.charges_enabled, payouts_enabled: true, country: 'US' } };
   });
+  const enabledEventsOf = (form: Record<string, string>) => Object.entries(form).filter(([k]) => k.startsWith('enabled_events[')).map(([, v]) => v);
+  const endpointView = (id: string, endpoint: FakeEndpoint) => ({
+    id,
+    object: 'webhook_endpoint',
+    url: endpoint.url,
+    enabled_events: endpoint.events,
+    status: endpoint.status ?? 'enabled',
+    api_version: endpoint.apiVersion,
+    livemode: false,
+  });
   fake.route('POST', /^\/v1\/webhook_endpoints$/, (req) => {
     const id = `we_${randomBytes(8).toString('hex')}`;
     const secret = `whsec_${randomBytes(16).toString('hex')}`;
-    const events = Object.entries(req.form).filter(([k]) => k.startsWith('enabled_events[')).map(([, v]) => v);
-    fake.endpoints.set(id, { url: req.form.url ?? '', events, secret, deleted: false, apiVersion: req.form.api_version ?? null });
-    return { body: { id, object: 'webhook_endpoint', url: req.form.url, enabled_events: events, secret, status: 'enabled' } };
+    const endpoint: FakeEndpoint = {
+      url: req.form.url ?? '',
+      events: enabledEventsOf(req.form),
+      secret,
+      deleted: false,
+      apiVersion: req.form.api_version ?? null,
+      status: 'enabled',
+      account: fake.accountForKey(req.apiKey)!.id,
+    };
+    fake.endpoints.set(id, endpoint);
+    return { body: { ...endpointView(id, endpoint), secret } };
   });
-  fake.route('GET', /^\/v1\/webhook_endpoints\/we_\w+$/, (req) => {
+  /** An endpoint of the key's Stripe account (one a test made without `account` belongs to any). */
+  const ownEndpoint = (req: FakeRequest) => {
     const id = req.path.split('/').pop()!;
     const endpoint = fake.endpoints.get(id);
-    if (!endpoint || endpoint.deleted) return { status: 404, body: { error: { type: 'invalid_request_error', message: `No such webhook endpoint: '${id}'` } } };
-    return { body: { id, object: 'webhook_endpoint', url: endpoint.url, enabled_events: endpoint.events, status: 'enabled' } };
+    const mine = endpoint && !endpoint.deleted && (endpoint.account === undefined || endpoint.account === fake.accountForKey(req.apiKey)!.id);
+    return mine ? { id, endpoint } : { id, missing: { status: 404, body: { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such webhook endpoint: '${id}'` } } } };
+  };
+  fake.route('GET', /^\/v1\/webhook_endpoints\/we_\w+$/, (req) => {
+    const found = ownEndpoint(req);
+    return found.endpoint ? { body: endpointView(found.id, found.endpoint) } : found.missing;
+  });
+  // Update, as Stripe takes it: `disabled`, `url`, `enabled_events` (replacing the list).
+  fake.route('POST', /^\/v1\/webhook_endpoints\/we_\w+$/, (req) => {
+    const found = ownEndpoint(req);
+    if (!found.endpoint) return found.missing;
+    if (req.form.disabled !== undefined) found.endpoint.status = req.form.disabled === 'true' ? 'disabled' : 'enabled';
+    if (req.form.url !== undefined) found.endpoint.url = req.form.url;
+    const events = enabledEventsOf(req.form);
+    if (events.length > 0) found.endpoint.events = events;
+    return { body: endpointView(found.id, found.endpoint) };
   });
   fake.route('DELETE', /^\/v1\/webhook_endpoints\/we_\w+$/, (req) => {
     const id = req.path.split('/').pop()!;
@@ -224,6 +294,7 @@ export async function startFakeStripe(): Promise<
     intent.canceled_at = Math.floor(Date.now() / 1000);
     return { body: publicView(intent) };
   });
+  addEventListRoute(fake, fake.events);
   await fake.start();
   return fake;
 }

@@ -50,6 +50,8 @@ export async function startTestService(env: Record<string, string> = {}, options
     RELAY_INTERVAL_MS: '200',
     RELAY_AFTER_MS: '300',
     LOG_LEVEL: 'debug',
+    // Automatic catch-up off: a test that wants it turns it on (it would list every connected account's events at start).
+    CATCH_UP_INTERVAL_MS: '0',
     ...env,
   });
   trackDatabase(config.DATABASE_URL);

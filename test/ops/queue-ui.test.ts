@@ -25,7 +25,7 @@ describe('queue UI at /ops/queues', () => {
     assert.equal(asset.status, 200);
     const queues = await t.http.get('/ops/queues/api/queues').set(bearer(operator.token));
     assert.equal(queues.status, 200);
-    assert.deepEqual(queues.body.queues.map((q: { name: string }) => q.name).sort(), ['maintenance', 'payout-reconciliation', 'stripe-events']);
+    assert.deepEqual(queues.body.queues.map((q: { name: string }) => q.name).sort(), ['maintenance', 'payout-reconciliation', 'stripe-events', 'stripe-sync']);
   });
 
   it("keeps helmet's CSP compatible with the page: its scripts are same-origin files, none inline", async () => {

@@ -12,6 +12,7 @@ import { ChargeAmountReleased1764230530000 } from './1764230530000-charge-amount
 import { PayNowIntentsAndLinks1764230600000 } from './1764230600000-pay-now-intents-and-links.js';
 import { IndexPayoutItemSources1764230700000 } from './1764230700000-index-payout-item-sources.js';
 import { ScopeTokensToAccounts1764230818000 } from './1764230818000-scope-tokens-to-accounts.js';
+import { CatchUpAndEndpointHealth1764231300000 } from './1764231300000-catch-up-and-endpoint-health.js';
 import { IndexFactsByStripeCreated1764231346000 } from './1764231346000-index-facts-by-stripe-created.js';
 
 /** In order. A new migration is added here and nowhere else. */
@@ -30,5 +31,6 @@ export const migrations = [
   PayNowIntentsAndLinks1764230600000,
   IndexPayoutItemSources1764230700000,
   ScopeTokensToAccounts1764230818000,
+  CatchUpAndEndpointHealth1764231300000,
   IndexFactsByStripeCreated1764231346000,
 ];

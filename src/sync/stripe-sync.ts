@@ -1,0 +1,113 @@
+import type { Worker } from 'bullmq';
+import type { DataSource } from 'typeorm';
+import type { Config } from '../../config/env.schema.js';
+import { createProducerConnection, createWorkerConnection } from '../events/event-queue.js';
+import { EventPublisher } from '../events/event-publisher.js';
+import { Ingestor } from '../events/ingest.js';
+import type { RedisHealth } from '../events/redis-health.js';
+import { SUBSCRIBED_EVENT_TYPES } from '../events/subscribed-events.js';
+import type { ConnectionService } from '../stripe/connection.service.js';
+import type { StripeClients } from '../stripe/stripe-clients.js';
+import { createAuditLog } from '../ops/audit-log.js';
+import { describeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import { closeQueue, closeRedis, closeWorker } from '../runtime/graceful-close.js';
+import { createSyncWorker } from '../../workers/sync.worker.js';
+import { createCatchUp, type CatchUp } from './catch-up.service.js';
+import { createEndpointHealth } from './endpoint-health.service.js';
+import { createSyncState } from './sync-state.js';
+import { addStartupRuns, createSyncQueue, syncCatchUpSchedulers } from './sync.queue.js';
+
+/** How often each worker process makes the schedulers match the connected accounts (a new account's first run follows within this). */
+const SCHEDULER_SYNC_MS = 60_000;
+
+export interface StripeSyncDeps {
+  config: Config;
+  dataSource: DataSource;
+  stripeClients: StripeClients;
+  connections: ConnectionService;
+  logger: Logger;
+  metrics: Metrics;
+  redisHealth: RedisHealth;
+  now?: () => Date;
+}
+
+/**
+ * The worker side of staying in step with Stripe (ROLE all|worker): a job scheduler per account
+ * with a key (every CATCH_UP_INTERVAL_MS), one run per account after start-up, and the worker
+ * that runs them (catch-up, then the endpoint check). Events the catch-up finds go through an
+ * Ingestor of its own, into the same inbox and queue as deliveries.
+ */
+export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp: CatchUp; stop(timeoutMs?: number): Promise<void> } {
+  const { config, logger } = deps;
+  const connection = createWorkerConnection(config.REDIS_URL, deps.redisHealth, 'sync worker');
+  // The queue adds of found events must fail fast while Redis is down (the relay enqueues them later), as a delivery's do.
+  const producer = createProducerConnection(config.REDIS_URL, deps.redisHealth);
+  const publisher = new EventPublisher({
+    connection: producer,
+    redisHealth: deps.redisHealth,
+    prefix: config.QUEUE_PREFIX,
+    attempts: config.JOB_ATTEMPTS,
+    backoffMs: config.JOB_BACKOFF_MS,
+  });
+  const syncState = createSyncState(deps.dataSource);
+  const stripe = { apiBase: config.STRIPE_API_BASE };
+  const catchUp = createCatchUp({
+    dataSource: deps.dataSource,
+    ingestor: new Ingestor({ dataSource: deps.dataSource, publisher, logger, metrics: deps.metrics }),
+    stripeClients: deps.stripeClients,
+    syncState,
+    logger,
+    stripe,
+    maxRps: config.CATCH_UP_MAX_RPS,
+    subscribedTypes: SUBSCRIBED_EVENT_TYPES,
+    now: deps.now,
+  });
+  const endpointHealth = createEndpointHealth({
+    connections: deps.connections,
+    syncState,
+    audit: createAuditLog(deps.dataSource),
+    logger,
+    stripe,
+    subscribedTypes: SUBSCRIBED_EVENT_TYPES,
+    now: deps.now,
+  });
+  const queue = createSyncQueue(connection, config.QUEUE_PREFIX);
+  queue.on('error', deps.redisHealth.errorListener('sync queue error'));
+  // On stop, a long run ends after its current page instead of holding the process: the next run lists the rest.
+  const stopping = new AbortController();
+  const worker = createSyncWorker({ connection, prefix: config.QUEUE_PREFIX, catchUp, endpointHealth, logger, redisHealth: deps.redisHealth, signal: stopping.signal });
+
+  const accounts = () => syncState.accountsWithKey(Boolean(config.STRIPE_SECRET_KEY));
+  const syncSchedulers = async () => syncCatchUpSchedulers(queue, await accounts(), config.CATCH_UP_INTERVAL_MS);
+  let timer: NodeJS.Timeout | undefined;
+  // Not awaited: with Redis down at start-up this completes once it is back, and start() is not held up.
+  void (async () => {
+    try {
+      await syncSchedulers();
+      if (config.CATCH_UP_INTERVAL_MS > 0) await addStartupRuns(queue, await accounts());
+    } catch (error) {
+      logger.warn('could not schedule the catch-up', { error: describeError(error) });
+    }
+  })();
+  if (config.CATCH_UP_INTERVAL_MS > 0) {
+    timer = setInterval(() => {
+      syncSchedulers().catch((error: unknown) => logger.warn('could not update the catch-up schedules', { error: describeError(error) }));
+    }, Math.min(SCHEDULER_SYNC_MS, config.CATCH_UP_INTERVAL_MS));
+    timer.unref();
+  }
+
+  return {
+    worker,
+    catchUp,
+    async stop(timeoutMs = 10_000) {
+      clearInterval(timer);
+      stopping.abort(new Error('the process is stopping'));
+      await closeWorker(worker, timeoutMs, logger);
+      await closeQueue(queue);
+      await publisher.close();
+      await Promise.all([closeRedis(connection), closeRedis(producer)]);
+    },
+  };
+}
