@@ -20,6 +20,8 @@ import type { AccountService } from './accounts/account.service.js';
 import type { ConnectionService } from './stripe/connection.service.js';
 import { accountsRouter } from './http/accounts.route.js';
 import { syncRouter } from './http/sync.route.js';
+import { driftRouter } from './http/drift.route.js';
+import type { DriftService } from './drift/drift.service.js';
 import type { SyncOps } from './sync/sync-ops.service.js';
 import { tokensRouter } from './http/tokens.route.js';
 import { meRouter } from './http/me.route.js';
@@ -51,6 +53,8 @@ export interface AppDeps {
   ops: OpsServices;
   /** Catch-up from Stripe and webhook endpoint health: status, runs on demand, repair. */
   sync: SyncOps;
+  /** The drift check against Stripe's lists, and its repair (a catch-up of the kinds that differ). */
+  drift: DriftService;
   logger: Logger;
   metrics: Metrics;
   /** METRICS_TOKEN: when set, GET /metrics needs it as a bearer token. */
@@ -92,6 +96,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(payRouter(deps));
   app.use(accountsRouter(deps));
   app.use(syncRouter(deps));
+  app.use(driftRouter(deps));
 
   app.use(
     reconciliationRouter({

@@ -19,6 +19,7 @@ import { createHttpServer } from './http-server.js';
 import { listenStartupError } from './startup-errors.js';
 import { rateLimitedLog } from '../shared/rate-limited-log.js';
 import { startSyncOps } from '../sync/sync-ops.runtime.js';
+import { createApiDrift } from '../drift/drift.runtime.js';
 
 /** Requests in flight get this long to be answered once stopping. */
 const INTAKE_DRAIN_MS = 3000;
@@ -77,6 +78,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     }),
   };
   const payNow = createPayNowService({ dataSource, stripeClients });
+  const drift = createApiDrift({ config, dataSource, accounts, stripeClients, audit: ops.audit, ingestor: webhooks.ingestor, logger, now: core.now });
   const app = createApp({
     dataSource,
     redis,
@@ -90,6 +92,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     connections,
     ops,
     sync: sync.ops,
+    drift,
     logger,
     metrics,
     metricsToken: config.METRICS_TOKEN,

@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { addEventListRoute, FakeEventLog } from './fake-stripe-events.js';
+import { addObjectListRoutes, FakeObjectLists } from './fake-stripe-lists.js';
 
 /**
  * A small local stand-in for Stripe's API that stripe-node is pointed at
@@ -144,6 +145,7 @@ export interface FakePaymentIntent {
   client_secret: string;
   livemode: boolean;
   canceled_at: number | null;
+  created: number;
   /** The Stripe account it belongs to: another account's key gets a 404. */
   account: string;
 }
@@ -162,12 +164,15 @@ export async function startFakeStripe(): Promise<
     objects: Map<string, unknown>;
     paymentIntents: Map<string, FakePaymentIntent>;
     events: FakeEventLog;
+    lists: FakeObjectLists;
   }
 > {
   const fake = Object.assign(new FakeStripe(), {
     endpoints: new Map<string, FakeEndpoint>(),
     /** Every account's events, listed by GET /v1/events (test/helpers/fake-stripe-events.ts). */
     events: new FakeEventLog(),
+    /** Every account's PaymentIntents, charges, refunds, disputes and payouts, listed by GET /v1/<path> (test/helpers/fake-stripe-lists.ts). */
+    lists: new FakeObjectLists(),
     /** Objects GET /v1/{charges,refunds,disputes,payment_intents,payouts,checkout/sessions}/:id answers with, by id. */
     objects: new Map<string, unknown>(),
     paymentIntents: new Map<string, FakePaymentIntent>(),
@@ -262,6 +267,7 @@ export async function startFakeStripe(): Promise<
       client_secret: `${id}_secret_${randomBytes(8).toString('hex')}`,
       livemode: (req.apiKey ?? '').includes('_live_'),
       canceled_at: null,
+      created: Math.floor(Date.now() / 1000),
       account: fake.accountForKey(req.apiKey)!.id,
     };
     if (req.idempotencyKey) intents.set(req.idempotencyKey, intent);
@@ -295,6 +301,7 @@ export async function startFakeStripe(): Promise<
     return { body: publicView(intent) };
   });
   addEventListRoute(fake, fake.events);
+  addObjectListRoutes(fake, fake.lists, fake.paymentIntents);
   await fake.start();
   return fake;
 }
