@@ -3,6 +3,7 @@ import { loadCliEnv } from '../../../config/ops-cli.env.js';
 import { createApiClient } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { fields, table } from './table.js';
+import { addSyncCommands } from './sync.commands.js';
 import { isEntryPoint } from '../../shared/entry-point.js';
 
 const STATUSES = ['received', 'processed', 'ignored', 'failed'];
@@ -24,6 +25,7 @@ interface EventSummary {
   lastError: string | null;
   objectId: string | null;
   apiVersion: string | null;
+  source?: string;
   receivedAt: string;
   processedAt: string | null;
 }
@@ -32,7 +34,7 @@ interface EventDetail extends EventSummary {
   livemode: boolean;
   payload: unknown;
   tries: { attempt: number; startedAt: string; durationMs: number; outcome: string; reason: string | null; error: string | null; stackLine: string | null }[];
-  history: { at: string; what: string; outcome?: string; reason?: string; by?: string; auditId?: number }[];
+  history: { at: string; what: string; via?: string; outcome?: string; reason?: string; by?: string; auditId?: number }[];
 }
 
 interface TokenView {
@@ -67,7 +69,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
   };
   keepSecret(env.BILLED_TOKEN);
   const program = new Command('billed-ops')
-    .description('On-call operations for the Billed payments service: find events, replay them, manage access tokens.')
+    .description('On-call operations for the Billed payments service: find events, replay them, catch up from Stripe, repair webhook endpoints, manage access tokens.')
     .option('--url <url>', 'service base URL (env BILLED_URL)', env.BILLED_URL)
     // No commander default: help would print it, and a default is the whole token.
     .option('--token <token>', `bearer token (default: env BILLED_TOKEN, ${env.BILLED_TOKEN ? 'set' : 'not set'})`)
@@ -148,7 +150,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
             ['account', accountLabel(event.accountId)],
             ['livemode', String(event.livemode)],
             ['tries', event.attempts],
-            ['received', event.receivedAt],
+            ['received', event.source === 'catch_up' ? `${event.receivedAt} (fetched by catch-up: no delivery brought it)` : event.receivedAt],
             ['processed', event.processedAt],
             ['last error', event.lastError],
           ]),
@@ -163,7 +165,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
           );
         }
         parts.push(
-          ['History:', ...event.history.map((h) => `  ${h.at}  ${h.what === 'replayed' ? `replayed by ${h.by} (audit #${h.auditId})` : h.what === 'attempt' ? `try: ${h.outcome}${h.reason ? ` (${h.reason})` : ''}` : h.what}`)].join('\n'),
+          ['History:', ...event.history.map((h) => `  ${h.at}  ${h.what === 'replayed' ? `replayed by ${h.by} (audit #${h.auditId})` : h.what === 'attempt' ? `try: ${h.outcome}${h.reason ? ` (${h.reason})` : ''}` : h.via === 'catch_up' ? 'received (fetched by catch-up)' : h.what}`)].join('\n'),
         );
         if (options.payload) parts.push(`Payload:\n${JSON.stringify(event.payload, null, 2)}`);
         return parts.join('\n\n');
@@ -278,6 +280,8 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
           : 'No audit entries match.',
       );
     });
+
+  addSyncCommands(program, { context, print, err: io.err });
 
   return program;
 }
