@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
 import { describeError } from '../shared/errors.js';
 import { createdOf } from '../stripe/objects/listed-objects.js';
-import { DRIFT_OBJECTS, type DriftObject, type DriftObjectSpec, type FactValue, type ServiceObject, type StripeObject, type Window } from './drift-objects.js';
+import { DRIFT_OBJECTS, invoicesOfPayments, type DriftObject, type DriftObjectSpec, type FactValue, type ServiceObject, type StripeObject, type Window } from './drift-objects.js';
 
 export type DifferenceKind = 'missing_in_service' | 'missing_at_stripe' | 'different' | 'unreadable';
 
@@ -79,8 +79,8 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
     else result.truncated = true;
   };
 
-  const compare = (spec: DriftObjectSpec, listed: StripeObject, held: ServiceObject | undefined) => {
-    const invoiceId = held?.invoiceId ?? listed.invoiceId;
+  const compare = (spec: DriftObjectSpec, listed: StripeObject, held: ServiceObject | undefined, invoices = new Map<string, string>()) => {
+    const invoiceId = held?.invoiceId ?? (listed.paymentId ? invoices.get(listed.paymentId) : undefined) ?? listed.invoiceId;
     const base = { object: spec.object, id: listed.id, ...(invoiceId ? { invoiceId } : {}) };
     const [amountField, amount] = Object.entries(listed.facts)[0]!;
     if (!held) {
@@ -132,7 +132,10 @@ export async function runDriftCheck(options: DriftCheckOptions): Promise<DriftCh
         }
       }
       const held = read.length ? await spec.byIds(db, accountId, read.map((o) => o.id)) : new Map<string, ServiceObject>();
-      for (const listed of read) compare(spec, listed, held.get(listed.id));
+      // Where an object the service lacks belongs: the invoice of the payment Stripe names, when the service knows that payment.
+      const lacking = read.filter((o) => !held.has(o.id) && o.expected && o.paymentId !== null).map((o) => o.paymentId!);
+      const invoices = await invoicesOfPayments(db, accountId, [...new Set(lacking)]);
+      for (const listed of read) compare(spec, listed, held.get(listed.id), invoices);
       // Everything Stripe created after this page's oldest object is listed by now.
       if (oldest < upTo) {
         await closeWindow({ after: oldest, upTo });

@@ -32,6 +32,8 @@ export interface StripeObject {
   facts: Facts;
   currency: string;
   invoiceId: string | null;
+  /** The payment it belongs to (its PaymentIntent, or a charge made without one): the invoice of one missing in the service is found through it. */
+  paymentId: string | null;
   /**
    * Whether the service must hold it: Stripe sent (or will send) an event the service subscribes to
    * about it. A PaymentIntent still waiting for its payer, or a failed charge, comes with none.
@@ -107,8 +109,11 @@ const paymentIntents: DriftObjectSpec = {
       facts: { amountReceived: intent.amountReceived, amount: intent.amount, status: intent.status, currency: intent.currency },
       currency: intent.currency,
       invoiceId: intent.invoiceId,
+      paymentId: intent.id,
       expected: told,
-      ...(told ? {} : { skip: ['status'] }),
+      // Of an intent told of by no event, the service knows at most what its charge says (compared with the charge),
+      // or nothing (Pay Now records the intent it made, empty, before its events): its amount received is compared.
+      ...(told ? {} : { skip: ['amount', 'status', 'currency'] }),
     };
   },
   async byIds(db, accountId, ids) {
@@ -191,6 +196,7 @@ const charges: DriftObjectSpec = {
       facts: { amountCaptured: charge.amountCaptured, amount: charge.amount, amountRefunded: charge.amountRefunded, succeeded: charge.succeeded, currency: charge.currency },
       currency: charge.currency,
       invoiceId: charge.invoiceId,
+      paymentId: charge.paymentId,
       // charge.succeeded tells of it (captured or not); a failed or pending charge sends no event the service subscribes to.
       expected: charge.succeeded,
     };
@@ -231,6 +237,7 @@ const refunds: DriftObjectSpec = {
       facts: { amount: refund.amount, status: refund.status, currency: refund.currency },
       currency: refund.currency,
       invoiceId: null,
+      paymentId: refund.paymentId,
       // A refund of a customer balance or a bank transfer has no card payment: the service ignores it (no_payment).
       expected: refund.paymentId !== null,
     };
@@ -249,6 +256,7 @@ const disputes: DriftObjectSpec = {
       facts: { amount: dispute.amount, status: dispute.status, currency: dispute.currency },
       currency: dispute.currency,
       invoiceId: null,
+      paymentId: dispute.paymentId,
       expected: dispute.chargeId !== null,
     };
   },
@@ -274,6 +282,7 @@ const payouts: DriftObjectSpec = {
       facts: { amount: payout.amount, status: payout.status, currency: payout.currency },
       currency: payout.currency,
       invoiceId: null,
+      paymentId: null,
       expected: true,
     };
   },
@@ -283,6 +292,16 @@ const payouts: DriftObjectSpec = {
   },
   inWindow: (db, accountId, window, batch) => keysetWindow(db, PAYOUT_SELECT, 'f.account_id', accountId, window, batch, payoutRow),
 };
+
+/** The invoices the service links these payments of the account to (one query): where an object missing in the service belongs. */
+export async function invoicesOfPayments(db: DataSource, accountId: string | null, paymentIds: string[]): Promise<Map<string, string>> {
+  if (paymentIds.length === 0) return new Map();
+  const rows = (await db.query('SELECT id, invoice_id FROM payments WHERE id IN (?) AND account_id <=> ? AND invoice_id IS NOT NULL', [paymentIds, accountId])) as {
+    id: string;
+    invoice_id: string;
+  }[];
+  return new Map(rows.map((row) => [row.id, row.invoice_id]));
+}
 
 /** In the order the check runs them and the report lists them. */
 export const DRIFT_SPECS: readonly DriftObjectSpec[] = [paymentIntents, charges, refunds, disputes, payouts];

@@ -184,7 +184,9 @@ export function createDriftService(deps: DriftServiceDeps) {
         count: countAll(before.totals),
         details: { from: before.from, to: before.to, differencesBefore: countAll(before.totals), state: 'running' },
       });
-      const kinds = DRIFT_OBJECTS.filter((o) => Object.values(before.totals[PLURAL[o]]!).some((n) => n > 0));
+      // Events can bring what the service lacks or holds out of date; they cannot take away what Stripe does not have.
+      const kinds = DRIFT_OBJECTS.filter((o) => before.totals[PLURAL[o]]!.missing_in_service + before.totals[PLURAL[o]]!.different > 0);
+      const atStripeOnly = DRIFT_OBJECTS.reduce((sum, o) => sum + before.totals[PLURAL[o]]!.missing_at_stripe, 0);
       let catchUp: Record<string, unknown> | null = null;
       let after = before;
       let pending = 0;
@@ -216,6 +218,11 @@ export function createDriftService(deps: DriftServiceDeps) {
       } catch (error) {
         await deps.audit.complete(auditId, countAll(before.totals), { from: before.from, to: before.to, state: 'failed', error: describeError(error) }).catch(() => undefined);
         throw error;
+      }
+      if (atStripeOnly > 0) {
+        notes.push(
+          `${atStripeOnly} object(s) the service holds are missing at Stripe: no event can take them away. Find the events that recorded them (billed-ops events list -q <id>): another account's object, or a test-mode event in live books.`,
+        );
       }
       const stillDifferent = countAll(after.totals);
       await deps.audit.complete(auditId, countAll(before.totals), {

@@ -4,6 +4,7 @@ import { createApiClient } from './api-client.js';
 import { CliError, EXIT } from './exit-codes.js';
 import { fields, table } from './table.js';
 import { addSyncCommands } from './sync.commands.js';
+import { addDriftCommands } from './drift.commands.js';
 import { isEntryPoint } from '../../shared/entry-point.js';
 
 const STATUSES = ['received', 'processed', 'ignored', 'failed'];
@@ -282,6 +283,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
     });
 
   addSyncCommands(program, { context, print, err: io.err });
+  addDriftCommands(program, { context, print });
 
   return program;
 }

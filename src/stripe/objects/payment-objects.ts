@@ -161,7 +161,8 @@ export function readCharge(event: Stripe.Event): ChargeView {
   // Before 2022-11-15 the charge carries its refund objects. When part of the charge was released
   // uncaptured, the list may hold that release as a "refund": then only amount_refunded is read.
   if (isBefore(version, BOUNDARIES.chargeRefundsNotExpanded) && released === 0) {
-    const list = readFields(event, 'charge.refunds', refundListSchema, charge.refunds);
+    // `?? null`: an absent field must not fall back to readFields' default, the whole object.
+    const list = readFields(event, 'charge.refunds', refundListSchema, charge.refunds ?? null);
     refunds = (list?.data ?? []).map((refund, index) =>
       toRefund(readFields(event, `charge.refunds.data.${index}`, refundSchema, refund), { paymentId, chargeId: charge.id }),
     );
@@ -204,9 +205,10 @@ export function readPaymentIntent(event: Stripe.Event): PaymentIntentView {
   let latestChargeId = idOf(intent.latest_charge);
   // Before 2022-11-15 a PaymentIntent lists its charges, newest first, instead of naming the latest.
   if (latestChargeId === null && isBefore(event.api_version, BOUNDARIES.chargeRefundsNotExpanded)) {
-    latestChargeId = readFields(event, 'payment_intent.charges', chargeListSchema, intent.charges)?.data[0]?.id ?? null;
+    latestChargeId = readFields(event, 'payment_intent.charges', chargeListSchema, intent.charges ?? null)?.data[0]?.id ?? null;
   }
-  const error = readFields(event, 'payment_intent.last_payment_error', paymentErrorSchema, intent.last_payment_error);
+  // An intent without the field (never failed) has no error: without `?? null`, readFields would read the intent itself as one.
+  const error = readFields(event, 'payment_intent.last_payment_error', paymentErrorSchema, intent.last_payment_error ?? null);
   return {
     id: intent.id,
     invoiceId: intent.metadata,
