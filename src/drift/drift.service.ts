@@ -95,7 +95,8 @@ export function createDriftService(deps: DriftServiceDeps) {
   async function accountFor(choice: AccountChoice, onlyAccount?: string): Promise<string | null> {
     if (onlyAccount) {
       if (choice === undefined || choice === onlyAccount) return onlyAccount;
-      await deps.accounts.get(choice ?? 'default', onlyAccount);
+      // Another account, the default one, or none at all: one answer, naming nothing.
+      throw new AppError(404, 'account_not_found', 'No such merchant account: GET /api/accounts lists the one this token sees (leave accountId out to check it).');
     }
     if (choice === undefined || choice === null) return null;
     await deps.accounts.get(choice);

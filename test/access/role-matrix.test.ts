@@ -45,6 +45,9 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['GET', '/api/ops/catch-up', 'operator'],
   ['POST', '/api/ops/catch-up', 'operator'],
   ['GET', '/api/ops/catch-up/jobs/op-default-000000000000', 'operator'],
+  // the drift check reads Stripe with the account's key and repairs by catching up: on-call's
+  ['GET', '/api/ops/drift', 'operator'],
+  ['POST', '/api/ops/drift/repair', 'operator'],
   // repairing a merchant's webhook endpoint is on-call's fix for "payments stopped arriving"
   ['POST', '/api/accounts/acct_nope/stripe/endpoint/repair', 'operator'],
   ['GET', '/ops/queues', 'operator'],
@@ -224,6 +227,27 @@ const SCOPE_ROWS: ScopeRow[] = [
     body: (b) => ({ status: 'ignored', type: 'customer.created', accountId: b.accountId ?? 'default', dryRun: true }),
   },
   { method: 'GET', route: '/api/ops/audit', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/audit' },
+  // Catch-up spans every account (its status, runs and jobs); its endpoint repair does not check whose account it is yet.
+  { method: 'GET', route: '/api/ops/catch-up', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/catch-up' },
+  { method: 'POST', route: '/api/ops/catch-up', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/catch-up', body: () => ({ since: '1h' }) },
+  { method: 'GET', route: '/api/ops/catch-up/jobs/:jobId', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/catch-up/jobs/op-default-000000000000' },
+  {
+    method: 'POST',
+    route: '/api/accounts/:id/stripe/endpoint/repair',
+    access: 'operator',
+    kind: 'unscoped_only',
+    path: (b) => `/api/accounts/${b.accountId ?? 'ma_00000000000000000000'}/stripe/endpoint/repair`,
+  },
+  // An account's books against its Stripe account: another account (the default one too) answers as a missing one.
+  { method: 'GET', route: '/api/ops/drift', access: 'operator', kind: 'object', path: (b) => `/api/ops/drift?accountId=${b.accountId ?? 'default'}&from=1d` },
+  {
+    method: 'POST',
+    route: '/api/ops/drift/repair',
+    access: 'operator',
+    kind: 'object',
+    path: () => '/api/ops/drift/repair',
+    body: (b) => ({ accountId: b.accountId ?? 'default', from: '1d' }),
+  },
   { method: 'GET', route: '/ops/queues', access: 'operator', kind: 'unscoped_only', path: () => '/ops/queues' },
   { method: 'GET', route: '/ops/queues/api/queues', access: 'operator', kind: 'unscoped_only', path: () => '/ops/queues/api/queues' },
   { method: 'PUT', route: '/ops/queues/api/queues/stripe-events/pause', access: 'operator', kind: 'unscoped_only', path: () => '/ops/queues/api/queues/stripe-events/pause' },
