@@ -42,4 +42,4 @@ export function checkWebhookSecret(input: unknown): string | undefined {
 
 /** What a restricted key must be allowed to do here, named as in the Dashboard. */
 export const RESTRICTED_KEY_PERMISSIONS =
-  'PaymentIntents: Write, Webhook Endpoints: Write, Charges, Refunds, Disputes, Payouts and Balance transactions: Read';
+  'PaymentIntents: Write, Webhook Endpoints: Write, Charges, Refunds, Disputes, Payouts, Balance transactions and Events: Read (the catch-up lists events)';

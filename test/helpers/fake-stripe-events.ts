@@ -16,9 +16,26 @@ interface Entry {
  * `created[gt|gte|lt|lte]`, `type` or `types[]` (at most 20, else 400, as Stripe). Pages are cut
  * from the sorted list with an index by id, so 50,000 events page as fast as 50.
  */
+/**
+ * Events made when a page asks for them: event `i` (0 the newest) is `at(i)`, its id `idOf(i)` and
+ * `indexOf` the way back. A listing of 50,000 events then costs the fake (the test process) a page
+ * at a time, not the whole list.
+ */
+export interface GeneratedEvents {
+  count: number;
+  at(i: number): Stripe.Event;
+  indexOf(id: string): number | undefined;
+}
+
 export class FakeEventLog {
   private readonly byAccount = new Map<string, { entries: Entry[]; index: Map<string, number>; sorted: boolean }>();
+  private readonly generated = new Map<string, GeneratedEvents>();
   private seq = 0;
+
+  /** An account whose events are generated (see GeneratedEvents); its `add`ed events are not listed then. */
+  addGenerated(stripeAccountId: string, events: GeneratedEvents): void {
+    this.generated.set(stripeAccountId, events);
+  }
 
   /** Adds events of one Stripe account (an `acct_` id of the fake). */
   add(stripeAccountId: string, events: Stripe.Event[]): void {
@@ -51,26 +68,28 @@ export class FakeEventLog {
       (lte === undefined || event.created <= lte);
 
     const log = this.byAccount.get(stripeAccountId);
+    const generated = this.generated.get(stripeAccountId);
+    if (log) this.sort(log);
+    const count = generated ? generated.count : (log?.entries.length ?? 0);
+    const eventAt = (i: number) => (generated ? generated.at(i) : log!.entries[i]!.event);
+    const indexOf = (id: string) => (generated ? generated.indexOf(id) : log?.index.get(id));
     const data: Stripe.Event[] = [];
     let hasMore = false;
-    if (log) {
-      this.sort(log);
-      let start = 0;
-      const after = query.get('starting_after');
-      if (after) {
-        const at = log.index.get(after);
-        if (at === undefined) return invalid(`No such event: '${after}'`, 'starting_after');
-        start = at + 1;
+    let start = 0;
+    const after = query.get('starting_after');
+    if (after) {
+      const at = indexOf(after);
+      if (at === undefined) return invalid(`No such event: '${after}'`, 'starting_after');
+      start = at + 1;
+    }
+    for (let i = start; i < count; i++) {
+      const event = eventAt(i);
+      if (!matches(event)) continue;
+      if (data.length === limit) {
+        hasMore = true;
+        break;
       }
-      for (let i = start; i < log.entries.length; i++) {
-        const event = log.entries[i]!.event;
-        if (!matches(event)) continue;
-        if (data.length === limit) {
-          hasMore = true;
-          break;
-        }
-        data.push(event);
-      }
+      data.push(event);
     }
     return { body: { object: 'list', url: '/v1/events', has_more: hasMore, data } };
   }
