@@ -153,7 +153,8 @@ export interface FakePaymentIntent {
 /**
  * A fake answering GET /v1/account for the key's account, webhook endpoint
  * create/retrieve/update/delete (recorded in `endpoints`), the account's event list
- * (GET /v1/events, paginated and filtered as Stripe does, from `events`), PaymentIntent create (honouring
+ * (GET /v1/events, paginated and filtered as Stripe does, from `events`), the account's PaymentIntents,
+ * charges, refunds, disputes and payouts (GET /v1/<path>, likewise, from `lists`), PaymentIntent create (honouring
  * Idempotency-Key as Stripe does: same key → same PaymentIntent), retrieve and
  * cancel (only from a cancelable status, as Stripe), kept in `paymentIntents`,
  * and the retrieval of the objects a test puts in `objects`.

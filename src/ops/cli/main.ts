@@ -70,7 +70,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
   };
   keepSecret(env.BILLED_TOKEN);
   const program = new Command('billed-ops')
-    .description('On-call operations for the Billed payments service: find events, replay them, catch up from Stripe, repair webhook endpoints, manage access tokens.')
+    .description('On-call operations for the Billed payments service: find events, replay them, catch up from Stripe, check the books against Stripe (drift), repair webhook endpoints, manage access tokens.')
     .option('--url <url>', 'service base URL (env BILLED_URL)', env.BILLED_URL)
     // No commander default: help would print it, and a default is the whole token.
     .option('--token <token>', `bearer token (default: env BILLED_TOKEN, ${env.BILLED_TOKEN ? 'set' : 'not set'})`)
