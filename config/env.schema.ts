@@ -77,6 +77,14 @@ export const envSchema = z
     ROLE: z.enum(['all', 'api', 'worker']).default('all'),
     /** HTTP port of the API. */
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    /** A client must send a request's headers within this many ms of starting it (or of connecting): slower ones get 408 and are cut. */
+    HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000),
+    /** A client must send a whole request, body included, within this many ms: slower ones get 408 and are cut. */
+    HTTP_REQUEST_TIMEOUT_MS: positiveInt(30_000),
+    /** An idle keep-alive connection is closed after this many ms (keep it above a load balancer's idle timeout). */
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: positiveInt(5_000),
+    /** Open connections at most; one beyond is closed at once, unanswered. */
+    HTTP_MAX_CONNECTIONS: positiveInt(1_000),
     /** MySQL/MariaDB connection; the database is created at start if missing. */
     DATABASE_URL: urlWithProtocol(['mysql:'], 'mysql://root@127.0.0.1:3306/billed')
       .refine((value) => !URL.canParse(value) || new URL(value).pathname.replace(/^\//, '') !== '', {
@@ -153,6 +161,8 @@ export const envSchema = z
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('info'),
     /** A rejected webhook signature is logged (warn) at most once per account per this many ms, with the count of those not logged. */
     SIGNATURE_LOG_INTERVAL_MS: positiveInt(60_000),
+    /** A request failing for a known cause (503 storage_unavailable, webhook_not_configured…) is logged at most once per cause per this many ms, with the count of those not logged. */
+    FAILURE_LOG_INTERVAL_MS: positiveInt(60_000),
     /** Jobs a worker process runs at once. */
     WORKER_CONCURRENCY: positiveInt(64),
     /** Events at most per database transaction when jobs queue up (1: one transaction per event). */
@@ -182,6 +192,9 @@ export const envSchema = z
     EVENT_RETENTION_INTERVAL_MS: positiveInt(3_600_000),
   })
   .superRefine((env, ctx) => {
+    if (env.HTTP_HEADERS_TIMEOUT_MS > env.HTTP_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({ code: 'custom', path: ['HTTP_HEADERS_TIMEOUT_MS'], message: `must not exceed HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}): the headers are part of the request` });
+    }
     if (env.NODE_ENV === 'production' && !env.ENCRYPTION_KEY) {
       ctx.addIssue({ code: 'custom', path: ['ENCRYPTION_KEY'], message: 'is required when NODE_ENV=production' });
     }

@@ -1,10 +1,9 @@
 import express, { type Express } from 'express';
-import helmet from 'helmet';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import type { Ingestor } from './events/ingest.js';
 import type { WebhookSecretResolver } from './stripe/webhook-secrets.js';
-import type { TokenVerifier } from './http/auth.middleware.js';
+import { authenticate, type TokenVerifier } from './http/auth.middleware.js';
 import type { Logger } from './shared/logger.js';
 import type { Metrics } from './shared/metrics.js';
 import type { RateLimitedLog } from './shared/rate-limited-log.js';
@@ -28,7 +27,8 @@ import { reconciliationRouter } from './http/reconciliation.route.js';
 import { dashboardRouter } from './http/dashboard.route.js';
 import { createReconciliationService } from './reconciliation/reconciliation.service.js';
 import { createPayoutsService } from './reconciliation/payouts.service.js';
-import { errorHandler, notFound } from './http/error.middleware.js';
+import { errorHandler, notFound, refuseOptions } from './http/error.middleware.js';
+import { securityHeaders } from './http/security-headers.js';
 import { rejectLoneSurrogates, requireJsonBody } from './http/json-body.middleware.js';
 
 export interface AppDeps {
@@ -37,6 +37,8 @@ export interface AppDeps {
   ingestor: Ingestor;
   resolveSecrets: WebhookSecretResolver;
   signatureRejected: RateLimitedLog;
+  /** A request failing for a known cause (storage_unavailable…), logged once per interval per cause. */
+  expectedFailures: RateLimitedLog;
   verifyToken: TokenVerifier;
   invoices: InvoiceService;
   payNow: PayNowService;
@@ -64,17 +66,20 @@ export function createApp(deps: AppDeps): Express {
   // Behind a TLS proxy, req.secure (the queue UI's Secure cookie) and req.ip come from X-Forwarded-*,
   // but only from the hops TRUST_PROXY names: trusted from anyone, the header would let any client say https.
   app.set('trust proxy', deps.trustProxy ?? false);
+  // <, > and & in JSON as \u003c…: an id echoed in an error message can never read as markup.
+  app.set('json escape', true);
+  // helmet's headers on every answer, webhooks and errors included (precomputed: http/security-headers.ts).
+  app.use(securityHeaders);
   app.use(requestContext);
-  // Raw body: must come before any JSON parser or every signature fails. Before helmet too:
-  // browser security headers mean nothing to Stripe's servers and cost time on the hottest route.
+  app.use(refuseOptions);
+  // Raw body: must come before any JSON parser or every signature fails.
   app.use(webhookRouter(deps));
-  // No upgrade-insecure-requests: the dashboard is often opened over plain http on an internal
-  // address, where the upgrade would break its script and styles. TLS belongs to the proxy in front.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } }, strictTransportSecurity: false }));
 
   app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry, metricsToken: deps.metricsToken }));
 
-  app.use('/api', requireJsonBody, express.json({ limit: '100kb' }), rejectLoneSurrogates);
+  // Every /api route needs a token (DESIGN.md, Access): checked before the body is read, so a
+  // request without one costs no parsing; the routers then check only the role.
+  app.use('/api', authenticate(deps.verifyToken), requireJsonBody, express.json({ limit: '100kb' }), rejectLoneSurrogates);
   app.use(opsEventsRouter(deps));
   app.use(tokensRouter(deps));
   app.use(meRouter(deps));
@@ -94,6 +99,6 @@ export function createApp(deps: AppDeps): Express {
   app.use(dashboardRouter());
 
   app.use(notFound);
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps));
   return app;
 }

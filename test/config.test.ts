@@ -39,6 +39,19 @@ describe('configuration', () => {
     }
   });
 
+  it('bounds the HTTP server by default (headers 10 s, request 30 s, keep-alive 5 s, 1,000 connections), and wants the headers timeout within the request timeout', () => {
+    const config = loadConfig({});
+    assert.deepEqual(
+      [config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS, config.HTTP_KEEP_ALIVE_TIMEOUT_MS, config.HTTP_MAX_CONNECTIONS],
+      [10_000, 30_000, 5_000, 1_000],
+    );
+    assert.throws(
+      () => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '15000' }),
+      (error: ConfigError) => error.problems.some((p) => p.startsWith('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS')),
+    );
+    assert.throws(() => loadConfig({ HTTP_MAX_CONNECTIONS: '0' }), (error: ConfigError) => error.problems.some((p) => p.startsWith('HTTP_MAX_CONNECTIONS ')));
+  });
+
   it('wants METRICS_TOKEN long enough to be a secret', () => {
     assert.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN must be at least 16 characters/);
   });

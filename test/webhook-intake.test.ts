@@ -24,6 +24,7 @@ describe('webhook intake (the webhook route in front of Express)', () => {
         metrics: { webhooksReceived: { inc: () => undefined } } as never,
         logger,
         signatureRejected: Object.assign(() => undefined, { flush: () => undefined }),
+        expectedFailures: Object.assign(() => undefined, { flush: () => undefined }),
       });
       server = createServer((req, res) => {
         if (!intake(req, res)) res.writeHead(299, { 'x-left-to': 'express' }).end();

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 import { adminTokenVerifier, type Principal, type Role, type TokenVerifier } from '../http/auth.middleware.js';
 
 export const ROLES: readonly Role[] = ['admin', 'accountant', 'operator'];
@@ -59,7 +59,7 @@ export function parseCreateToken(body: unknown): CreateTokenInput {
 }
 
 const accountNotFound = (accountId: string) =>
-  new AppError(400, 'account_not_found', `No merchant account "${accountId}": ${HOW_TO_FIND_ACCOUNTS}. Leave accountId out for a token that sees every account.`, {
+  new AppError(400, 'account_not_found', `No merchant account "${echo(accountId)}": ${HOW_TO_FIND_ACCOUNTS}. Leave accountId out for a token that sees every account.`, {
     field: 'accountId',
   });
 
@@ -99,7 +99,7 @@ export function createTokenService(dataSource: DataSource) {
   /** Revoking twice is harmless; an unknown id is 404 so a typo is not mistaken for success. */
   async function revoke(id: string, actor: Principal) {
     const [row] = (await dataSource.query('SELECT * FROM access_tokens WHERE id = ?', [id])) as TokenRow[];
-    if (!row) throw new AppError(404, 'token_not_found', `No token "${id}": ids look like tok_… and are listed by GET /api/tokens.`);
+    if (!row) throw new AppError(404, 'token_not_found', `No token "${echo(id)}": ids look like tok_… and are listed by GET /api/tokens.`);
     if (!row.revoked_at) {
       await dataSource.query('UPDATE access_tokens SET revoked_at = NOW(3), revoked_by = ? WHERE id = ? AND revoked_at IS NULL', [actor.name, id]);
     }

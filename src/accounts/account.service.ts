@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 
 interface AccountRow {
   id: string;
@@ -28,7 +28,7 @@ export function createAccountService(dataSource: DataSource) {
     /** `onlyAccount` (a token confined to one account): any other id is not found, exactly as a missing one. */
     async get(id: string, onlyAccount?: string) {
       const [row] = (await dataSource.query('SELECT * FROM accounts WHERE id = ? AND (? IS NULL OR id = ?)', [id, onlyAccount ?? null, onlyAccount ?? null])) as AccountRow[];
-      if (!row) throw new AppError(404, 'account_not_found', `No merchant account "${id}": GET /api/accounts lists them; POST /api/accounts creates one.`);
+      if (!row) throw new AppError(404, 'account_not_found', `No merchant account "${echo(id)}": GET /api/accounts lists them; POST /api/accounts creates one.`);
       return view(row);
     },
 

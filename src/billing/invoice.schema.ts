@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isCurrency } from './currencies.js';
 import { AppError } from '../shared/errors.js';
+import { ownValue } from '../shared/own-key.js';
 
 /** The largest amount Stripe accepts (99,999,999 in the minor unit), so every invoice can be paid by card. */
 export const MAX_AMOUNT = 99_999_999;
@@ -38,7 +39,7 @@ export function parseCreateInvoice(body: unknown): CreateInvoiceInput {
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const path = issue.path.join('.');
-  const [code, message] = FIELD_ERRORS[path] ?? FIELD_ERRORS[String(issue.path[0])] ?? ['invalid_body', 'Send a JSON object with number, currency, amountDue and customer {name, email}.'];
+  const [code, message] = ownValue(FIELD_ERRORS, path) ?? ownValue(FIELD_ERRORS, String(issue.path[0])) ?? ['invalid_body', 'Send a JSON object with number, currency, amountDue and customer {name, email}.'];
   throw new AppError(400, code, message, { field: path || undefined });
 }
 

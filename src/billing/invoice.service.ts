@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 import type { CreateInvoiceInput, ListInvoicesQuery } from './invoice.schema.js';
 import { createReconciliationService } from '../reconciliation/reconciliation.service.js';
 import type { InvoiceRow } from './invoice.row.js';
@@ -40,7 +40,7 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
     const accountId = input.accountId ?? onlyAccount ?? null;
     if (accountId && ((onlyAccount && accountId !== onlyAccount) || !(await deps.accountExists(accountId)))) {
       const instead = onlyAccount ? `leave accountId out: the invoice is then your token's account's (${onlyAccount})` : 'leave accountId out for the default account';
-      throw new AppError(400, 'account_not_found', `No merchant account "${accountId}": GET /api/accounts lists them, POST /api/accounts creates one; or ${instead}.`, {
+      throw new AppError(400, 'account_not_found', `No merchant account "${echo(accountId)}": GET /api/accounts lists them, POST /api/accounts creates one; or ${instead}.`, {
         field: 'accountId',
       });
     }
@@ -52,7 +52,7 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
       );
     } catch (error) {
       if ((error as { driverError?: { code?: string } }).driverError?.code === 'ER_DUP_ENTRY') {
-        throw new AppError(400, 'number_taken', `Invoice number "${input.number}" is already used on this account: give each invoice its own number.`, { field: 'number' });
+        throw new AppError(400, 'number_taken', `Invoice number "${echo(input.number)}" is already used on this account: give each invoice its own number.`, { field: 'number' });
       }
       throw error;
     }

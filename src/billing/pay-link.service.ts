@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { z } from 'zod';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 import type { PayNowService } from './pay-now.service.js';
 import { INVOICE_VISIBLE_SQL, invoiceNotFound, visibleParams } from './invoice-errors.js';
 
@@ -71,7 +71,7 @@ export function createPayLinkService(deps: { dataSource: DataSource; payNow: Pay
       if (result.affectedRows === 0) {
         const [link] = (await deps.dataSource.query(`SELECT id FROM pay_links WHERE id = ? AND ${visible}`, [linkId, invoiceId, ...visibleParams(onlyAccount)])) as unknown[];
         // Revoking twice is done already; a link of another invoice (or none) is not found.
-        if (!link) throw new AppError(404, 'pay_link_not_found', `Invoice ${invoiceId} has no pay link "${linkId}": use the id POST /api/invoices/${invoiceId}/pay-link answered.`);
+        if (!link) throw new AppError(404, 'pay_link_not_found', `Invoice ${echo(invoiceId)} has no pay link "${echo(linkId)}": use the id POST /api/invoices/:id/pay-link answered.`);
       }
     },
 

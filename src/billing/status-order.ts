@@ -1,3 +1,5 @@
+import { ownValue } from '../shared/own-key.js';
+
 /**
  * Stripe delivers events in any order. Each object's status moves forward
  * only: a status applies when it ranks higher than the stored one, or ranks the
@@ -42,8 +44,9 @@ export interface StatusFact {
 
 function moves(ranks: Record<string, number>, terminalRank: number | undefined, current: StatusFact, next: StatusFact): boolean {
   if (current.status === null) return true;
-  const from = ranks[current.status] ?? 0;
-  const to = ranks[next.status ?? ''] ?? 0;
+  // Statuses come from signed payloads: own entries only (a status "constructor" is no rank).
+  const from = ownValue(ranks, current.status) ?? 0;
+  const to = ownValue(ranks, next.status ?? '') ?? 0;
   if (terminalRank !== undefined && from === terminalRank) return next.status === current.status;
   if (to !== from) return to > from;
   return next.eventCreated >= current.eventCreated;

@@ -44,7 +44,8 @@ async function api(path, accept) {
 /** Minor units → decimal text, exactly (no floating point), with the currency's own number of digits. */
 function money(amount, currency) {
   if (amount === null || amount === undefined) return '—';
-  const d = digits[currency] ?? 2;
+  // Own entries only: a currency code from the data must not find Object.prototype's properties.
+  const d = Object.hasOwn(digits, currency) ? digits[currency] : 2;
   const sign = amount < 0 ? '-' : '';
   const abs = String(Math.abs(amount)).padStart(d + 1, '0');
   const whole = d ? abs.slice(0, -d) : abs;

@@ -1,6 +1,7 @@
 import type { Tx } from '../db/folded-transaction.js';
 import type Stripe from 'stripe';
 import type { Logger } from '../shared/logger.js';
+import { ownValue } from '../shared/own-key.js';
 
 export interface HandlerContext {
   event: Stripe.Event;
@@ -63,11 +64,17 @@ export interface EventPreparer {
 export type HandlerRegistry = Readonly<Record<string, EventHandler>>;
 
 /**
+ * The handler for an event type, or undefined: the type comes from a signed payload, and a
+ * merchant can sign `constructor` or `__proto__` (Object.prototype's, not handlers).
+ */
+export const handlerFor = (registry: HandlerRegistry, type: string): EventHandler | undefined => ownValue(registry, type);
+
+/**
  * Start-up check: every subscribed type has a handler, and no handler exists for
  * a type nobody subscribes to (a typo would otherwise never run).
  */
 export function assertRegistryMatches(registry: HandlerRegistry, subscribed: readonly string[]): void {
-  const missing = subscribed.filter((type) => !registry[type]);
+  const missing = subscribed.filter((type) => !handlerFor(registry, type));
   const extra = Object.keys(registry).filter((type) => !subscribed.includes(type));
   const problems: string[] = [];
   if (missing.length) problems.push(`no handler for ${missing.join(', ')}: add one to the registry`);

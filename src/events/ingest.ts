@@ -7,6 +7,7 @@ import { withTimeout } from '../shared/with-timeout.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { accountScope } from '../shared/account-scope.js';
+import { rateLimitedLog, type RateLimitedLog } from '../shared/rate-limited-log.js';
 
 export interface IncomingEvent extends EventEnvelope {
   accountId: string | null;
@@ -30,6 +31,8 @@ export interface IngestOptions {
   storeTimeoutMs?: number;
   /** Past this the queue add is abandoned; the relay enqueues the event later. */
   enqueueTimeoutMs?: number;
+  /** A failed INSERT, logged once per interval per cause (MySQL down fails every batch); by default once a minute. */
+  insertFailed?: RateLimitedLog;
 }
 
 interface Pending {
@@ -44,6 +47,10 @@ interface Pending {
 
 const storageUnavailable = () =>
   new AppError(503, 'storage_unavailable', 'The event could not be stored; nothing was recorded. Stripe retries automatically; on-call: check that MySQL is reachable.');
+
+/** The inbox's failed INSERTs, keyed by what failed them. */
+export const insertFailedLog = (logger: Logger, intervalMs: number): RateLimitedLog =>
+  rateLimitedLog(logger, { level: 'error', message: 'inbox insert failed', keyField: 'error', intervalMs });
 
 const COLUMNS = '(id, account_id, account_scope, type, livemode, stripe_created, api_version, object_id, payload, ingest_batch)';
 
@@ -72,12 +79,14 @@ export class Ingestor {
   private readonly maxInFlight: number;
   private readonly storeTimeoutMs: number;
   private readonly enqueueTimeoutMs: number;
+  private readonly insertFailed: RateLimitedLog;
 
   constructor(private readonly options: IngestOptions) {
     this.maxBatch = options.maxBatch ?? 200;
     this.maxInFlight = options.maxInFlight ?? 1;
     this.storeTimeoutMs = options.storeTimeoutMs ?? 4000;
     this.enqueueTimeoutMs = options.enqueueTimeoutMs ?? 500;
+    this.insertFailed = options.insertFailed ?? insertFailedLog(options.logger, 60_000);
   }
 
   /** Resolves once the event is durably stored (and, if Redis allows, queued). */
@@ -124,7 +133,7 @@ export class Ingestor {
     try {
       inserted = await withTimeout(this.insert(unique), timeoutMs, () => new Error('inbox insert timed out'));
     } catch (error) {
-      this.options.logger.error('inbox insert failed', { error: describeError(error), events: unique.length });
+      this.insertFailed(describeError(error), { events: unique.length });
       const failure = storageUnavailable();
       for (const item of batch) item.reject(failure);
       return;

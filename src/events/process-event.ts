@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type Stripe from 'stripe';
 import type { EventStatus, StripeEventRecord } from './stripe-event.entity.js';
-import type { EventHandler, EventPreparer, HandlerRegistry } from './handler-registry.js';
+import { handlerFor, type EventHandler, type EventPreparer, type HandlerRegistry } from './handler-registry.js';
 import { describeError, EventRejectedError } from '../shared/errors.js';
 import { attemptInsert, recordAttempt, successfulAttemptsInsert, thrownAt } from './event-attempts.js';
 import { foldedTransaction, type Statement, type Tx } from '../db/folded-transaction.js';
@@ -206,7 +206,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
       return settleWithoutHandler(record, 'livemode_mismatch', startedAt);
     }
 
-    const handler = deps.registry[record.type];
+    const handler = handlerFor(deps.registry, record.type);
     if (!handler) {
       // Stripe retries non-2xx for days, and a queue retry cannot grow a handler: record and move on.
       return settleWithoutHandler(record, 'unhandled_type', startedAt);
@@ -282,7 +282,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
           const riders: { index: number; record: LoadedEvent; handler: EventHandler; event: Stripe.Event }[] = [];
           const riding = new Set<string>();
           for (const [index, record] of records.entries()) {
-            const handler = record && deps.registry[record.type];
+            const handler = record && handlerFor(deps.registry, record.type);
             if (!record || !handler || record.status !== 'received' || riding.has(sameRow(record)) || !modeMatches(record, modes.get(record.accountId))) {
               alone.push(index);
               continue;

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 
 /**
  * A body sent with another content type would reach the routes as no body at
@@ -24,8 +24,8 @@ export const rejectLoneSurrogates: RequestHandler = (req, _res, next) => {
     const [value, path] = stack.pop()!;
     if (typeof value === 'string') {
       if (/\p{Surrogate}/u.test(value)) {
-        throw new AppError(400, 'invalid_text', `${path || 'The body'} holds half of a UTF-16 surrogate pair (e.g. \\ud800 alone): send well-formed Unicode text.`, {
-          field: path || undefined,
+        throw new AppError(400, 'invalid_text', `${path ? echo(path) : 'The body'} holds half of a UTF-16 surrogate pair (e.g. \\ud800 alone): send well-formed Unicode text.`, {
+          field: path ? echo(path) : undefined,
         });
       }
     } else if (value && typeof value === 'object') {

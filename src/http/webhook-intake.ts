@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AsyncResource } from 'node:async_hooks';
 import { runWithContext } from '../shared/context.js';
-import type { Logger } from '../shared/logger.js';
-import { errorAnswer, payloadTooLarge } from './error.middleware.js';
+import { errorAnswer, payloadTooLarge, type FailureLogs } from './error.middleware.js';
 import { requestIdOf } from './request-context.middleware.js';
+import { jsonText, SECURITY_HEADERS } from './security-headers.js';
 import { receiveWebhook, WEBHOOK_BODY_LIMIT_BYTES, type WebhookDeps } from './webhook.route.js';
 
 /** The canonical paths Stripe posts to; anything else goes through Express. */
@@ -21,7 +21,7 @@ const WEBHOOK_PATH = /^\/webhooks\/stripe(?:\/([A-Za-z0-9_-]{1,64}))?$/;
  * Returns false for what it leaves to Express: other methods and paths, and a
  * compressed body (body-parser inflates it and counts the limit inflated).
  */
-export function webhookIntake(deps: WebhookDeps & { logger: Logger }): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function webhookIntake(deps: WebhookDeps & FailureLogs): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     if (req.method !== 'POST') return false;
     const url = req.url ?? '';
@@ -40,7 +40,7 @@ export function webhookIntake(deps: WebhookDeps & { logger: Logger }): (req: Inc
           ? receiveWebhook(deps, raw, header(req, 'stripe-signature'), accountId).then(({ duplicate }) => ({ status: 200, body: { received: true, duplicate } as object }))
           : Promise.reject(payloadTooLarge());
         void answer
-          .catch((error: unknown) => errorAnswer(error, deps.logger))
+          .catch((error: unknown) => errorAnswer(error, deps))
           .then(({ status, body }) => sendJson(res, status, body));
       });
     });
@@ -75,9 +75,10 @@ function readBody(req: IncomingMessage, done: (raw: Buffer | undefined) => void)
   req.on('error', () => {});
 }
 
+/** As Express's res.json answers (app.ts: json escape, the security headers), to the byte. */
 function sendJson(res: ServerResponse, status: number, body: object): void {
   if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  const text = jsonText(body);
+  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }

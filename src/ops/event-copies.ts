@@ -1,4 +1,4 @@
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 
 /**
  * Which account's copy of an event on-call means. The inbox is keyed by (event id, account
@@ -34,7 +34,7 @@ export function chooseCopy<T>(eventId: string, account: AccountChoice, copies: T
   if (matching.length === 0) {
     const where = account === undefined ? '' : ` for ${account === null ? 'the default account' : `account ${account}`}`;
     const elsewhere = copies.length ? ` It is stored for ${copies.map((copy) => accountLabel(accountOf(copy))).join(', ')}: pass that as accountId.` : '';
-    throw new AppError(404, 'event_not_found', `No stored event "${eventId}"${where}.${elsewhere} ${hint}`.trim());
+    throw new AppError(404, 'event_not_found', `No stored event "${echo(eventId)}"${where}.${elsewhere} ${hint}`.trim());
   }
   const accounts = matching.map((copy) => accountLabel(accountOf(copy)));
   throw new AppError(

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AppError } from '../shared/errors.js';
+import { ownValue } from '../shared/own-key.js';
 import { decodeCursor, parseInstant } from './time-range.js';
 import type { EventStatus } from '../events/stripe-event.entity.js';
 import { parseAccountChoice, type AccountChoice } from './event-copies.js';
@@ -28,7 +29,7 @@ const snake = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCas
 
 function fail(error: z.ZodError): never {
   const field = String(error.issues[0]?.path[0] ?? 'body');
-  throw new AppError(400, `invalid_${snake(field)}`, MESSAGES[field] ?? `${field} is not valid here: see GET /api/ops/events in docs/operations.md.`, { field });
+  throw new AppError(400, `invalid_${snake(field)}`, ownValue(MESSAGES, field) ?? `${field} is not valid here: see GET /api/ops/events in docs/operations.md.`, { field });
 }
 
 const listSchema = z.object({

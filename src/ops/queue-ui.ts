@@ -91,7 +91,7 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
       serverAdapter,
       options: { uiConfig: { boardTitle: 'Billed queues' } },
     });
-    board = serverAdapter.getRouter() as Router;
+    board = (serverAdapter.getRouter() as express.Express).disable('x-powered-by') as unknown as Router; // bull-board's own Express app would announce itself
     return board;
   };
 

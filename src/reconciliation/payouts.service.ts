@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 import { minorUnitDigits } from '../billing/currencies.js';
 import type { PayoutsQuery } from './reconciliation.schema.js';
 import { ITEM_JOINS, RESOLVED_PAYMENT_SQL, SAME_ACCOUNT_PAYMENT, toPayoutFacts, withRepayments, type PayoutRow } from './reconciliation-facts.js';
@@ -98,7 +98,7 @@ export function createPayoutsService(deps: { dataSource: DataSource }) {
 
   async function get(id: string, onlyAccount?: string) {
     const [row] = (await dataSource.query('SELECT * FROM payouts WHERE id = ? AND (? IS NULL OR account_id = ?)', [id, onlyAccount ?? null, onlyAccount ?? null])) as PayoutRow[];
-    if (!row) throw new AppError(404, 'payout_not_found', `No payout "${id}": ids look like po_… and arrive with payout.* events from Stripe.`);
+    if (!row) throw new AppError(404, 'payout_not_found', `No payout "${echo(id)}": ids look like po_… and arrive with payout.* events from Stripe.`);
     const history = (await dataSource.query(
       'SELECT status, event_id, event_created FROM payout_status_history WHERE payout_id = ? ORDER BY event_created, status',
       [id],

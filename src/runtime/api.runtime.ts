@@ -1,11 +1,11 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../app.js';
 import { webhookIntake } from '../http/webhook-intake.js';
 import { createProducerConnection } from '../events/event-queue.js';
 import { EventPublisher } from '../events/event-publisher.js';
-import { Ingestor } from '../events/ingest.js';
+import { Ingestor, insertFailedLog } from '../events/ingest.js';
 import { createRelay } from '../events/relay.js';
 import { createSecretResolver } from '../stripe/webhook-secrets.js';
 import { createPayNowService } from '../billing/pay-now.service.js';
@@ -15,6 +15,7 @@ import { accessTokenVerifier } from '../access/token.service.js';
 import { createOpsServices } from '../ops/ops.services.js';
 import type { Core } from './core-services.js';
 import { closeRedis } from './graceful-close.js';
+import { createHttpServer } from './http-server.js';
 import { listenStartupError } from './startup-errors.js';
 import { rateLimitedLog } from '../shared/rate-limited-log.js';
 
@@ -49,8 +50,9 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   // A Redis that restarted may have lost queued jobs: the next relay pass looks at every stored event.
   redis.on('ready', () => relay.rescan());
 
+  const insertFailed = insertFailedLog(logger, config.FAILURE_LOG_INTERVAL_MS);
   const webhooks = {
-    ingestor: new Ingestor({ dataSource, publisher, logger, metrics }),
+    ingestor: new Ingestor({ dataSource, publisher, logger, metrics, insertFailed }),
     resolveSecrets: createSecretResolver({
       envSecrets: config.STRIPE_WEBHOOK_SECRET,
       accountSecrets: (id) => connections.webhookSecrets(id),
@@ -63,6 +65,12 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
       message: 'webhook signature rejected',
       keyField: 'account',
       intervalMs: config.SIGNATURE_LOG_INTERVAL_MS,
+    }),
+    expectedFailures: rateLimitedLog(logger, {
+      level: 'error',
+      message: 'request failed',
+      keyField: 'cause',
+      intervalMs: config.FAILURE_LOG_INTERVAL_MS,
     }),
   };
   const payNow = createPayNowService({ dataSource, stripeClients });
@@ -85,7 +93,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   });
   // Webhooks are taken before Express (http/webhook-intake.ts); everything else is the app's.
   const intake = webhookIntake(webhooks);
-  const server = createServer((req, res) => {
+  const server = createHttpServer(config, logger, (req, res) => {
     if (!intake(req, res)) app(req, res);
   });
   // A port already taken must fail start-up (exit 78, naming PORT), not surface as an uncaught 'error' event.
@@ -126,8 +134,10 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     stopIntake,
     async close() {
       await stopIntake();
-      // The count of rejected signatures not logged yet.
+      // The counts of rejected signatures and failures not logged yet.
       webhooks.signatureRejected.flush();
+      webhooks.expectedFailures.flush();
+      insertFailed.flush();
       await relay.stop();
       await publisher.close();
       await closeRedis(redis);

@@ -14,6 +14,18 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * A piece of the request (an id from the path, a value from the body) as an error message repeats
+ * it: at most `max` characters (64 by default), then "…", so a 1 MB id is not sent back whole.
+ * Messages travel only in JSON bodies (with <, > and & escaped: app.ts, security-headers.ts), never in HTML.
+ */
+export function echo(value: string, max = 64): string {
+  if (value.length <= max) return value;
+  // Never half a surrogate pair at the cut.
+  const cut = /[\uD800-\uDBFF]/.test(value[max - 1]!) ? max - 1 : max;
+  return `${value.slice(0, cut)}…`;
+}
+
 export const isAppError = (error: unknown): error is AppError => error instanceof AppError;
 
 /** A short, single-line description of any thrown value, for logs and `lastError`. */

@@ -3,6 +3,7 @@
  * everything else (an SQL error, a Redis error reply) and put in words for a
  * message that names the setting to fix.
  */
+import { ownValue } from './own-key.js';
 
 const REASONS: Record<string, (host: string) => string> = {
   ECONNREFUSED: () => 'connection refused',
@@ -30,7 +31,7 @@ const codeOf = (error: unknown): string | undefined => {
 /** Why a connection to `host` failed, in words; undefined when `error` is not a network-level failure. */
 export function connectionFailureReason(error: unknown, host: string): string | undefined {
   const code = codeOf(error);
-  const reason = code ? REASONS[code] : undefined;
+  const reason = code ? ownValue(REASONS, code) : undefined;
   if (reason) return reason(host);
   const message = error instanceof Error ? error.message : '';
   if (CLOSED_MESSAGES.some((pattern) => pattern.test(message))) return 'connection closed';

@@ -1,7 +1,7 @@
 import { PINNED_API_VERSION } from './api-version.js';
 import type { DataSource } from 'typeorm';
 import Stripe from 'stripe';
-import { AppError, describeError } from '../shared/errors.js';
+import { AppError, describeError, echo } from '../shared/errors.js';
 import { isLegacySealed, SealedContextError, type SecretBox } from '../shared/secret-box.js';
 import type { Logger } from '../shared/logger.js';
 import type { AccountService } from '../accounts/account.service.js';
@@ -352,14 +352,14 @@ export function createConnectionService(deps: ConnectionDeps) {
     async get(accountId: string) {
       await deps.accounts.get(accountId);
       const row = await load(accountId);
-      if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} has not connected Stripe: PUT /api/accounts/${accountId}/stripe with its secret key.`);
+      if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${echo(accountId)} has not connected Stripe: PUT /api/accounts/:id/stripe with its secret key.`);
       return view(row);
     },
 
     async disconnect(accountId: string): Promise<void> {
       await deps.accounts.get(accountId);
       const row = await load(accountId);
-      if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${accountId} has no Stripe connection to remove.`);
+      if (!row) throw new AppError(404, 'stripe_not_connected', `Account ${echo(accountId)} has no Stripe connection to remove.`);
       if (row.webhook_endpoint_id) {
         let key: string | undefined;
         try {

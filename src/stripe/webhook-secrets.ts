@@ -1,4 +1,4 @@
-import { AppError } from '../shared/errors.js';
+import { AppError, echo } from '../shared/errors.js';
 
 /**
  * Which signing secrets verify a delivery. `null` is the default account
@@ -39,7 +39,7 @@ export function createSecretResolver(options: {
     }
     // Checked before any lookup or caching: the id comes from an unauthenticated URL.
     if (!ACCOUNT_ID.test(accountId)) {
-      throw new AppError(404, 'account_not_found', `No merchant account "${accountId.slice(0, 64)}": check the webhook endpoint URL in the Stripe Dashboard.`);
+      throw new AppError(404, 'account_not_found', `No merchant account "${echo(accountId)}": check the webhook endpoint URL in the Stripe Dashboard.`);
     }
     let entry = cache.get(accountId);
     if (!entry || nowMs() - entry.at > cacheMs) {
@@ -55,7 +55,7 @@ export function createSecretResolver(options: {
       if (cache.size > 10_000) cache.clear();
     }
     if (entry.secrets === null) {
-      throw new AppError(404, 'account_not_found', `No merchant account "${accountId}": check the webhook endpoint URL in the Stripe Dashboard.`);
+      throw new AppError(404, 'account_not_found', `No merchant account "${echo(accountId)}": check the webhook endpoint URL in the Stripe Dashboard.`);
     }
     if (entry.secrets.length === 0) {
       throw notConfigured(`Account ${accountId} has no webhook signing secret: reconnect Stripe with PUBLIC_BASE_URL set, or with webhookSecret.`);

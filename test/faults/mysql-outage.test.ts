@@ -9,6 +9,8 @@ import { waitFor } from '../helpers/wait-for.js';
 
 /** An unreachable MySQL must turn into a prompt 503 (Stripe then retries), never into a hung request. */
 const ANSWER_WITHIN_MS = 5000;
+/** Short, so the count line of the first test comes within it. */
+const FAILURE_LOG_INTERVAL_MS = 1000;
 
 describe('when MySQL is unreachable', function () {
   this.timeout(30_000);
@@ -27,7 +29,7 @@ describe('when MySQL is unreachable', function () {
     proxy = await TcpProxy.start({ host: mysqlServer.hostname, port: Number(mysqlServer.port || 3306) });
     const throughProxy = new URL(databaseUrl);
     throughProxy.host = `127.0.0.1:${proxy.port}`;
-    t = await startFaultTestService({ DATABASE_URL: throughProxy.toString() });
+    t = await startFaultTestService({ DATABASE_URL: throughProxy.toString(), FAILURE_LOG_INTERVAL_MS: String(FAILURE_LOG_INTERVAL_MS) });
     direct = await mysql.createConnection(databaseUrl);
   });
 
@@ -74,6 +76,28 @@ describe('when MySQL is unreachable', function () {
     const [rows] = await direct.query<mysql.RowDataPacket[]>('SELECT id, status, payload FROM stripe_events WHERE id = ?', [id]);
     return rows;
   };
+
+  // First in the file: no earlier outage has opened a log interval for the same cause.
+  it('logs the outage once per interval, not once per request: 50 deliveries, one line, then the count of the other 49', async () => {
+    await proxy.refuse();
+    const from = t.logs.length;
+    const answers = await Promise.all(Array.from({ length: 50 }, () => deliver(signedEvent().payload)));
+    for (const { res, elapsedMs } of answers) assertStorageUnavailable(res, elapsedMs);
+
+    const lines = (message: string) =>
+      t.logs
+        .slice(from)
+        .map((line) => JSON.parse(line) as { message: string; code?: string; error?: string; suppressed?: number })
+        .filter((line) => line.message === message);
+    const failed = lines('request failed');
+    assert.deepEqual(failed.map((l) => [l.code, l.suppressed]), [['storage_unavailable', 0]]);
+    // The inbox's own line names what MySQL did; each cause once (batches fail together, not per request).
+    const inserts = lines('inbox insert failed');
+    assert.ok(inserts.length >= 1);
+    assert.equal(new Set(inserts.map((l) => l.error)).size, inserts.length, inserts.map((l) => l.error).join('\n'));
+    const counted = await waitFor('the count line', () => lines('request failed')[1], FAILURE_LOG_INTERVAL_MS * 4);
+    assert.deepEqual([counted.code, counted.suppressed], ['storage_unavailable', 49]);
+  });
 
   it('answers 503 storage_unavailable within 5 s, never 200, while connections are refused', async () => {
     await proxy.refuse();
