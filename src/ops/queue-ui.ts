@@ -1,9 +1,11 @@
-import express, { Router, type RequestHandler } from 'express';
+import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { requireRole, type TokenVerifier } from '../http/auth.middleware.js';
+import { requireSameOrigin } from '../http/same-origin.middleware.js';
+import { errorAnswer } from '../http/error.middleware.js';
 import { AppError, describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { OpsServices } from './ops.services.js';
@@ -39,10 +41,16 @@ function cookieValue(header: string | undefined, name: string): string | undefin
 const tokenFromCookie: RequestHandler = (req, _res, next) => {
   if (!req.get('authorization')) {
     const token = cookieValue(req.get('cookie'), COOKIE);
-    if (token) req.headers.authorization = `Bearer ${token}`;
+    if (token) {
+      req.headers.authorization = `Bearer ${token}`;
+      signedInByCookie.add(req);
+    }
   }
   next();
 };
+
+/** Requests whose credentials came from the cookie (a browser could have been made to send them): the ones the origin check is for. */
+const signedInByCookie = new WeakSet<Request>();
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -66,6 +74,32 @@ ${note ? `<p role="alert" style="border: 1px solid #c00; padding: .5rem">${escap
 const URL_TOKEN_NOTE = 'A token in the address (?token=) is no longer accepted: addresses land in proxy logs and browser history. Paste it in the form below; then revoke the token you put in the address (DELETE /api/tokens/:id) and use a new one.';
 
 export const LOGIN_PATH = `${QUEUE_UI_PATH}/login`;
+
+/**
+ * helmet's `Referrer-Policy: no-referrer` makes a browser send `Origin: null` with a form POST,
+ * even to its own origin, and the origin check would then refuse the login form. `same-origin`
+ * sends the origin (and referrer) to this service only, still nothing to other sites.
+ */
+const sameOriginReferrers: RequestHandler = (_req, res, next) => {
+  res.setHeader('Referrer-Policy', 'same-origin');
+  next();
+};
+
+/**
+ * Refusals of the board's API calls, in the service's error format plus what bull-board's page
+ * shows in its error toast (`error.key` as the title, `message` as the text), so an operator
+ * clicking a button an admin keeps reads why.
+ */
+function boardApiErrors(logger: Logger): ErrorRequestHandler {
+  return (error, _req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const { status, body } = errorAnswer(error, logger);
+    res.status(status).json({ ...body, error: { ...body.error, key: body.error.code }, message: body.error.message });
+  };
+}
 
 /** @bull-board at /ops/queues for operators; every change made through it (retry, remove, clean…) is audited. */
 export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifier; logger: Logger }): Router {
@@ -95,6 +129,7 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     return board;
   };
 
+  router.use(QUEUE_UI_PATH, sameOriginReferrers);
   const audit: RequestHandler = (req, res, next) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.on('finish', () => {
@@ -110,7 +145,8 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
   router.get(LOGIN_PATH, (req, res) => {
     res.status(200).type('html').send(loginPage(req.query.token !== undefined ? URL_TOKEN_NOTE : undefined));
   });
-  router.post(LOGIN_PATH, express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 }), async (req, res) => {
+  // The sign-in form is checked too: a cross-site POST of someone else's token would sign the victim in as them.
+  router.post(LOGIN_PATH, requireSameOrigin(() => true), express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 }), async (req, res) => {
     const body = req.body as Record<string, unknown> | undefined;
     const token = typeof body?.token === 'string' ? body.token.trim() : '';
     if (!token) {
@@ -141,6 +177,14 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     }
     next();
   });
-  router.use(QUEUE_UI_PATH, tokenFromCookie, requireRole(deps.verifyToken, 'operator'), audit, (req, res, next) => boardRouter()(req, res, next));
+  router.use(
+    QUEUE_UI_PATH,
+    tokenFromCookie,
+    requireRole(deps.verifyToken, 'operator'),
+    requireSameOrigin((req) => signedInByCookie.has(req)),
+    audit,
+    (req, res, next) => boardRouter()(req, res, next),
+  );
+  router.use(`${QUEUE_UI_PATH}/api`, boardApiErrors(deps.logger));
   return router;
 }
