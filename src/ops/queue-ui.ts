@@ -6,11 +6,14 @@ import { ExpressAdapter } from '@bull-board/express';
 import { requireRole, type TokenVerifier } from '../http/auth.middleware.js';
 import { requireSameOrigin } from '../http/same-origin.middleware.js';
 import { errorAnswer } from '../http/error.middleware.js';
-import { AppError, describeError } from '../shared/errors.js';
+import { AppError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { OpsServices } from './ops.services.js';
 import { MAINTENANCE_QUEUE_NAME } from './retention.js';
 import { PAYOUT_QUEUE_NAME } from '../reconciliation/payout-queue.js';
+import { authorizeQueueAction, matchQueueAction } from './queue-ui-actions.js';
+import { auditQueueChanges } from './queue-ui-audit.js';
+import { eventRetryHandler } from './queue-ui-event-retry.js';
 
 export const QUEUE_UI_PATH = '/ops/queues';
 const COOKIE = 'billed_ops_token';
@@ -35,9 +38,12 @@ function cookieValue(header: string | undefined, name: string): string | undefin
  * A browser cannot add an Authorization header to a page load, so the UI takes the token once,
  * in the body of a form POST to /ops/queues/login (never in a URL: URLs land in proxy access logs
  * and browser history), checks it like any bearer token, and keeps it in an HttpOnly,
- * SameSite=Strict cookie scoped to this path (no script can read it, no other site can send it),
- * Secure when the request came over https (behind a proxy: TRUST_PROXY).
+ * SameSite=Strict cookie scoped to this path (no script can read it, no other site can send it,
+ * though a sibling subdomain can: hence the origin check on changes), Secure when the request
+ * came over https (behind a proxy: TRUST_PROXY).
  */
+const signedInByCookie = new WeakSet<Request>();
+
 const tokenFromCookie: RequestHandler = (req, _res, next) => {
   if (!req.get('authorization')) {
     const token = cookieValue(req.get('cookie'), COOKIE);
@@ -48,9 +54,6 @@ const tokenFromCookie: RequestHandler = (req, _res, next) => {
   }
   next();
 };
-
-/** Requests whose credentials came from the cookie (a browser could have been made to send them): the ones the origin check is for. */
-const signedInByCookie = new WeakSet<Request>();
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -101,7 +104,10 @@ function boardApiErrors(logger: Logger): ErrorRequestHandler {
   };
 }
 
-/** @bull-board at /ops/queues for operators; every change made through it (retry, remove, clean…) is audited. */
+/**
+ * @bull-board at /ops/queues: operators look, retry and promote; other changes are an admin's
+ * (src/ops/queue-ui-actions.ts); a Retry of an event job is a replay; every change is audited.
+ */
 export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifier; logger: Logger }): Router {
   const router = Router();
   let board: Router | undefined;
@@ -130,18 +136,6 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
   };
 
   router.use(QUEUE_UI_PATH, sameOriginReferrers);
-  const audit: RequestHandler = (req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.on('finish', () => {
-        if (res.statusCode >= 400 || !req.principal) return;
-        deps.ops.audit
-          .record({ actor: req.principal, action: 'queue_ui.change', target: req.path.slice(0, 255), details: { method: req.method } })
-          .catch((error: unknown) => deps.logger.error('could not audit a queue UI change', { error: describeError(error) }));
-      });
-    }
-    next();
-  };
-
   router.get(LOGIN_PATH, (req, res) => {
     res.status(200).type('html').send(loginPage(req.query.token !== undefined ? URL_TOKEN_NOTE : undefined));
   });
@@ -182,7 +176,10 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     tokenFromCookie,
     requireRole(deps.verifyToken, 'operator'),
     requireSameOrigin((req) => signedInByCookie.has(req)),
-    audit,
+    matchQueueAction(),
+    authorizeQueueAction,
+    auditQueueChanges({ audit: deps.ops.audit, logger: deps.logger }),
+    eventRetryHandler({ replay: deps.ops.replay, eventQueue: () => deps.ops.publisher.currentQueue(), logger: deps.logger }),
     (req, res, next) => boardRouter()(req, res, next),
   );
   router.use(`${QUEUE_UI_PATH}/api`, boardApiErrors(deps.logger));
