@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
 import Stripe from 'stripe';
-import { AppError, echo } from '../shared/errors.js';
+import { AppError } from '../shared/errors.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 import { INVOICE_VISIBLE_SQL, invoiceNotFound, visibleParams } from './invoice-errors.js';
 

@@ -1,15 +1,19 @@
-import express, { Router, type RequestHandler } from 'express';
+import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import { Queue } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { requireRole, requireUnscoped, type TokenVerifier } from '../http/auth.middleware.js';
-import { AppError, describeError } from '../shared/errors.js';
-import type { Logger } from '../shared/logger.js';
+import { requireSameOrigin } from '../http/same-origin.middleware.js';
+import { errorAnswer, type FailureLogs } from '../http/error.middleware.js';
+import { AppError } from '../shared/errors.js';
 import type { OpsServices } from './ops.services.js';
 import { MAINTENANCE_QUEUE_NAME } from './retention.js';
 import { PAYOUT_QUEUE_NAME } from '../reconciliation/payout-queue.js';
 import { SYNC_QUEUE_NAME } from '../sync/sync.queue.js';
+import { authorizeQueueAction, matchQueueAction } from './queue-ui-actions.js';
+import { auditQueueChanges } from './queue-ui-audit.js';
+import { eventRetryHandler } from './queue-ui-event-retry.js';
 
 export const QUEUE_UI_PATH = '/ops/queues';
 const COOKIE = 'billed_ops_token';
@@ -34,13 +38,19 @@ function cookieValue(header: string | undefined, name: string): string | undefin
  * A browser cannot add an Authorization header to a page load, so the UI takes the token once,
  * in the body of a form POST to /ops/queues/login (never in a URL: URLs land in proxy access logs
  * and browser history), checks it like any bearer token, and keeps it in an HttpOnly,
- * SameSite=Strict cookie scoped to this path (no script can read it, no other site can send it),
- * Secure when the request came over https (behind a proxy: TRUST_PROXY).
+ * SameSite=Strict cookie scoped to this path (no script can read it, no other site can send it,
+ * though a sibling subdomain can: hence the origin check on changes), Secure when the request
+ * came over https (behind a proxy: TRUST_PROXY).
  */
+const signedInByCookie = new WeakSet<Request>();
+
 const tokenFromCookie: RequestHandler = (req, _res, next) => {
   if (!req.get('authorization')) {
     const token = cookieValue(req.get('cookie'), COOKIE);
-    if (token) req.headers.authorization = `Bearer ${token}`;
+    if (token) {
+      req.headers.authorization = `Bearer ${token}`;
+      signedInByCookie.add(req);
+    }
   }
   next();
 };
@@ -68,8 +78,37 @@ const URL_TOKEN_NOTE = 'A token in the address (?token=) is no longer accepted: 
 
 export const LOGIN_PATH = `${QUEUE_UI_PATH}/login`;
 
-/** @bull-board at /ops/queues for operators; every change made through it (retry, remove, clean…) is audited. */
-export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifier; logger: Logger }): Router {
+/**
+ * helmet's `Referrer-Policy: no-referrer` makes a browser send `Origin: null` with a form POST,
+ * even to its own origin, and the origin check would then refuse the login form. `same-origin`
+ * sends the origin (and referrer) to this service only, still nothing to other sites.
+ */
+const sameOriginReferrers: RequestHandler = (_req, res, next) => {
+  res.setHeader('Referrer-Policy', 'same-origin');
+  next();
+};
+
+/**
+ * Refusals of the board's API calls, in the service's error format plus what bull-board's page
+ * shows in its error toast (`error.key` as the title, `message` as the text), so an operator
+ * clicking a button an admin keeps reads why.
+ */
+function boardApiErrors(logs: FailureLogs): ErrorRequestHandler {
+  return (error, _req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const { status, body } = errorAnswer(error, logs);
+    res.status(status).json({ ...body, error: { ...body.error, key: body.error.code }, message: body.error.message });
+  };
+}
+
+/**
+ * @bull-board at /ops/queues: operators look, retry and promote; other changes are an admin's
+ * (src/ops/queue-ui-actions.ts); a Retry of an event job is a replay; every change is audited.
+ */
+export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifier } & FailureLogs): Router {
   const router = Router();
   let board: Router | undefined;
 
@@ -96,22 +135,12 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     return board;
   };
 
-  const audit: RequestHandler = (req, res, next) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.on('finish', () => {
-        if (res.statusCode >= 400 || !req.principal) return;
-        deps.ops.audit
-          .record({ actor: req.principal, action: 'queue_ui.change', target: req.path.slice(0, 255), details: { method: req.method } })
-          .catch((error: unknown) => deps.logger.error('could not audit a queue UI change', { error: describeError(error) }));
-      });
-    }
-    next();
-  };
-
+  router.use(QUEUE_UI_PATH, sameOriginReferrers);
   router.get(LOGIN_PATH, (req, res) => {
     res.status(200).type('html').send(loginPage(req.query.token !== undefined ? URL_TOKEN_NOTE : undefined));
   });
-  router.post(LOGIN_PATH, express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 }), async (req, res) => {
+  // The sign-in form is checked too: a cross-site POST of someone else's token would sign the victim in as them.
+  router.post(LOGIN_PATH, requireSameOrigin(() => true), express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 }), async (req, res) => {
     const body = req.body as Record<string, unknown> | undefined;
     const token = typeof body?.token === 'string' ? body.token.trim() : '';
     if (!token) {
@@ -122,6 +151,11 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     if (!principal || (principal.role !== 'operator' && principal.role !== 'admin')) {
       const why = principal ? `This token has the ${principal.role} role; the queues need operator (or admin).` : 'That token is unknown or revoked: ask an admin for an operator token.';
       res.status(principal ? 403 : 401).type('html').send(loginPage(why));
+      return;
+    }
+    if (principal.accountId) {
+      // The queues hold every merchant's jobs: a token confined to one account gets no cookie for them.
+      res.status(403).type('html').send(loginPage('This token sees one merchant account only; the queues hold every account\'s jobs. Use a token without an account.'));
       return;
     }
     const secure = req.secure ? '; Secure' : '';
@@ -142,6 +176,18 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     }
     next();
   });
-  router.use(QUEUE_UI_PATH, tokenFromCookie, requireRole(deps.verifyToken, 'operator'), requireUnscoped, audit, (req, res, next) => boardRouter()(req, res, next));
+  router.use(
+    QUEUE_UI_PATH,
+    tokenFromCookie,
+    requireRole(deps.verifyToken, 'operator'),
+    requireUnscoped,
+    requireSameOrigin((req) => signedInByCookie.has(req)),
+    matchQueueAction(),
+    authorizeQueueAction,
+    auditQueueChanges({ audit: deps.ops.audit, logger: deps.logger }),
+    eventRetryHandler({ replay: deps.ops.replay, eventQueue: () => deps.ops.publisher.currentQueue(), logger: deps.logger }),
+    (req, res, next) => boardRouter()(req, res, next),
+  );
+  router.use(`${QUEUE_UI_PATH}/api`, boardApiErrors(deps));
   return router;
 }

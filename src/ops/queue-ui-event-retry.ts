@@ -1,0 +1,111 @@
+import type { RequestHandler } from 'express';
+import type { Job, Queue } from 'bullmq';
+import { EVENT_QUEUE_NAME, type EventJobData } from '../events/event-queue.js';
+import { AppError, describeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { AuditActor } from './audit-log.js';
+import type { ReplayService } from './replay.service.js';
+import { queueActionOf } from './queue-ui-actions.js';
+
+const RETRIABLE = new Set(['failed', 'completed']);
+/** Jobs taken from the head of a status set at a time, as bull-board's own Retry all does. */
+const PAGE = 100;
+
+export interface EventRetryDeps {
+  replay: Pick<ReplayService, 'replayOne'>;
+  /** The event queue once Redis has answered. */
+  eventQueue: () => Queue<EventJobData> | undefined;
+  logger: Logger;
+}
+
+/** What the audit entry of a Retry adds: which events were run again, through which replay entry. */
+export interface EventRetryOutcome {
+  eventId?: string;
+  accountId?: string | null;
+  previousStatus?: string;
+  replayAuditId?: number;
+  retried?: number;
+  skipped?: number;
+}
+
+/**
+ * Retry in the queue UI, for the event queue. BullMQ's own retry moves the job back to waiting,
+ * but the worker runs nothing for an event whose row is already settled (failed included: a
+ * stray job must not apply what on-call has not decided to run again), so the click changed
+ * nothing. Here a Retry is a replay of the job's event (src/ops/replay.service.ts): the row goes
+ * back to `received` with its history kept, the job is added again, and the replay is audited
+ * in the operator's name, as `billed-ops replay` would be.
+ */
+export function eventRetryHandler(deps: EventRetryDeps): RequestHandler {
+  const queue = () => {
+    const built = deps.eventQueue();
+    if (!built) throw new AppError(503, 'queue_unavailable', 'Redis has not been reachable since this process started: check REDIS_URL and /readyz, then try again.');
+    return built;
+  };
+
+  async function replayJob(job: Job<EventJobData>, actor: AuditActor) {
+    const data = job.data;
+    if (!data || typeof data.eventId !== 'string') {
+      throw new AppError(400, 'job_not_an_event', `Job ${job.id} carries no event id, so there is no stored event to run again: remove it (admin) instead.`);
+    }
+    // Jobs enqueued before the inbox was scoped by account carry no accountId: then the id names one copy.
+    const account = 'accountId' in data ? (data.accountId ?? null) : undefined;
+    return deps.replay.replayOne(data.eventId, actor, account);
+  }
+
+  async function retryOne(jobId: string, actor: AuditActor): Promise<EventRetryOutcome> {
+    const job = (await queue().getJob(jobId)) as Job<EventJobData> | undefined;
+    if (!job) throw new AppError(404, 'job_not_found', `No job "${jobId.slice(0, 200)}" in ${EVENT_QUEUE_NAME}: it may have been removed meanwhile; reload the page, or replay the event by its id.`);
+    const state = await job.getState();
+    if (!RETRIABLE.has(state)) {
+      throw new AppError(400, 'job_not_retriable', `Job ${job.id} is ${state}: only a failed or completed job can be retried.`);
+    }
+    const result = await replayJob(job, actor);
+    return { eventId: result.eventId, accountId: result.accountId, previousStatus: result.previousStatus, replayAuditId: result.auditId };
+  }
+
+  /** Retry all in one status: each job's event replayed, page by page from the head of the set (a replayed job leaves it). */
+  async function retryAll(status: string, actor: AuditActor): Promise<EventRetryOutcome> {
+    if (status !== 'failed' && status !== 'completed') {
+      throw new AppError(400, 'status_not_retriable', `Only failed or completed jobs can be retried, not ${status.slice(0, 40)}.`);
+    }
+    const eventQueue = queue();
+    const total = (await eventQueue.getJobCounts(status))[status] ?? 0;
+    const tried = new Set<string>();
+    let retried = 0;
+    // A job whose event could not be replayed stays in the set, ahead of the ones not yet tried: page past them.
+    let stuck = 0;
+    while (tried.size < total) {
+      const page = (await eventQueue.getJobs([status], stuck, stuck + PAGE - 1)).filter((job) => job?.id && !tried.has(job.id));
+      if (page.length === 0) break;
+      const results = await Promise.allSettled(page.map((job) => replayJob(job, actor)));
+      results.forEach((result, i) => {
+        tried.add(page[i]!.id!);
+        if (result.status === 'fulfilled') {
+          retried += 1;
+          return;
+        }
+        stuck += 1;
+        deps.logger.warn('queue UI retry all: a job could not be replayed', { jobId: page[i]!.id, error: describeError(result.reason) });
+      });
+    }
+    return { retried, skipped: Math.max(0, total - retried) };
+  }
+
+  return async (req, res, next) => {
+    const action = queueActionOf(res);
+    if (action?.params.queueName !== EVENT_QUEUE_NAME || (action.name !== 'retry' && action.name !== 'retry_all')) {
+      next();
+      return;
+    }
+    const actor = req.principal!;
+    if (action.name === 'retry') {
+      res.locals.queueUiOutcome = await retryOne(action.params.jobId!, actor);
+      res.status(204).end();
+      return;
+    }
+    const outcome = await retryAll(action.params.queueStatus!, actor);
+    res.locals.queueUiOutcome = outcome;
+    res.status(200).json({ retried: outcome.retried, skipped: outcome.skipped });
+  };
+}
