@@ -103,7 +103,7 @@ export function createDriftService(deps: DriftServiceDeps) {
     return choice;
   }
 
-  async function check(query: DriftQuery, accountId: string | null): Promise<DriftReport> {
+  async function compareWithStripe(query: DriftQuery, accountId: string | null): Promise<DriftReport> {
     const startedAt = Date.now();
     const key = await deps.stripeClients.apiKey(accountId);
     const { client: httpClient, stats } = createThrottledHttpClient({ pacer: createRequestPacer(deps.maxRps) });
@@ -164,7 +164,7 @@ export function createDriftService(deps: DriftServiceDeps) {
     /** GET /api/ops/drift: a read, not audited (as the other ops reads). */
     async check(input: unknown, onlyAccount?: string): Promise<DriftReport & { format: 'json' | 'csv' }> {
       const query = parseDriftQuery(input, now());
-      const report = await check(query, await accountFor(query.account, onlyAccount));
+      const report = await compareWithStripe(query, await accountFor(query.account, onlyAccount));
       return { ...report, format: query.format };
     },
 
@@ -177,7 +177,7 @@ export function createDriftService(deps: DriftServiceDeps) {
     async repair(input: unknown, actor: AuditActor, onlyAccount?: string) {
       const query = parseDriftQuery({ ...(input && typeof input === 'object' ? input : {}), format: undefined }, now());
       const accountId = await accountFor(query.account, onlyAccount);
-      const before = await check(query, accountId);
+      const before = await compareWithStripe(query, accountId);
       const auditId = await deps.audit.record({
         actor,
         action: 'drift.repair',
@@ -214,7 +214,7 @@ export function createDriftService(deps: DriftServiceDeps) {
           };
           pending = await settle(accountId, dbNow);
           if (pending > 0) notes.push(`${pending} event(s) the catch-up stored were not processed yet after ${(deps.settleTimeoutMs ?? SETTLE_TIMEOUT_MS) / 1000} s (are the workers running?): check again later.`);
-          after = await check(query, accountId);
+          after = await compareWithStripe(query, accountId);
         }
       } catch (error) {
         await deps.audit.complete(auditId, countAll(before.totals), { from: before.from, to: before.to, state: 'failed', error: describeError(error) }).catch(() => undefined);
