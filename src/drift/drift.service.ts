@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AccountService } from '../accounts/account.service.js';
 import type { AuditActor, AuditLog } from '../ops/audit-log.js';
-import { accountLabel, type AccountChoice } from '../ops/event-copies.js';
+import { accountInScope, accountLabel, type AccountChoice } from '../ops/event-copies.js';
 import { accountScope } from '../shared/account-scope.js';
 import { AppError, describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -87,21 +87,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export function createDriftService(deps: DriftServiceDeps) {
   const now = deps.now ?? (() => new Date());
 
-  /**
-   * The account the caller means and may see. A token confined to one account checks that one
-   * (accountId left out means it); any other account, the default one included, answers exactly
-   * as a missing one does.
-   */
-  async function accountFor(choice: AccountChoice, onlyAccount?: string): Promise<string | null> {
-    if (onlyAccount) {
-      if (choice === undefined || choice === onlyAccount) return onlyAccount;
-      // Another account, the default one, or none at all: one answer, naming nothing.
-      throw new AppError(404, 'account_not_found', 'No such merchant account: GET /api/accounts lists the one this token sees (leave accountId out to check it).');
-    }
-    if (choice === undefined || choice === null) return null;
-    await deps.accounts.get(choice);
-    return choice;
-  }
+  const accountFor = (choice: AccountChoice, onlyAccount?: string) => accountInScope(choice, onlyAccount, deps.accounts);
 
   async function compareWithStripe(query: DriftQuery, accountId: string | null): Promise<DriftReport> {
     const startedAt = Date.now();

@@ -44,3 +44,19 @@ export function chooseCopy<T>(eventId: string, account: AccountChoice, copies: T
     { accounts },
   );
 }
+
+/**
+ * The account an on-call request means and its token may see. A token confined to one account
+ * means that one when it names none; any other account, the default one included, answers exactly
+ * as a missing one does, naming nothing. Unscoped: the named account (checked to exist), or the
+ * default one (null) when none is named.
+ */
+export async function accountInScope(choice: AccountChoice, onlyAccount: string | undefined, accounts: { get(id: string): Promise<unknown> }): Promise<string | null> {
+  if (onlyAccount) {
+    if (choice === undefined || choice === onlyAccount) return onlyAccount;
+    throw new AppError(404, 'account_not_found', 'No such merchant account: GET /api/accounts lists the one this token sees (leave accountId out to mean it).');
+  }
+  if (choice === undefined || choice === null) return null;
+  await accounts.get(choice);
+  return choice;
+}

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AccountService } from '../accounts/account.service.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 import type { AuditActor, AuditLog } from '../ops/audit-log.js';
-import { accountLabel, parseAccountChoice } from '../ops/event-copies.js';
+import { accountInScope, accountLabel, parseAccountChoice } from '../ops/event-copies.js';
 import { parseInstant } from '../ops/time-range.js';
 import { AppError } from '../shared/errors.js';
 import type { AccountSyncStats } from '../shared/metrics.js';
@@ -56,9 +56,9 @@ export function createSyncOps(deps: SyncOpsDeps) {
   };
 
   return {
-    /** Per account with a key: its last catch-up, what catch-up recovered, and its endpoint's health. */
-    async status() {
-      const accounts = await deps.syncState.accountsWithKey(deps.defaultKeySet);
+    /** Per account with a key: its last catch-up, what catch-up recovered, and its endpoint's health. `onlyAccount`: that account's only. */
+    async status(onlyAccount?: string) {
+      const accounts = (await deps.syncState.accountsWithKey(deps.defaultKeySet)).filter((id) => !onlyAccount || id === onlyAccount);
       const data = [];
       for (const accountId of accounts) {
         const row = await deps.syncState.get(accountId);
@@ -77,9 +77,10 @@ export function createSyncOps(deps: SyncOpsDeps) {
 
     /**
      * POST /api/ops/catch-up {accountId?, since?, until?}: one job per account (each account with a key
-     * when none is named), run by the workers; 202 with the job ids to follow. Audited.
+     * when none is named; a token confined to one account: that account), run by the workers; 202
+     * with the job ids to follow. Audited.
      */
-    async start(body: unknown, actor: AuditActor) {
+    async start(body: unknown, actor: AuditActor, onlyAccount?: string) {
       const parsed = catchUpBody.safeParse(body ?? {});
       if (!parsed.success) {
         throw new AppError(400, 'invalid_body', 'Send {"accountId"?: "ma_…" | "default", "since"?: "3d" | ISO time, "until"?: …}.');
@@ -89,14 +90,13 @@ export function createSyncOps(deps: SyncOpsDeps) {
       const until = parsed.data.until ? parseInstant(parsed.data.until, 'until', now) : undefined;
       catchUpWindow({ now, watermark: null, since, until }); // refuses a window Stripe cannot list, before anything is queued
       let accounts: (string | null)[];
-      if (parsed.data.accountId === undefined) {
+      if (parsed.data.accountId === undefined && !onlyAccount) {
         accounts = await deps.syncState.accountsWithKey(deps.defaultKeySet);
         if (accounts.length === 0) {
           throw new AppError(409, 'stripe_not_connected', 'No account has a Stripe key to list events with: set STRIPE_SECRET_KEY, or connect an account (PUT /api/accounts/:id/stripe).');
         }
       } else {
-        const accountId = parseAccountChoice(parsed.data.accountId) ?? null;
-        if (accountId !== null) await deps.accounts.get(accountId);
+        const accountId = await accountInScope(parseAccountChoice(parsed.data.accountId), onlyAccount, deps.accounts);
         await deps.stripeClients.apiKey(accountId); // 409 stripe_not_connected without a key
         accounts = [accountId];
       }
@@ -115,14 +115,14 @@ export function createSyncOps(deps: SyncOpsDeps) {
       return { jobs, auditId };
     },
 
-    /** GET /api/ops/catch-up/jobs/:jobId: where an operator's run stands, and its summary once done. */
-    async job(jobId: string) {
+    /** GET /api/ops/catch-up/jobs/:jobId: where an operator's run stands, and its summary once done. Another account's job is as missing to a scoped token. */
+    async job(jobId: string, onlyAccount?: string) {
       const valid = /^op-[A-Za-z0-9_-]{1,80}$/.test(jobId);
       // The state first: read after it, a finished job's record carries its result.
       const jobs = await queue();
       const state = valid ? await jobs.getJobState(jobId) : 'unknown';
       const job = state === 'unknown' ? undefined : await jobs.getJob(jobId);
-      if (!job) {
+      if (!job || (onlyAccount && job.data.accountId !== onlyAccount)) {
         throw new AppError(404, 'job_not_found', `No catch-up job ${jobId}: use the jobId POST /api/ops/catch-up answered (finished jobs are kept 7 days).`);
       }
       const result = (job.returnvalue ?? null) as SyncJobResult | null;
@@ -141,7 +141,10 @@ export function createSyncOps(deps: SyncOpsDeps) {
     /** The connection's `webhookEndpoint` (GET /api/accounts/:id/stripe). */
     endpointView: (accountId: string): Promise<EndpointHealthView> => deps.endpointHealth.view(accountId),
 
-    repairEndpoint: (accountId: string, actor: AuditActor) => deps.endpointHealth.repair(accountId, actor),
+    async repairEndpoint(accountId: string, actor: AuditActor, onlyAccount?: string) {
+      await deps.accounts.get(accountId, onlyAccount); // another account's: 404, as a missing one
+      return deps.endpointHealth.repair(accountId, actor);
+    },
 
     /** For /metrics. */
     async metrics(): Promise<AccountSyncStats[]> {

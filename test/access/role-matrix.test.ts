@@ -228,16 +228,24 @@ const SCOPE_ROWS: ScopeRow[] = [
     body: (b) => ({ status: 'ignored', type: 'customer.created', accountId: b.accountId ?? 'default', dryRun: true }),
   },
   { method: 'GET', route: '/api/ops/audit', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/audit' },
-  // Catch-up spans every account (its status, runs and jobs); its endpoint repair does not check whose account it is yet.
-  { method: 'GET', route: '/api/ops/catch-up', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/catch-up' },
-  { method: 'POST', route: '/api/ops/catch-up', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/catch-up', body: () => ({ since: '1h' }) },
-  { method: 'GET', route: '/api/ops/catch-up/jobs/:jobId', access: 'operator', kind: 'unscoped_only', path: () => '/api/ops/catch-up/jobs/op-default-000000000000' },
+  // Catch-up: a scoped token sees, runs, follows and repairs its own account's only.
+  { method: 'GET', route: '/api/ops/catch-up', access: 'operator', kind: 'list', path: () => '/api/ops/catch-up', lists: (b) => b.accountId },
+  {
+    method: 'POST',
+    route: '/api/ops/catch-up',
+    access: 'operator',
+    kind: 'object',
+    path: () => '/api/ops/catch-up',
+    body: (b) => ({ accountId: b.accountId ?? 'default', since: '1h' }),
+  },
+  { method: 'GET', route: '/api/ops/catch-up/jobs/:jobId', access: 'operator', kind: 'object', path: (b) => `/api/ops/catch-up/jobs/${b.catchUpJobId}`, defaultAccount: false },
   {
     method: 'POST',
     route: '/api/accounts/:id/stripe/endpoint/repair',
     access: 'operator',
-    kind: 'unscoped_only',
-    path: (b) => `/api/accounts/${b.accountId ?? 'ma_00000000000000000000'}/stripe/endpoint/repair`,
+    kind: 'object',
+    path: (b) => `/api/accounts/${b.accountId}/stripe/endpoint/repair`,
+    defaultAccount: false,
   },
   // An account's books against its Stripe account: another account (the default one too) answers as a missing one.
   { method: 'GET', route: '/api/ops/drift', access: 'operator', kind: 'object', path: (b) => `/api/ops/drift?accountId=${b.accountId ?? 'default'}&from=1d` },

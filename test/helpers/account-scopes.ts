@@ -30,6 +30,8 @@ export interface AccountBooks {
   eventId: string;
   /** customer.created: ignored (unhandled_type). */
   ignoredEventId: string;
+  /** An operator's catch-up run of the account (null: the default account, which has no key here). */
+  catchUpJobId: string | null;
 }
 
 /** Every id and number of the books: none of them may appear in an answer to a token confined to another account. */
@@ -47,6 +49,7 @@ export const markersOf = (books: AccountBooks): string[] =>
     books.payoutId,
     books.eventId,
     books.ignoredEventId,
+    books.catchUpJobId,
   ].filter((marker): marker is string => marker !== null);
 
 async function createInvoice(t: TestService, accountId: string | null, amountDue: number) {
@@ -83,6 +86,12 @@ export async function accountBooks(t: TestService, merchant: Merchant | null): P
   assert.equal((await send(ignored)).status, 'ignored');
   const link = await t.http.post(`/api/invoices/${open.id}/pay-link`).set(auth).send({});
   assert.equal(link.status, 201, JSON.stringify(link.body));
+  let catchUpJobId: string | null = null;
+  if (accountId) {
+    const run = await t.http.post('/api/ops/catch-up').set(auth).send({ accountId, since: '1h' });
+    assert.equal(run.status, 202, JSON.stringify(run.body));
+    catchUpJobId = run.body.jobs[0].jobId;
+  }
   return {
     accountId,
     invoiceId: paid.id,
@@ -96,6 +105,7 @@ export async function accountBooks(t: TestService, merchant: Merchant | null): P
     payoutId: payout.id,
     eventId: succeeded.id,
     ignoredEventId: ignored.id,
+    catchUpJobId,
   };
 }
 
@@ -113,6 +123,7 @@ export const missingBooks = (): AccountBooks => ({
   payoutId: 'po_missing000000',
   eventId: 'evt_missing000000',
   ignoredEventId: 'evt_missing000001',
+  catchUpJobId: 'op-missing-000000000000',
 });
 
 /** Creates a token (as ADMIN_TOKEN) with a role and, when given, an account. */

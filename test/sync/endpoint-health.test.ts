@@ -145,6 +145,6 @@ describe('webhook endpoint health: checked with each catch-up, shown, and repair
     assert.deepEqual([res.status, res.body.error.code], [409, 'endpoint_not_watched']);
     assert.match(res.body.error.message, /webhookEndpointId/);
     const missing = await t.http.post('/api/accounts/ma_00000000000000000000/stripe/endpoint/repair').set(operator);
-    assert.deepEqual([missing.status, missing.body.error.code], [404, 'stripe_not_connected']);
+    assert.deepEqual([missing.status, missing.body.error.code], [404, 'account_not_found']);
   });
 });
