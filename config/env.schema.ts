@@ -119,6 +119,14 @@ export const envSchema = z
       }),
     /** Another Stripe API host, e.g. http://127.0.0.1:12111 for a local fake or stripe-mock. */
     STRIPE_API_BASE: urlWithProtocol(['http:', 'https:'], 'http://127.0.0.1:12111').optional(),
+    /** Another PayPal API host for every call, sandbox and live alike (a local fake); webhook signing certificates are accepted from it too. */
+    PAYPAL_API_BASE: urlWithProtocol(['http:', 'https:'], 'http://127.0.0.1:12112').optional(),
+    /** The subject common names a PayPal webhook signing certificate may have, comma-separated (PayPal's two by default; a test CA's in tests). */
+    PAYPAL_CERT_COMMON_NAMES: z
+      .string()
+      .optional()
+      .transform(csv)
+      .refine((names) => names.every((name) => /^[A-Za-z0-9*.-]{1,253}$/.test(name)), { message: 'must be host-like names (letters, digits, dots, hyphens), comma-separated' }),
     /** 32 bytes (64 hex characters or base64) that encrypt keys at rest; required in production. */
     ENCRYPTION_KEY: z
       .string()
@@ -155,7 +163,7 @@ export const envSchema = z
         }
         return parsed;
       }),
-    /** Where Stripe can reach this service; used to create webhook endpoints. */
+    /** Where Stripe and PayPal can reach this service; used to create webhook endpoints (Stripe) and webhooks (PayPal). */
     PUBLIC_BASE_URL: urlWithProtocol(['http:', 'https:'], 'https://billing.example.com').optional(),
     /** error | warn | info | http | debug */
     LOG_LEVEL: z.enum(['error', 'warn', 'info', 'http', 'debug']).default('info'),

@@ -18,6 +18,7 @@ import type { PayLinkService } from './billing/pay-link.service.js';
 import { payRouter } from './http/pay.route.js';
 import type { AccountService } from './accounts/account.service.js';
 import type { ConnectionService } from './stripe/connection.service.js';
+import type { PaypalConnectionService } from './paypal/paypal-connection.service.js';
 import { accountsRouter } from './http/accounts.route.js';
 import { syncRouter } from './http/sync.route.js';
 import { driftRouter } from './http/drift.route.js';
@@ -49,6 +50,8 @@ export interface AppDeps {
   payLinks: PayLinkService;
   accounts: AccountService;
   connections: ConnectionService;
+  /** Settings > Payment Gateways > PayPal. */
+  paypalConnections: PaypalConnectionService;
   /** On-call and access: tokens, audit log, event search, replay, the queue UI's queues. */
   ops: OpsServices;
   /** Catch-up from Stripe and webhook endpoint health: status, runs on demand, repair. */

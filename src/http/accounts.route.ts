@@ -2,14 +2,22 @@ import { Router, type Request } from 'express';
 import type { AccountService } from '../accounts/account.service.js';
 import type { ConnectionService } from '../stripe/connection.service.js';
 import type { SyncOps } from '../sync/sync-ops.service.js';
+import type { PaypalConnectionService } from '../paypal/paypal-connection.service.js';
 import { onlyAccount, requireRole, requireUnscoped, type TokenVerifier } from './auth.middleware.js';
 
 /**
- * Merchant accounts and Settings > Payment Gateways > Stripe. Admin only: this is where keys are
- * pasted. An admin token confined to one account manages that account's connection only: any
- * other account id is 404 account_not_found, as a missing one; it cannot create accounts.
+ * Merchant accounts and Settings > Payment Gateways > Stripe and > PayPal. Admin only: this is
+ * where keys are pasted. An admin token confined to one account manages that account's
+ * connections only: any other account id is 404 account_not_found, as a missing one; it cannot
+ * create accounts.
  */
-export function accountsRouter(deps: { accounts: AccountService; connections: ConnectionService; sync: SyncOps; verifyToken: TokenVerifier }): Router {
+export function accountsRouter(deps: {
+  accounts: AccountService;
+  connections: ConnectionService;
+  paypalConnections: PaypalConnectionService;
+  sync: SyncOps;
+  verifyToken: TokenVerifier;
+}): Router {
   const router = Router();
   const admin = requireRole(deps.verifyToken, 'admin');
   /** The connection, with its webhook endpoint's health as last checked (src/sync/endpoint-health.service.ts). */
@@ -43,6 +51,18 @@ export function accountsRouter(deps: { accounts: AccountService; connections: Co
   });
   router.delete('/api/accounts/:id/stripe', admin, async (req, res) => {
     await deps.connections.disconnect(await accountIn(req));
+    res.status(204).end();
+  });
+  router.put('/api/accounts/:id/paypal', admin, async (req, res) => {
+    const body = (req.body ?? {}) as { clientId?: unknown; clientSecret?: unknown; mode?: unknown };
+    const id = await accountIn(req);
+    res.json(await deps.paypalConnections.connect(id, body, { nameHolder: !onlyAccount(req) }));
+  });
+  router.get('/api/accounts/:id/paypal', admin, async (req, res) => {
+    res.json(await deps.paypalConnections.get(await accountIn(req)));
+  });
+  router.delete('/api/accounts/:id/paypal', admin, async (req, res) => {
+    await deps.paypalConnections.disconnect(await accountIn(req));
     res.status(204).end();
   });
   return router;

@@ -90,6 +90,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     payLinks: createPayLinkService({ dataSource, payNow, publicBaseUrl: config.PUBLIC_BASE_URL, now: core.now }),
     accounts,
     connections,
+    paypalConnections: core.paypal.connections,
     ops,
     sync: sync.ops,
     drift,

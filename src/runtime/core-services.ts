@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { HandlerRegistry } from '../events/handler-registry.js';
 import { createRedisHealth, type RedisHealth } from '../events/redis-health.js';
+import { createPaypalServices, type PaypalServices } from '../paypal/paypal.services.js';
 
 /** What both sides (API and workers) of a process share. */
 export interface Core {
@@ -23,6 +24,8 @@ export interface Core {
   stripeClients: ReturnType<typeof createStripeClients>;
   /** Every Redis connection of the process reports here: one outage line per interval, naming REDIS_URL. */
   redisHealth: RedisHealth;
+  /** The PayPal connection and the offline check of PayPal's signatures (src/paypal/). */
+  paypal: PaypalServices;
 }
 
 /** What a Redis outage means, said in its log line. */
@@ -32,13 +35,14 @@ const REDIS_OUTAGE_CONSEQUENCE = {
   worker: 'stored events wait in the database and are processed once Redis is back',
 } as const;
 
-export function createCore(base: Omit<Core, 'accounts' | 'connections' | 'stripeClients' | 'redisHealth'>): Core {
+export function createCore(base: Omit<Core, 'accounts' | 'connections' | 'stripeClients' | 'redisHealth' | 'paypal'>): Core {
   const { config, dataSource, logger } = base;
   const accounts = createAccountService(dataSource);
+  const secretBox = createSecretBox(config.ENCRYPTION_KEY);
   const connections = createConnectionService({
     dataSource,
     accounts,
-    secretBox: createSecretBox(config.ENCRYPTION_KEY),
+    secretBox,
     logger,
     stripe: { apiBase: config.STRIPE_API_BASE },
     publicBaseUrl: config.PUBLIC_BASE_URL,
@@ -52,5 +56,6 @@ export function createCore(base: Omit<Core, 'accounts' | 'connections' | 'stripe
     accountKey: (accountId) => connections.secretKey(accountId),
   });
   const redisHealth = createRedisHealth({ redisUrl: config.REDIS_URL, logger, consequence: REDIS_OUTAGE_CONSEQUENCE[config.ROLE] });
-  return { ...base, accounts, connections, stripeClients, redisHealth };
+  const paypal = createPaypalServices({ config, dataSource, accounts, secretBox, logger, now: base.now });
+  return { ...base, accounts, connections, stripeClients, redisHealth, paypal };
 }

@@ -36,6 +36,10 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['PUT', '/api/accounts/acct_nope/stripe', 'admin'],
   ['GET', '/api/accounts/acct_nope/stripe', 'admin'],
   ['DELETE', '/api/accounts/acct_nope/stripe', 'admin'],
+  // PayPal connections: admin, as Stripe's
+  ['PUT', '/api/accounts/acct_nope/paypal', 'admin'],
+  ['GET', '/api/accounts/acct_nope/paypal', 'admin'],
+  ['DELETE', '/api/accounts/acct_nope/paypal', 'admin'],
   // on-call: operators
   ['GET', '/api/ops/events', 'operator'],
   ['GET', '/api/ops/events/evt_nope', 'operator'],
@@ -212,6 +216,9 @@ const SCOPE_ROWS: ScopeRow[] = [
   { method: 'PUT', route: '/api/accounts/:id/stripe', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/stripe`, body: () => ({}), defaultAccount: false },
   { method: 'GET', route: '/api/accounts/:id/stripe', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/stripe`, defaultAccount: false },
   { method: 'DELETE', route: '/api/accounts/:id/stripe', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/stripe`, defaultAccount: false },
+  { method: 'PUT', route: '/api/accounts/:id/paypal', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/paypal`, body: () => ({}), defaultAccount: false },
+  { method: 'GET', route: '/api/accounts/:id/paypal', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/paypal`, defaultAccount: false },
+  { method: 'DELETE', route: '/api/accounts/:id/paypal', access: 'admin', kind: 'object', path: (b) => `/api/accounts/${b.accountId}/paypal`, defaultAccount: false },
   { method: 'GET', route: '/api/ops/events', access: 'operator', kind: 'list', path: () => '/api/ops/events?limit=200', lists: (b) => b.eventId },
   // Found through an invoice number: another account's number finds what a missing one finds (nothing, searched alike).
   { method: 'GET', route: '/api/ops/events', access: 'operator', kind: 'object', path: (b) => `/api/ops/events?q=${b.invoiceNumber}&since=1d` },

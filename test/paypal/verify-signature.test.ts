@@ -4,7 +4,9 @@ import { startFakePaypal, type FakePaypal } from '../helpers/fake-paypal.js';
 import { captureResource, paypalEvent } from '../helpers/paypal-events.js';
 import { createPaypalSignatureVerifier, signedString, PAYPAL_SIGNATURE_HEADERS, type PaypalSignatureVerifier } from '../../src/paypal/verify-signature.js';
 import { createCertificateCache } from '../../src/paypal/signing-certificates.js';
+import { signatureVerifierFor } from '../../src/paypal/paypal.services.js';
 import { AppError } from '../../src/shared/errors.js';
+import { ConfigError, loadConfig } from '../../config/env.schema.js';
 
 const WEBHOOK_ID = '8PT597110X687430LKGECATA';
 const PREVIOUS_WEBHOOK_ID = '2WX12345AB678901CDEFGHIJ';
@@ -112,6 +114,16 @@ describe('PayPal webhook signatures, verified offline', () => {
     const testName = fake.issueCertificate({ commonName: 'billed-test-signer.invalid' });
     await verify(fake.deliver(WEBHOOK_ID, event(), { certificate: testName }), [WEBHOOK_ID], configured);
     assert.match((await refusal(verify(fake.deliver(WEBHOOK_ID, event()), [WEBHOOK_ID], configured))).message, /not to PayPal's webhook signing name \(billed-test-signer\.invalid\)/);
+  });
+
+  it('is configured from PAYPAL_API_BASE and PAYPAL_CERT_COMMON_NAMES; without PAYPAL_API_BASE no certificate is taken from the fake', async () => {
+    const configured = signatureVerifierFor(loadConfig({ PAYPAL_API_BASE: fake.url, PAYPAL_CERT_COMMON_NAMES: ' billed-test-signer.invalid , other.invalid ' }));
+    await verify(fake.deliver(WEBHOOK_ID, event(), { certificate: fake.issueCertificate({ commonName: 'billed-test-signer.invalid' }) }), [WEBHOOK_ID], configured);
+    assert.match((await refusal(verify(fake.deliver(WEBHOOK_ID, event()), [WEBHOOK_ID], configured))).message, /\(billed-test-signer\.invalid or other\.invalid\)/);
+    const production = signatureVerifierFor(loadConfig({}));
+    assert.match((await refusal(verify(fake.deliver(WEBHOOK_ID, event()), [WEBHOOK_ID], production))).message, /names a certificate at http:\/\/127\.0\.0\.1:\d+, which is not PayPal's/);
+    assert.throws(() => loadConfig({ PAYPAL_CERT_COMMON_NAMES: 'CN=evil, O=x' }), (error: unknown) => error instanceof ConfigError && /PAYPAL_CERT_COMMON_NAMES must be host-like names/.test(error.message));
+    assert.throws(() => loadConfig({ PAYPAL_API_BASE: 'api-m.paypal.com' }), (error: unknown) => error instanceof ConfigError && /PAYPAL_API_BASE must be a URL/.test(error.message));
   });
 
   it('refuses a body changed on the way (its CRC32 no longer matches)', async () => {

@@ -14,6 +14,7 @@ import { IndexPayoutItemSources1764230700000 } from './1764230700000-index-payou
 import { ScopeTokensToAccounts1764230818000 } from './1764230818000-scope-tokens-to-accounts.js';
 import { CatchUpAndEndpointHealth1764231300000 } from './1764231300000-catch-up-and-endpoint-health.js';
 import { IndexFactsByStripeCreated1764231346000 } from './1764231346000-index-facts-by-stripe-created.js';
+import { CreatePaypalConnections1764231717000 } from './1764231717000-create-paypal-connections.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [
@@ -33,4 +34,5 @@ export const migrations = [
   ScopeTokensToAccounts1764230818000,
   CatchUpAndEndpointHealth1764231300000,
   IndexFactsByStripeCreated1764231346000,
+  CreatePaypalConnections1764231717000,
 ];
