@@ -44,7 +44,12 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   if (!options.registry) assertRegistryMatches(registry, SUBSCRIBED_EVENT_TYPES);
   // Before the database: a queue layout that cannot work on this Redis is a configuration error.
   const { redis, queues } = queueSetup(config);
-  logger.info('queue layout', { redis: redis.address, cluster: redis.kind === 'cluster', eventQueues: queues.eventQueues.length });
+  // On a cluster, each event queue's key prefix: what on-call looks up (CLUSTER KEYSLOT) to find a shard's master.
+  logger.info('queue layout', {
+    redis: redis.address,
+    cluster: redis.kind === 'cluster',
+    eventQueues: Object.fromEntries(queues.eventQueues.map((queue) => [queue, queues.prefixOf(queue)])),
+  });
 
   const dataSource = await openDatabase(config.DATABASE_URL, logger);
   const core = createCore({ config, dataSource, logger, metrics: createMetrics({ eventTypes: SUBSCRIBED_EVENT_TYPES }), registry, now: options.now, redis, queues });
