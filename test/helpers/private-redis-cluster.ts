@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -39,17 +39,23 @@ export class PrivateRedisCluster {
     private readonly dir: string,
     private readonly nodes: ClusterNode[],
     private readonly masterCount: number,
+    private readonly tls: boolean,
   ) {}
 
-  /** Starts the nodes, creates the cluster, and resolves once every node says cluster_state:ok. */
-  static async start(masters = 3): Promise<PrivateRedisCluster> {
+  /**
+   * Starts the nodes, creates the cluster, and resolves once every node says cluster_state:ok.
+   * With `tls`, every node speaks TLS only (clients, the cluster bus and replication), with a
+   * certificate for 127.0.0.1 from a CA made for the run (`caFile`: give it to the client).
+   */
+  static async start(masters = 3, options: { tls?: boolean } = {}): Promise<PrivateRedisCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'billed-redis-cluster-'));
     const nodes: ClusterNode[] = [];
-    const cluster = new PrivateRedisCluster(dir, nodes, masters);
+    const cluster = new PrivateRedisCluster(dir, nodes, masters, options.tls === true);
     try {
+      if (cluster.tls) await cluster.makeCertificates();
       for (let i = 0; i < masters * 2; i++) nodes.push({ port: await freePort(), busPort: await freePort(), output: '' });
       await Promise.all(nodes.map((node) => cluster.startNode(node)));
-      await run('redis-cli', ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '1', '--cluster-yes'], {
+      await run('redis-cli', [...cluster.cliTls(), '--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '1', '--cluster-yes'], {
         timeout: 30_000,
       });
       await cluster.waitHealthy();
@@ -60,9 +66,28 @@ export class PrivateRedisCluster {
     }
   }
 
-  /** `redis+cluster://` with every node as a seed (the service needs one that answers). */
+  /** `redis+cluster://` (`rediss+cluster://` with TLS) with every node as a seed (the service needs one that answers). */
   get url(): string {
-    return `redis+cluster://${this.nodes.map((node) => `127.0.0.1:${node.port}`).join(',')}`;
+    return `${this.tls ? 'rediss' : 'redis'}+cluster://${this.nodes.map((node) => `127.0.0.1:${node.port}`).join(',')}`;
+  }
+
+  /** The CA that signed the nodes' certificate (TLS only): a client trusts it, e.g. through NODE_EXTRA_CA_CERTS. */
+  get caFile(): string {
+    return join(this.dir, 'ca.crt');
+  }
+
+  private cliTls(): string[] {
+    return this.tls ? ['--tls', '--cacert', this.caFile] : [];
+  }
+
+  /** A CA, and a certificate for 127.0.0.1 it signed (openssl, in the cluster's directory). */
+  private async makeCertificates(): Promise<void> {
+    const at = (name: string) => join(this.dir, name);
+    const openssl = (...args: string[]) => run('openssl', args, { timeout: 30_000 });
+    await openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=billed test CA', '-keyout', at('ca.key'), '-out', at('ca.crt'));
+    await openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', at('node.key'), '-out', at('node.csr'));
+    await writeFile(at('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    await openssl('x509', '-req', '-in', at('node.csr'), '-CA', at('ca.crt'), '-CAkey', at('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', at('san.ext'), '-out', at('node.crt'));
   }
 
   get ports(): number[] {
@@ -70,10 +95,22 @@ export class PrivateRedisCluster {
   }
 
   private async startNode(node: ClusterNode): Promise<void> {
+    const tls = this.tls
+      ? [
+          '--port', '0',
+          '--tls-port', String(node.port),
+          '--tls-cert-file', join(this.dir, 'node.crt'),
+          '--tls-key-file', join(this.dir, 'node.key'),
+          '--tls-ca-cert-file', this.caFile,
+          '--tls-cluster', 'yes',
+          '--tls-replication', 'yes',
+          '--tls-auth-clients', 'no',
+        ]
+      : ['--port', String(node.port)];
     const child = spawn(
       'redis-server',
       [
-        '--port', String(node.port),
+        ...tls,
         '--cluster-port', String(node.busPort),
         '--bind', '127.0.0.1',
         '--cluster-enabled', 'yes',
@@ -107,14 +144,14 @@ export class PrivateRedisCluster {
 
   /** CLUSTER INFO of one node, as key → value. */
   private async clusterInfo(port: number): Promise<Record<string, string>> {
-    const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info'], { timeout: 5000 });
+    const { stdout } = await run('redis-cli', [...this.cliTls(), '-p', String(port), 'cluster', 'info'], { timeout: 5000 });
     return Object.fromEntries(stdout.split(/\r?\n/).filter((line) => line.includes(':')).map((line) => line.trim().split(':') as [string, string]));
   }
 
   /** The running nodes' roles, from CLUSTER NODES of one of them: port → master | slave (a master that still serves no slot counts too). */
   async roles(): Promise<Map<number, 'master' | 'slave'>> {
     const port = this.nodes.find((node) => node.child)!.port;
-    const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'nodes'], { timeout: 5000 });
+    const { stdout } = await run('redis-cli', [...this.cliTls(), '-p', String(port), 'cluster', 'nodes'], { timeout: 5000 });
     const roles = new Map<number, 'master' | 'slave'>();
     for (const line of stdout.split('\n').filter(Boolean)) {
       const [, address, flags] = line.split(' ');

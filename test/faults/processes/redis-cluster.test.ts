@@ -168,3 +168,40 @@ describe('fault: a Redis Cluster (3 masters, 3 replicas) under two APIs and two 
     assert.equal(mastersOfShards.size, 3, 'the four shards are served by all three masters');
   }
 });
+
+describe('fault: a Redis Cluster over TLS (rediss+cluster://)', function () {
+  this.timeout(120_000);
+
+  let cluster: PrivateRedisCluster | undefined;
+  const processes = new ServiceProcesses();
+  let inbox: Inbox | undefined;
+
+  afterEach(async function () {
+    if (this.currentTest?.state === 'failed') console.error(processes.describe());
+    await processes.killAll();
+    await inbox?.end();
+    await cluster?.stop();
+  });
+
+  it('runs the service on a cluster that speaks TLS only, trusting its CA: a burst ends with exact totals', async () => {
+    cluster = await PrivateRedisCluster.start(3, { tls: true });
+    assert.match(cluster.url, /^rediss\+cluster:\/\//);
+    const databaseUrl = uniqueDatabaseUrl('clustertls');
+    trackDatabase(databaseUrl);
+    const env = serviceEnv(
+      { databaseUrl, redisUrl: cluster.url, prefix: `billed-fault-${randomBytes(4).toString('hex')}` },
+      // The nodes' certificate comes from the test's own CA: Node trusts it through NODE_EXTRA_CA_CERTS.
+      { QUEUE_SHARDS: '3', NODE_EXTRA_CA_CERTS: cluster.caFile },
+    );
+    const service = await processes.start('tls-all', 'all', env);
+    inbox = await Inbox.connect(databaseUrl);
+    const burst = await createBurst(service.baseUrl, { invoiceCount: 20, paymentsPerInvoice: 5 });
+    const sender = new Sender(burst.events, () => service.baseUrl, { concurrency: 8 });
+    await sender.finished;
+    assert.deepEqual(sender.statusCounts(), { 200: burst.events.length });
+    await inbox.waitAllProcessed(burst, 60_000);
+    await inbox.assertExactlyOnce(burst);
+    assert.equal((await fetch(`${service.baseUrl}/readyz`)).status, 200);
+    assert.equal(service.count('enqueue failed; the relay will retry'), 0, 'every queue add went through over TLS');
+  });
+});
