@@ -51,7 +51,7 @@ function requireMetricsToken(token: string | undefined): RequestHandler {
  */
 export function healthRouter(deps: { dataSource: DataSource; redis: RedisClient; registry: Registry; metricsToken?: string }): Router {
   const router = Router();
-  const pingRedis = pingerWhenConnected(deps.redis);
+  const probeRedis = pingerWhenConnected(deps.redis);
 
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -65,7 +65,7 @@ export function healthRouter(deps: { dataSource: DataSource; redis: RedisClient;
       );
     const [mysql, redis] = await Promise.all([
       check(() => deps.dataSource.query('SELECT 1')),
-      check(pingRedis),
+      check(probeRedis),
     ]);
     const ready = mysql === 'ok' && redis === 'ok';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', mysql, redis });

@@ -46,13 +46,22 @@ export interface QueueLayout {
   isEventQueue(name: string): boolean;
 }
 
-/** FNV-1a, 32 bits: the same in every process and every version, as a waiting job's shard must be. */
-function fnv1a(text: string): number {
+/**
+ * FNV-1a over the text, then murmur3's finaliser (FNV's low bits depend on the low bits of each
+ * character only, and the shard is taken modulo a small number): 32 bits, the same in every
+ * process and every version, as a waiting job's shard must be.
+ */
+function hash32(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
   return hash >>> 0;
 }
 
@@ -67,7 +76,7 @@ function fnv1a(text: string): number {
  */
 export function shardOf(event: { id: string; accountId: string | null; routingKey?: string | null }, shards: number): number {
   if (shards <= 1) return 0;
-  return fnv1a(`${accountScope(event.accountId)}\u0000${event.routingKey ?? event.id}`) % shards;
+  return hash32(`${accountScope(event.accountId)}\u0000${event.routingKey ?? event.id}`) % shards;
 }
 
 /** A hash tag for shard `shard` of `shards` whose slot is near the middle of its share of the slots. */
