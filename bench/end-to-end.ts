@@ -18,6 +18,9 @@
  * 4. Where the CPU goes during the burst: CPU µs per event of the API, the workers, MariaDB, Redis and
  *    this load generator (from /proc; on this host's two cores, 1,000 events/s leaves 2,000 µs in all).
  * The ingestion ratio comes from bench/run.ts (.bench/ingestion-latest.json).
+ * Redis: BENCH_REDIS_URL (one Redis, or redis+cluster://host:port,…), or BENCH_REDIS_CLUSTER=<masters>
+ * to start a Redis Cluster of the bench's own (masters with a replica each, on free ports, removed
+ * at the end; its redis-servers count in the Redis CPU); BENCH_QUEUE_SHARDS sets QUEUE_SHARDS.
  * The services run as `npm start` runs them: the compiled dist/src/main.js (built first when stale);
  * BENCH_SOURCE=1 runs src/main.ts through tsx instead, for comparison.
  */
@@ -30,7 +33,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import mysql from 'mysql2/promise';
-import { Redis } from 'ioredis';
+import { redisTarget } from '../config/redis-url.js';
+import { createRedisClient, deleteMatching } from '../src/redis/connections.js';
+import { PrivateRedisCluster } from '../test/helpers/private-redis-cluster.js';
 import { paymentEvents } from '../test/helpers/payment-events.js';
 import { signedDelivery, TEST_WEBHOOK_SECRET } from '../test/helpers/stripe-events.js';
 import { startArgs } from '../test/helpers/start-command.js';
@@ -54,12 +59,17 @@ const settings = {
   }),
   mysqlRootUrl: (process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306').replace(/\/+$/, ''),
   redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
+  // BENCH_REDIS_CLUSTER=3: a cluster of 3 masters (and 3 replicas) of the bench's own instead of BENCH_REDIS_URL.
+  redisClusterMasters: num('BENCH_REDIS_CLUSTER', 0),
+  queueShards: num('BENCH_QUEUE_SHARDS', 1),
 };
 // What production runs (`npm start`: dist/src/main.js, built first if stale); BENCH_SOURCE=1 runs src/main.ts through tsx instead.
 const serviceForm = process.env.BENCH_SOURCE === '1' ? 'source' : 'compiled';
 const ADMIN_TOKEN = randomBytes(24).toString('hex');
 const children = new Set<ChildProcess>();
 const cleanups: (() => Promise<void>)[] = [];
+/** After every other cleanup (a cluster the bench started). */
+const cleanupsAfter: (() => Promise<void>)[] = [];
 
 /** A service process (what `npm start` runs, without its .env); resolves once it logged `started` (and its port, for the API). */
 function spawnService(role: 'api' | 'worker', env: Record<string, string>): Promise<{ child: ChildProcess; port?: number }> {
@@ -159,18 +169,24 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
   const id = randomBytes(3).toString('hex');
   const database = `billed_bench_e2e_${id}`;
   const prefix = `billed-bench-e2e-${id}`;
-  const env = { DATABASE_URL: `${settings.mysqlRootUrl}/${database}`, REDIS_URL: settings.redisUrl, QUEUE_PREFIX: prefix, WORKER_CONCURRENCY: String(layout.concurrency) };
+  const env = {
+    DATABASE_URL: `${settings.mysqlRootUrl}/${database}`,
+    REDIS_URL: settings.redisUrl,
+    QUEUE_PREFIX: prefix,
+    QUEUE_SHARDS: String(settings.queueShards),
+    WORKER_CONCURRENCY: String(layout.concurrency),
+  };
   cleanups.push(async () => {
     const db = await mysql.createConnection(settings.mysqlRootUrl);
     await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
     await db.end();
-    const redis = new Redis(settings.redisUrl, { maxRetriesPerRequest: 1 });
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await redis.del(...keys);
-      cursor = nextCursor;
-    } while (cursor !== '0');
+    const redis = createRedisClient(redisTarget(settings.redisUrl), { maxRetriesPerRequest: 1 });
+    await new Promise((resolve, reject) => {
+      redis.once('ready', resolve);
+      setTimeout(() => reject(new Error('Redis not ready for the cleanup')), 5000).unref();
+    });
+    // On a cluster each queue's keys start with its hash tag, {<prefix>:<queue>}.
+    for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(redis, pattern);
     redis.disconnect();
   });
 
@@ -276,6 +292,12 @@ function table(rows: (string | number)[][]): string {
 
 async function main(): Promise<number> {
   if (serviceForm === 'compiled' && spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: repoRoot, stdio: 'inherit' }).status !== 0) return 1;
+  if (settings.redisClusterMasters > 0) {
+    const cluster = await PrivateRedisCluster.start(settings.redisClusterMasters);
+    settings.redisUrl = cluster.url;
+    // Last: the keys are deleted first, then the cluster goes (its nodes are killed on exit in any case).
+    cleanupsAfter.push(() => cluster.stop());
+  }
   const results: LayoutResult[] = [];
   for (const [i, layout] of settings.layouts.entries()) {
     console.error(`end-to-end: ${layout.processes} worker process(es) × concurrency ${layout.concurrency}…`);
@@ -293,7 +315,8 @@ async function main(): Promise<number> {
   const maxRss = (xs: (number | null)[]) => Math.max(...xs.map((x) => x ?? 0));
 
   const cpus = os.cpus();
-  console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, services ${serviceForm === 'compiled' ? 'compiled (dist/)' : 'through tsx (src/)'}\n`);
+  console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, services ${serviceForm === 'compiled' ? 'compiled (dist/)' : 'through tsx (src/)'}`);
+  console.log(`Redis: ${redisTarget(settings.redisUrl).address}, QUEUE_SHARDS=${settings.queueShards}\n`);
   console.log(
     table([
       ['measure', 'figure', 'target', 'met'],
@@ -321,12 +344,12 @@ async function main(): Promise<number> {
 
 main()
   .then(async (code) => {
-    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    for (const cleanup of [...cleanups, ...cleanupsAfter]) await cleanup().catch(() => undefined);
     process.exit(code);
   })
   .catch(async (error: unknown) => {
     console.error('end-to-end bench failed:', error);
     await Promise.all([...children].map(stop));
-    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    for (const cleanup of [...cleanups, ...cleanupsAfter]) await cleanup().catch(() => undefined);
     process.exit(1);
   });

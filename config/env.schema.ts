@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseRedisUrl } from './redis-url.js';
 
 /**
  * The one place that reads process.env. Every variable has a default for local
@@ -94,13 +95,21 @@ export const envSchema = z
         message: 'has a malformed %-escape in its user, password or database name: write a special character as %XX (e.g. @ as %40, % as %25)',
       })
       .default('mysql://root@127.0.0.1:3306/billed'),
-    /** Redis for the BullMQ queues. */
-    REDIS_URL: urlWithProtocol(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').default('redis://127.0.0.1:6379'),
-    /** Key prefix of the BullMQ queues in Redis (use a hash tag such as {billed} on Redis Cluster). */
+    /** Redis for the BullMQ queues: redis://host:port (rediss:// with TLS), or a Redis Cluster as redis+cluster://host:port,host:port (rediss+cluster:// with TLS). */
+    REDIS_URL: z
+      .string()
+      .superRefine((value, ctx) => {
+        const parsed = parseRedisUrl(value);
+        if ('problem' in parsed) ctx.addIssue({ code: 'custom', message: parsed.problem });
+      })
+      .default('redis://127.0.0.1:6379'),
+    /** Key prefix of the BullMQ queues in Redis; on a Redis Cluster each queue gets its own hash tag, {<prefix>:<queue>}. */
     QUEUE_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only')
       .default('billed'),
+    /** Event queues the events are spread over (by account and payment), each in its own Redis Cluster slot; workers consume all. 1: the one stripe-events queue. */
+    QUEUE_SHARDS: z.coerce.number().int().min(1).max(64).default(1),
     /** The default account's webhook signing secrets (whsec_...), comma-separated while a secret is rolled. */
     STRIPE_WEBHOOK_SECRET: z
       .string()

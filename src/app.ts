@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 import type { DataSource } from 'typeorm';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/connections.js';
 import type { Ingestor } from './events/ingest.js';
 import type { WebhookSecretResolver } from './stripe/webhook-secrets.js';
 import { authenticate, type TokenVerifier } from './http/auth.middleware.js';
@@ -38,7 +38,7 @@ import { rejectLoneSurrogates, requireJsonBody } from './http/json-body.middlewa
 
 export interface AppDeps {
   dataSource: DataSource;
-  redis: Redis;
+  redis: RedisClient;
   ingestor: Ingestor;
   resolveSecrets: WebhookSecretResolver;
   signatureRejected: RateLimitedLog;

@@ -7,7 +7,7 @@ import { createDataSource, ensureDatabase } from './db/data-source.js';
 import { migrate } from './db/migrate.js';
 import { assertRegistryMatches, type HandlerRegistry } from './events/handler-registry.js';
 import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-events.js';
-import { createCore } from './runtime/core-services.js';
+import { createCore, queueSetup } from './runtime/core-services.js';
 import { startApi } from './runtime/api.runtime.js';
 import { startWorkers } from './runtime/worker.runtime.js';
 import { databaseStartupError, encryptionKeyStartupError, startupFailure, type DatabaseStep } from './runtime/startup-errors.js';
@@ -32,6 +32,8 @@ export interface Service {
   /** The Express app behind the webhook intake. */
   app?: Express;
   worker?: Worker;
+  /** One per event queue shard (QUEUE_SHARDS). */
+  eventWorkers?: Worker[];
   stop(): Promise<void>;
 }
 
@@ -40,9 +42,17 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const registry = options.registry ?? eventHandlers;
   if (!options.registry) assertRegistryMatches(registry, SUBSCRIBED_EVENT_TYPES);
+  // Before the database: a queue layout that cannot work on this Redis is a configuration error.
+  const { redis, queues } = queueSetup(config);
+  // On a cluster, each event queue's key prefix: what on-call looks up (CLUSTER KEYSLOT) to find a shard's master.
+  logger.info('queue layout', {
+    redis: redis.address,
+    cluster: redis.kind === 'cluster',
+    eventQueues: Object.fromEntries(queues.eventQueues.map((queue) => [queue, queues.prefixOf(queue)])),
+  });
 
   const dataSource = await openDatabase(config.DATABASE_URL, logger);
-  const core = createCore({ config, dataSource, logger, metrics: createMetrics({ eventTypes: SUBSCRIBED_EVENT_TYPES }), registry, now: options.now });
+  const core = createCore({ config, dataSource, logger, metrics: createMetrics({ eventTypes: SUBSCRIBED_EVENT_TYPES }), registry, now: options.now, redis, queues });
   const unreadable = await core.connections.unreadableConnections().catch(async (error: unknown) => {
     await dataSource.destroy();
     throw error;
@@ -80,7 +90,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
         }
       }
     })());
-  return { config, port: api?.port, server: api?.server, app: api?.app, worker: workers?.worker, stop };
+  return { config, port: api?.port, server: api?.server, app: api?.app, worker: workers?.worker, eventWorkers: workers?.eventWorkers, stop };
 }
 
 /** The database created if missing, opened and migrated; a failure says what to fix in DATABASE_URL. */

@@ -118,3 +118,53 @@ describe('Redis outage log', () => {
     assert.deepEqual(lines, []);
   });
 });
+
+describe('Redis outage log on a Redis Cluster', () => {
+  /** An ioredis Cluster as the health log sees it: also its nodes' own failures. */
+  class FakeCluster extends FakeConnection {
+    readonly isCluster = true;
+    nodeFails(error: Error, node: string): void {
+      this.emit('node error', error, node);
+    }
+  }
+
+  it('names the seed nodes, and warns once per failing node per interval while the cluster as a whole is up (a master failing over)', () => {
+    let clock = 1_000_000;
+    const memory = createMemoryLogger('info');
+    const health = createRedisHealth({
+      redisUrl: 'redis+cluster://:hunter2@10.0.0.1:7000,10.0.0.2:7001',
+      logger: memory.logger,
+      consequence: 'webhooks are still stored',
+      now: () => clock,
+      intervalMs: 30_000,
+    });
+    const cluster = new FakeCluster();
+    health.watch(cluster, 'producer');
+    cluster.back();
+    for (let t = 0; t < 5_000; t += 100) {
+      clock = 1_000_000 + t;
+      cluster.nodeFails(refused(), '10.0.0.2:7001');
+      // What a BullMQ queue on the cluster reports meanwhile: redirections that ended on the dead node.
+      health.errorListener('worker error')(Object.assign(new Error('Too many Cluster redirections. Last error: Error: Connection is closed.'), { lastNodeError: new Error('Connection is closed.') }));
+      health.errorListener('worker error')(new Error('CLUSTERDOWN The cluster is down'));
+    }
+    const logged = memory.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.deepEqual(
+      logged.map((line) => [line.level, line.message, line.node, line.reason, line.redis]),
+      [['warn', 'REDIS_URL: a Redis Cluster node cannot be reached; if it is a master, its slots wait for its replica to take over (cluster-node-timeout)', '10.0.0.2:7001', 'connection refused', '10.0.0.1:7000,10.0.0.2:7001 (cluster)']],
+    );
+    assert.equal(health.down, false, 'the cluster is up: no outage');
+    assert.ok(!memory.lines.join('\n').includes('hunter2'));
+  });
+
+  it('takes the whole cluster unreachable for an outage naming REDIS_URL and its seeds', () => {
+    const memory = createMemoryLogger('info');
+    const health = createRedisHealth({ redisUrl: 'redis+cluster://10.0.0.1:7000,10.0.0.2:7001', logger: memory.logger, consequence: 'webhooks are still stored' });
+    const cluster = new FakeCluster();
+    health.watch(cluster, 'producer');
+    cluster.fail(Object.assign(new Error('Failed to refresh slots cache.'), { lastNodeError: refused() }));
+    const [line] = memory.lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(line!.message, 'REDIS_URL: cannot reach Redis at 10.0.0.1:7000,10.0.0.2:7001 (cluster) (connection refused); webhooks are still stored');
+    assert.equal(health.down, true);
+  });
+});

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/connections.js';
 import { EVENT_QUEUE_NAME, type EventJobData } from '../src/events/event-queue.js';
 import { EventNotStoredError, type EventProcessor } from '../src/events/process-event.js';
 import { runWithContext } from '../src/shared/context.js';
@@ -8,7 +8,9 @@ import type { Metrics } from '../src/shared/metrics.js';
 import type { RedisHealth } from '../src/events/redis-health.js';
 
 export interface EventWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
+  /** Which event queue (shard) this worker consumes; stripe-events by default. */
+  queue?: string;
   prefix: string;
   concurrency: number;
   /** BullMQ lockDuration: keep it well above the longest event-loop stall, or live jobs look dead and run twice. */
@@ -19,11 +21,11 @@ export interface EventWorkerOptions {
   redisHealth: RedisHealth;
 }
 
-/** The stripe-events queue's worker: context, timing and retry bookkeeping around processEvent. */
+/** An event queue's worker (one per shard): context, timing and retry bookkeeping around processEvent. */
 export function createEventWorker(options: EventWorkerOptions): Worker<EventJobData> {
   const { processEvent, metrics } = options;
   const worker = new Worker<EventJobData>(
-    EVENT_QUEUE_NAME,
+    options.queue ?? EVENT_QUEUE_NAME,
     (job) =>
       runWithContext({ jobId: job.id, eventId: job.data.eventId, ...(job.data.accountId ? { accountId: job.data.accountId } : {}) }, async () => {
         const stopTimer = metrics.startEventJobTimer(job.name);

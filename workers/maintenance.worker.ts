@@ -1,5 +1,5 @@
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/connections.js';
 import type { DataSource } from 'typeorm';
 import { MAINTENANCE_QUEUE_NAME, PURGE_SCHEDULER_ID, purgeSettledEvents } from '../src/ops/retention.js';
 import type { AuditLog } from '../src/ops/audit-log.js';
@@ -10,7 +10,7 @@ import type { RedisHealth } from '../src/events/redis-health.js';
 import { closeQueue, closeWorker } from '../src/runtime/graceful-close.js';
 
 export interface MaintenanceOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   dataSource: DataSource;
   audit: AuditLog;

@@ -1,5 +1,5 @@
 import { UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/connections.js';
 import { PAYOUT_QUEUE_NAME, type PayoutJobData } from '../src/reconciliation/payout-queue.js';
 import type { PayoutItemsJob } from '../src/reconciliation/payout-items.job.js';
 import { AppError, describeError } from '../src/shared/errors.js';
@@ -9,7 +9,7 @@ import type { Metrics } from '../src/shared/metrics.js';
 import type { RedisHealth } from '../src/events/redis-health.js';
 
 export interface PayoutWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   concurrency: number;
   job: PayoutItemsJob;

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/connections.js';
 import { SYNC_QUEUE_NAME, type SyncJobData, type SyncJobResult } from '../src/sync/sync.queue.js';
 import type { CatchUp } from '../src/sync/catch-up.service.js';
 import type { EndpointHealth, EndpointHealthView } from '../src/sync/endpoint-health.service.js';
@@ -9,7 +9,7 @@ import type { Logger } from '../src/shared/logger.js';
 import type { RedisHealth } from '../src/events/redis-health.js';
 
 export interface SyncWorkerOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   catchUp: CatchUp;
   endpointHealth: EndpointHealth;

@@ -1,39 +1,68 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { closeQueue } from '../runtime/graceful-close.js';
 import { createEventQueue, eventJob, eventJobId, type EventJobData, type EventQueueOptions } from './event-queue.js';
 
-/** A stored event as the queue needs it: its key (id and account) and its type (the job's name). */
+/**
+ * A stored event as the queue needs it: its key (id and account), its type (the job's name), and
+ * what picks its shard (the payment it is about; see src/redis/queue-layout.ts). The relay and
+ * replay read the routing key from the stored payload, a delivery from its envelope: the same
+ * function of the same bytes, so an event always goes to the same shard.
+ */
 export interface QueuedEvent {
   id: string;
   type: string;
   accountId: string | null;
+  routingKey?: string | null;
 }
 
 const jobIdOf = (event: QueuedEvent) => eventJobId(event.id, event.accountId);
 
 /**
- * Puts stored events on the queue, failing at once while Redis is unreachable.
- * BullMQ's Queue checks the Redis version when it is built, which fails (and
- * logs) while Redis is down; so the Queue is built on the connection's first
- * `ready`, and until then publish() rejects (the relay catches up later).
+ * Puts stored events on the queue (each on its shard), failing at once while Redis is
+ * unreachable. BullMQ's Queue checks the Redis version when it is built, which fails (and
+ * logs) while Redis is down; so the queues are built on the connection's first `ready`, and
+ * until then publish() rejects (the relay catches up later).
  */
 export class EventPublisher {
-  private queue?: Queue<EventJobData>;
+  private queues?: Map<string, Queue<EventJobData>>;
 
-  constructor(private readonly options: EventQueueOptions & { connection: Redis }) {
+  constructor(private readonly options: EventQueueOptions) {
     if (options.connection.status === 'ready') this.build();
     else options.connection.once('ready', () => this.build());
   }
 
   private build(): void {
-    this.queue ??= createEventQueue(this.options);
+    this.queues ??= new Map(this.options.layout.eventQueues.map((name) => [name, createEventQueue(this.options, name)]));
+  }
+
+  private ready(): Map<string, Queue<EventJobData>> {
+    if (!this.queues) throw new Error('Redis has not been reachable since start-up');
+    return this.queues;
+  }
+
+  /**
+   * Runs `work` once per shard with that shard's events, all shards at once. Every shard is tried
+   * even when one fails (on a cluster, one master may be down while the others take their adds);
+   * then the first failure is thrown, and the relay enqueues what it missed.
+   */
+  private async perShard<T>(events: readonly QueuedEvent[], work: (queue: Queue<EventJobData>, events: QueuedEvent[]) => Promise<T>): Promise<T[]> {
+    const queues = this.ready();
+    const groups = new Map<string, QueuedEvent[]>();
+    for (const event of events) {
+      const name = this.options.layout.eventQueueOf(event);
+      const group = groups.get(name);
+      if (group) group.push(event);
+      else groups.set(name, [event]);
+    }
+    const results = await Promise.allSettled([...groups].map(([name, group]) => work(queues.get(name)!, group)));
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    return results.map((result) => (result as PromiseFulfilledResult<T>).value);
   }
 
   async publish(events: readonly QueuedEvent[]): Promise<void> {
     if (events.length === 0) return;
-    if (!this.queue) throw new Error('Redis has not been reachable since start-up');
-    await this.queue.addBulk(events.map(eventJob));
+    await this.perShard(events, (queue, group) => queue.addBulk(group.map(eventJob)));
   }
 
   /**
@@ -44,10 +73,10 @@ export class EventPublisher {
    */
   async requeue(events: readonly QueuedEvent[]): Promise<void> {
     if (events.length === 0) return;
-    const queue = this.queue;
-    if (!queue) throw new Error('Redis has not been reachable since start-up');
-    await Promise.all(events.map((event) => queue.remove(jobIdOf(event))));
-    await queue.addBulk(events.map(eventJob));
+    await this.perShard(events, async (queue, group) => {
+      await Promise.all(group.map((event) => queue.remove(jobIdOf(event))));
+      await queue.addBulk(group.map(eventJob));
+    });
   }
 
   /**
@@ -58,13 +87,14 @@ export class EventPublisher {
    */
   async resubmit(events: readonly QueuedEvent[]): Promise<{ readded: number }> {
     if (events.length === 0) return { readded: 0 };
-    const queue = this.queue;
-    if (!queue) throw new Error('Redis has not been reachable since start-up');
-    const states = await Promise.all(events.map((event) => queue.getJobState(jobIdOf(event))));
-    const finished = events.filter((_, i) => states[i] === 'failed' || states[i] === 'completed');
-    await Promise.all(finished.map((event) => queue.remove(jobIdOf(event))));
-    await queue.addBulk(events.map(eventJob));
-    return { readded: finished.length };
+    const readded = await this.perShard(events, async (queue, group) => {
+      const states = await Promise.all(group.map((event) => queue.getJobState(jobIdOf(event))));
+      const finished = group.filter((_, i) => states[i] === 'failed' || states[i] === 'completed');
+      await Promise.all(finished.map((event) => queue.remove(jobIdOf(event))));
+      await queue.addBulk(group.map(eventJob));
+      return finished.length;
+    });
+    return { readded: readded.reduce((sum, n) => sum + n, 0) };
   }
 
   /** Redis is known to be unreachable: its outage is logged once for the process, so callers need not log each failure. */
@@ -72,16 +102,33 @@ export class EventPublisher {
     return this.options.redisHealth.down;
   }
 
-  /** The queue once Redis has been reachable (for the queue UI); undefined before. */
-  currentQueue(): Queue<EventJobData> | undefined {
-    return this.queue;
+  /** The event queues, shard 0 first, once Redis has been reachable (for the queue UI); empty before. */
+  currentQueues(): Queue<EventJobData>[] {
+    return this.queues ? [...this.queues.values()] : [];
   }
 
+  /** The shard queue of that name, once Redis has been reachable. */
+  queueNamed(name: string): Queue<EventJobData> | undefined {
+    return this.queues?.get(name);
+  }
+
+  /** Jobs by state, over every shard. */
   async jobCounts(): Promise<Record<string, number>> {
-    return this.queue ? this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed') : {};
+    const totals: Record<string, number> = {};
+    for (const counts of Object.values(await this.jobCountsByQueue())) {
+      for (const [state, n] of Object.entries(counts)) totals[state] = (totals[state] ?? 0) + n;
+    }
+    return totals;
+  }
+
+  /** Jobs by state, per shard queue. */
+  async jobCountsByQueue(): Promise<Record<string, Record<string, number>>> {
+    const queues = this.currentQueues();
+    const counts = await Promise.all(queues.map((queue) => queue.getJobCounts('waiting', 'active', 'delayed', 'failed')));
+    return Object.fromEntries(queues.map((queue, i) => [queue.name, counts[i]!]));
   }
 
   async close(): Promise<void> {
-    if (this.queue) await closeQueue(this.queue);
+    await Promise.all(this.currentQueues().map((queue) => closeQueue(queue)));
   }
 }

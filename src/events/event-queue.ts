@@ -1,8 +1,9 @@
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
+import { EVENT_QUEUE_NAME, type QueueLayout } from '../redis/queue-layout.js';
 import type { RedisHealth } from './redis-health.js';
 
-export const EVENT_QUEUE_NAME = 'stripe-events';
+export { EVENT_QUEUE_NAME };
 
 export interface EventJobData {
   eventId: string;
@@ -15,44 +16,20 @@ export interface EventJobData {
 }
 
 export interface EventQueueOptions {
-  connection: Redis;
-  prefix: string;
+  connection: RedisClient;
+  /** Which queues (shards) there are, and their key prefixes. */
+  layout: QueueLayout;
   attempts: number;
   backoffMs: number;
   /** Where the queue's errors go (connection errors fold into one outage line). */
   redisHealth: RedisHealth;
 }
 
-/**
- * Producer-side Redis connection. The webhook route must never wait on Redis:
- * with the offline queue off, commands fail at once while Redis is down, the
- * event is already stored, and the relay enqueues it later.
- */
-export function createProducerConnection(redisUrl: string, redisHealth: RedisHealth): Redis {
-  const connection = new Redis(redisUrl, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    retryStrategy: (times) => Math.min(times * 200, 2000),
-  });
-  redisHealth.watch(connection, 'producer');
-  return connection;
-}
-
-/** Worker-side connection: BullMQ's blocking commands need maxRetriesPerRequest: null. */
-export function createWorkerConnection(redisUrl: string, redisHealth: RedisHealth, role: string): Redis {
-  const connection = new Redis(redisUrl, {
-    maxRetriesPerRequest: null,
-    retryStrategy: (times) => Math.min(times * 200, 2000),
-  });
-  redisHealth.watch(connection, role);
-  return connection;
-}
-
-export function createEventQueue(options: EventQueueOptions): Queue<EventJobData> {
-  const queue = new Queue<EventJobData>(EVENT_QUEUE_NAME, {
+/** One shard of the event queue (`name` is one of layout.eventQueues). */
+export function createEventQueue(options: EventQueueOptions, name: string = EVENT_QUEUE_NAME): Queue<EventJobData> {
+  const queue = new Queue<EventJobData>(name, {
     connection: options.connection,
-    prefix: options.prefix,
+    prefix: options.layout.prefixOf(name),
     defaultJobOptions: {
       attempts: options.attempts,
       backoff: { type: 'exponential', delay: options.backoffMs },
@@ -61,7 +38,7 @@ export function createEventQueue(options: EventQueueOptions): Queue<EventJobData
       removeOnFail: { age: 14 * 24 * 3600 },
     },
   });
-  queue.on('error', options.redisHealth.errorListener('event queue error'));
+  queue.on('error', options.redisHealth.errorListener(name === EVENT_QUEUE_NAME ? 'event queue error' : `${name} queue error`));
   return queue;
 }
 

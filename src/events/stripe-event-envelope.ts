@@ -25,6 +25,37 @@ function objectIdOf(data: unknown): string | null {
   return typeof id === 'string' && id.length <= 255 ? id : null;
 }
 
+const idOf = (value: unknown): string | undefined => {
+  if (typeof value === 'string') return value;
+  const id = value && typeof value === 'object' ? (value as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? id : undefined;
+};
+
+/**
+ * The payment an event is about, as far as its object says at a glance: the PaymentIntent a
+ * charge, refund, dispute or checkout session names (`payment_intent`, an id or expanded), a
+ * PaymentIntent's own id, else the charge (a charge's own id, a refund's or dispute's `charge`),
+ * else the object's id (a payout). It picks the event's queue shard (src/redis/queue-layout.ts),
+ * so the events of one payment meet in one shard; the handlers' lockTarget stays the authority
+ * on what a transaction locks, and agrees with this for every handled type.
+ */
+export function routingKeyOf(data: unknown): string | null {
+  const object = data && typeof data === 'object' ? (data as { object?: unknown }).object : undefined;
+  if (!object || typeof object !== 'object') return null;
+  const fields = object as { id?: unknown; object?: unknown; payment_intent?: unknown; charge?: unknown };
+  const key = idOf(fields.payment_intent) ?? (fields.object === 'charge' ? idOf(fields.id) : idOf(fields.charge)) ?? idOf(fields.id);
+  return key !== undefined && key.length <= 255 ? key : null;
+}
+
+/** routingKeyOf a stored payload (the relay and replay have rows, not envelopes); null if it does not parse. */
+export function routingKeyOfPayload(payload: string): string | null {
+  try {
+    return routingKeyOf((JSON.parse(payload) as { data?: unknown } | null)?.data);
+  } catch {
+    return null;
+  }
+}
+
 export interface EventEnvelope {
   id: string;
   type: string;
@@ -32,6 +63,8 @@ export interface EventEnvelope {
   livemode: boolean;
   apiVersion: string | null;
   objectId: string | null;
+  /** What picks the event's queue shard (routingKeyOf); absent: the event id does. */
+  routingKey?: string | null;
 }
 
 export function parseEventEnvelope(json: unknown): EventEnvelope {
@@ -52,5 +85,6 @@ export function parseEventEnvelope(json: unknown): EventEnvelope {
     livemode: event.livemode,
     apiVersion: event.api_version ?? null,
     objectId: objectIdOf(event.data),
+    routingKey: routingKeyOf(event.data),
   };
 }

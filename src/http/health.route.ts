@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router, type RequestHandler } from 'express';
 import { AppError } from '../shared/errors.js';
 import type { DataSource } from 'typeorm';
-import type { Redis } from 'ioredis';
+import { pingRedis, type RedisClient } from '../redis/connections.js';
 import type { Registry } from 'prom-client';
 import { withTimeout } from '../shared/with-timeout.js';
 
@@ -11,7 +11,7 @@ import { withTimeout } from '../shared/with-timeout.js';
  * start, or while Redis restarts) fails at once: wait for it to connect (1 s at most, inside the probe's
  * 1.5 s), all probes on one wait.
  */
-function pingerWhenConnected(redis: Redis): () => Promise<unknown> {
+function pingerWhenConnected(redis: RedisClient): () => Promise<unknown> {
   let connecting: Promise<void> | undefined;
   const connected = () =>
     (connecting ??= new Promise<void>((resolve) => {
@@ -26,7 +26,7 @@ function pingerWhenConnected(redis: Redis): () => Promise<unknown> {
     }));
   return async () => {
     if (redis.status !== 'ready') await connected();
-    return redis.ping();
+    return pingRedis(redis);
   };
 }
 
@@ -45,10 +45,13 @@ function requireMetricsToken(token: string | undefined): RequestHandler {
   };
 }
 
-/** /healthz: the process answers. /readyz: MySQL and Redis answer too. /metrics: Prometheus text (behind METRICS_TOKEN when set). */
-export function healthRouter(deps: { dataSource: DataSource; redis: Redis; registry: Registry; metricsToken?: string }): Router {
+/**
+ * /healthz: the process answers. /readyz: MySQL and Redis answer too (on a Redis Cluster: its
+ * state is ok and every master answers). /metrics: Prometheus text (behind METRICS_TOKEN when set).
+ */
+export function healthRouter(deps: { dataSource: DataSource; redis: RedisClient; registry: Registry; metricsToken?: string }): Router {
   const router = Router();
-  const pingRedis = pingerWhenConnected(deps.redis);
+  const probeRedis = pingerWhenConnected(deps.redis);
 
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -62,7 +65,7 @@ export function healthRouter(deps: { dataSource: DataSource; redis: Redis; regis
       );
     const [mysql, redis] = await Promise.all([
       check(() => deps.dataSource.query('SELECT 1')),
-      check(pingRedis),
+      check(probeRedis),
     ]);
     const ready = mysql === 'ok' && redis === 'ok';
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', mysql, redis });

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
+import type { QueueLayout } from '../redis/queue-layout.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { RedisHealth } from '../events/redis-health.js';
 import type { Logger } from '../shared/logger.js';
@@ -12,11 +13,11 @@ import { createEventStats } from './event-stats.js';
 export interface OpsServicesOptions {
   dataSource: DataSource;
   publisher: EventPublisher;
-  /** The producer connection and queue prefix, for the queue UI. */
-  redis: Redis;
+  /** The producer connection and the queues' layout, for the queue UI. */
+  redis: RedisClient;
   /** Where the queue UI's queues report their errors. */
   redisHealth: RedisHealth;
-  queuePrefix: string;
+  queues: QueueLayout;
   relayAfterMs: number;
   logger: Logger;
 }
@@ -33,7 +34,7 @@ export function createOpsServices(options: OpsServicesOptions) {
     publisher: options.publisher,
     redis: options.redis,
     redisHealth: options.redisHealth,
-    queuePrefix: options.queuePrefix,
+    queues: options.queues,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { Job, Queue } from 'bullmq';
-import { EVENT_QUEUE_NAME, type EventJobData } from '../events/event-queue.js';
+import type { EventJobData } from '../events/event-queue.js';
 import { AppError, describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AuditActor } from './audit-log.js';
@@ -13,8 +13,10 @@ const PAGE = 100;
 
 export interface EventRetryDeps {
   replay: Pick<ReplayService, 'replayOne'>;
-  /** The event queue once Redis has answered. */
-  eventQueue: () => Queue<EventJobData> | undefined;
+  /** An event queue (shard) by name, once Redis has answered. */
+  eventQueue: (name: string) => Queue<EventJobData> | undefined;
+  /** Whether a queue name is one of the event queue's shards. */
+  isEventQueue: (name: string) => boolean;
   logger: Logger;
 }
 
@@ -37,8 +39,8 @@ export interface EventRetryOutcome {
  * in the operator's name, as `billed-ops replay` would be.
  */
 export function eventRetryHandler(deps: EventRetryDeps): RequestHandler {
-  const queue = () => {
-    const built = deps.eventQueue();
+  const queue = (name: string) => {
+    const built = deps.eventQueue(name);
     if (!built) throw new AppError(503, 'queue_unavailable', 'Redis has not been reachable since this process started: check REDIS_URL and /readyz, then try again.');
     return built;
   };
@@ -53,9 +55,9 @@ export function eventRetryHandler(deps: EventRetryDeps): RequestHandler {
     return deps.replay.replayOne(data.eventId, actor, account);
   }
 
-  async function retryOne(jobId: string, actor: AuditActor): Promise<EventRetryOutcome> {
-    const job = (await queue().getJob(jobId)) as Job<EventJobData> | undefined;
-    if (!job) throw new AppError(404, 'job_not_found', `No job "${jobId.slice(0, 200)}" in ${EVENT_QUEUE_NAME}: it may have been removed meanwhile; reload the page, or replay the event by its id.`);
+  async function retryOne(queueName: string, jobId: string, actor: AuditActor): Promise<EventRetryOutcome> {
+    const job = (await queue(queueName).getJob(jobId)) as Job<EventJobData> | undefined;
+    if (!job) throw new AppError(404, 'job_not_found', `No job "${jobId.slice(0, 200)}" in ${queueName}: it may have been removed meanwhile; reload the page, or replay the event by its id.`);
     const state = await job.getState();
     if (!RETRIABLE.has(state)) {
       throw new AppError(400, 'job_not_retriable', `Job ${job.id} is ${state}: only a failed or completed job can be retried.`);
@@ -65,11 +67,11 @@ export function eventRetryHandler(deps: EventRetryDeps): RequestHandler {
   }
 
   /** Retry all in one status: each job's event replayed, page by page from the head of the set (a replayed job leaves it). */
-  async function retryAll(status: string, actor: AuditActor): Promise<EventRetryOutcome> {
+  async function retryAll(queueName: string, status: string, actor: AuditActor): Promise<EventRetryOutcome> {
     if (status !== 'failed' && status !== 'completed') {
       throw new AppError(400, 'status_not_retriable', `Only failed or completed jobs can be retried, not ${status.slice(0, 40)}.`);
     }
-    const eventQueue = queue();
+    const eventQueue = queue(queueName);
     const total = (await eventQueue.getJobCounts(status))[status] ?? 0;
     const tried = new Set<string>();
     let retried = 0;
@@ -94,17 +96,18 @@ export function eventRetryHandler(deps: EventRetryDeps): RequestHandler {
 
   return async (req, res, next) => {
     const action = queueActionOf(res);
-    if (action?.params.queueName !== EVENT_QUEUE_NAME || (action.name !== 'retry' && action.name !== 'retry_all')) {
+    const queueName = action?.params.queueName;
+    if (!action || !queueName || !deps.isEventQueue(queueName) || (action.name !== 'retry' && action.name !== 'retry_all')) {
       next();
       return;
     }
     const actor = req.principal!;
     if (action.name === 'retry') {
-      res.locals.queueUiOutcome = await retryOne(action.params.jobId!, actor);
+      res.locals.queueUiOutcome = await retryOne(queueName, action.params.jobId!, actor);
       res.status(204).end();
       return;
     }
-    const outcome = await retryAll(action.params.queueStatus!, actor);
+    const outcome = await retryAll(queueName, action.params.queueStatus!, actor);
     res.locals.queueUiOutcome = outcome;
     res.status(200).json({ retried: outcome.retried, skipped: outcome.skipped });
   };

@@ -115,19 +115,20 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
   /** Built on first use: BullMQ queues must not be built before Redis has answered (see EventPublisher). */
   const boardRouter = (): Router => {
     if (board) return board;
-    const eventQueue = deps.ops.publisher.currentQueue();
-    if (!eventQueue) {
+    const eventQueues = deps.ops.publisher.currentQueues();
+    if (eventQueues.length === 0) {
       throw new AppError(503, 'queue_unavailable', 'Redis has not been reachable since this process started: check REDIS_URL and /readyz, then reload.');
     }
     const queue = (name: string) => {
-      const built = new Queue(name, { connection: deps.ops.redis, prefix: deps.ops.queuePrefix });
+      const built = new Queue(name, { connection: deps.ops.redis, prefix: deps.ops.queues.prefixOf(name) });
       built.on('error', deps.ops.redisHealth.errorListener(`${name} queue error`));
       return new BullMQAdapter(built);
     };
     const serverAdapter = new ExpressAdapter();
     serverAdapter.setBasePath(QUEUE_UI_PATH);
     createBullBoard({
-      queues: [new BullMQAdapter(eventQueue), queue(PAYOUT_QUEUE_NAME), queue(MAINTENANCE_QUEUE_NAME), queue(SYNC_QUEUE_NAME)],
+      // Every shard of the event queue (QUEUE_SHARDS), shard 0 (stripe-events) first.
+      queues: [...eventQueues.map((eventQueue) => new BullMQAdapter(eventQueue)), queue(PAYOUT_QUEUE_NAME), queue(MAINTENANCE_QUEUE_NAME), queue(SYNC_QUEUE_NAME)],
       serverAdapter,
       options: { uiConfig: { boardTitle: 'Billed queues' } },
     });
@@ -185,7 +186,7 @@ export function queueUiRouter(deps: { ops: OpsServices; verifyToken: TokenVerifi
     matchQueueAction(),
     authorizeQueueAction,
     auditQueueChanges({ audit: deps.ops.audit, logger: deps.logger }),
-    eventRetryHandler({ replay: deps.ops.replay, eventQueue: () => deps.ops.publisher.currentQueue(), logger: deps.logger }),
+    eventRetryHandler({ replay: deps.ops.replay, eventQueue: (name) => deps.ops.publisher.queueNamed(name), isEventQueue: deps.ops.queues.isEventQueue, logger: deps.logger }),
     (req, res, next) => boardRouter()(req, res, next),
   );
   router.use(`${QUEUE_UI_PATH}/api`, boardApiErrors(deps));

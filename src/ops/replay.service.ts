@@ -5,6 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import type { AuditActor, AuditLog } from './audit-log.js';
 import { filterSql, type ReplayFilter } from './event-query.schema.js';
 import { chooseCopy, type AccountChoice } from './event-copies.js';
+import { routingKeyOfPayload } from '../events/stripe-event-envelope.js';
 
 export interface ReplayDeps {
   dataSource: DataSource;
@@ -20,10 +21,12 @@ interface Row {
   accountId: string | null;
   account_scope: string;
   type: string;
+  /** For the event's queue shard (the payment it is about picks it). */
+  payload: string;
   received_at: Date;
 }
 
-const ROW_COLUMNS = 'id, account_id AS accountId, account_scope, type, received_at';
+const ROW_COLUMNS = 'id, account_id AS accountId, account_scope, type, payload, received_at';
 
 /**
  * Replay runs stored events through their handlers again. It is safe by
@@ -39,7 +42,7 @@ export function createReplayService(deps: ReplayDeps) {
   /** Redis down: the events are `received` in the inbox, and the relay enqueues them once it is back. */
   async function enqueue(events: Row[]): Promise<boolean> {
     try {
-      await deps.publisher.requeue(events);
+      await deps.publisher.requeue(events.map((row) => ({ id: row.id, accountId: row.accountId, type: row.type, routingKey: routingKeyOfPayload(row.payload) })));
       return true;
     } catch (error) {
       deps.logger.warn('replay could not reach the queue; the relay will enqueue the events', {

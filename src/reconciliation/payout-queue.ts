@@ -1,5 +1,5 @@
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 
 export const PAYOUT_QUEUE_NAME = 'payout-reconciliation';
 
@@ -10,7 +10,7 @@ export interface PayoutJobData {
 }
 
 export interface PayoutQueueOptions {
-  connection: Redis;
+  connection: RedisClient;
   prefix: string;
   attempts: number;
   backoffMs: number;

@@ -1,12 +1,14 @@
 import type { DataSource } from 'typeorm';
 import type { Worker } from 'bullmq';
 import type { Config } from '../../config/env.schema.js';
-import { createWorkerConnection } from '../events/event-queue.js';
+import { createWorkerConnection } from '../redis/connections.js';
+import type { RedisTarget } from '../../config/redis-url.js';
+import type { QueueLayout } from '../redis/queue-layout.js';
 import type { RedisHealth } from '../events/redis-health.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { createPayoutQueue } from './payout-queue.js';
+import { createPayoutQueue, PAYOUT_QUEUE_NAME } from './payout-queue.js';
 import { createPayoutDispatcher } from './payout-dispatcher.js';
 import { createPayoutItemsJob } from './payout-items.job.js';
 import { createPayoutReconciliationWorker } from '../../workers/payout-reconciliation.worker.js';
@@ -21,6 +23,8 @@ const MAX_PAYOUT_CONCURRENCY = 4;
  */
 export function startPayoutReconciliation(deps: {
   config: Config;
+  redis: RedisTarget;
+  queues: QueueLayout;
   dataSource: DataSource;
   stripeClients: StripeClients;
   logger: Logger;
@@ -28,14 +32,15 @@ export function startPayoutReconciliation(deps: {
   redisHealth: RedisHealth;
 }): { worker: Worker; stop(timeoutMs?: number): Promise<void> } {
   const { config, logger } = deps;
-  const connection = createWorkerConnection(config.REDIS_URL, deps.redisHealth, 'payout worker');
-  const queue = createPayoutQueue({ connection, prefix: config.QUEUE_PREFIX, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+  const connection = createWorkerConnection(deps.redis, deps.redisHealth, 'payout worker');
+  const prefix = deps.queues.prefixOf(PAYOUT_QUEUE_NAME);
+  const queue = createPayoutQueue({ connection, prefix, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   queue.on('error', deps.redisHealth.errorListener('payout queue error'));
   // No request path enqueues these jobs, so the dispatcher is the only way in: it runs often.
   const dispatcher = createPayoutDispatcher({ dataSource: deps.dataSource, queue, logger, intervalMs: Math.min(config.RELAY_INTERVAL_MS, 1000) });
   const worker = createPayoutReconciliationWorker({
     connection,
-    prefix: config.QUEUE_PREFIX,
+    prefix,
     concurrency: Math.min(config.WORKER_CONCURRENCY, MAX_PAYOUT_CONCURRENCY),
     job: createPayoutItemsJob({ dataSource: deps.dataSource, stripeClients: deps.stripeClients, logger }),
     logger,

@@ -3,7 +3,7 @@ import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../app.js';
 import { webhookIntake } from '../http/webhook-intake.js';
-import { createProducerConnection } from '../events/event-queue.js';
+import { createProducerConnection, onJobsMayBeLost } from '../redis/connections.js';
 import { EventPublisher } from '../events/event-publisher.js';
 import { Ingestor, insertFailedLog } from '../events/ingest.js';
 import { createRelay } from '../events/relay.js';
@@ -36,23 +36,24 @@ export interface ApiRuntime {
 
 /** The API side (ROLE all|api): HTTP server, inbox, queue publisher, relay. */
 export async function startApi(core: Core): Promise<ApiRuntime> {
-  const { config, dataSource, logger, metrics, accounts, connections, stripeClients, redisHealth } = core;
-  const redis = createProducerConnection(config.REDIS_URL, redisHealth);
+  const { config, dataSource, logger, metrics, accounts, connections, stripeClients, redisHealth, queues } = core;
+  const redis = createProducerConnection(core.redis, redisHealth);
   const publisher = new EventPublisher({
     connection: redis,
     redisHealth,
-    prefix: config.QUEUE_PREFIX,
+    layout: queues,
     attempts: config.JOB_ATTEMPTS,
     backoffMs: config.JOB_BACKOFF_MS,
   });
   metrics.sources.queueCounts = () => publisher.jobCounts();
-  const ops = createOpsServices({ dataSource, publisher, redis, redisHealth, queuePrefix: config.QUEUE_PREFIX, relayAfterMs: config.RELAY_AFTER_MS, logger });
+  metrics.sources.shardCounts = () => publisher.jobCountsByQueue();
+  const ops = createOpsServices({ dataSource, publisher, redis, redisHealth, queues, relayAfterMs: config.RELAY_AFTER_MS, logger });
   metrics.sources.eventStats = ops.eventStats;
-  const sync = startSyncOps({ config, dataSource, accounts, connections, stripeClients, logger, redis, redisHealth, now: core.now });
+  const sync = startSyncOps({ config, dataSource, accounts, connections, stripeClients, logger, redis, queues, redisHealth, now: core.now });
   metrics.sources.syncStats = sync.metrics;
   const relay = createRelay({ dataSource, publisher, logger, metrics, intervalMs: config.RELAY_INTERVAL_MS, afterMs: config.RELAY_AFTER_MS });
-  // A Redis that restarted may have lost queued jobs: the next relay pass looks at every stored event.
-  redis.on('ready', () => relay.rescan());
+  // A Redis that restarted, or a cluster master that failed over, may have lost queued jobs: the next relay pass looks at every stored event.
+  onJobsMayBeLost(redis, () => relay.rescan());
 
   const insertFailed = insertFailedLog(logger, config.FAILURE_LOG_INTERVAL_MS);
   const webhooks = {

@@ -10,6 +10,11 @@ import type { Metrics } from '../shared/metrics.js';
 import type { HandlerRegistry } from '../events/handler-registry.js';
 import { createRedisHealth, type RedisHealth } from '../events/redis-health.js';
 import { createPaypalServices, type PaypalServices } from '../paypal/paypal.services.js';
+import { redisTarget, type RedisTarget } from '../../config/redis-url.js';
+import { createQueueLayout, type QueueLayout } from '../redis/queue-layout.js';
+import { PAYOUT_QUEUE_NAME } from '../reconciliation/payout-queue.js';
+import { MAINTENANCE_QUEUE_NAME } from '../ops/retention.js';
+import { SYNC_QUEUE_NAME } from '../sync/sync.queue.js';
 
 /** What both sides (API and workers) of a process share. */
 export interface Core {
@@ -26,6 +31,23 @@ export interface Core {
   redisHealth: RedisHealth;
   /** The PayPal connection and the offline check of PayPal's signatures (src/paypal/). */
   paypal: PaypalServices;
+  /** REDIS_URL, parsed: one Redis or a cluster's seed nodes. */
+  redis: RedisTarget;
+  /** Every BullMQ queue's key prefix, and the event queue's shards. */
+  queues: QueueLayout;
+}
+
+/**
+ * REDIS_URL and the queues' layout on it, checked before anything is opened: a QUEUE_PREFIX that
+ * would fail every BullMQ script on a cluster stops start-up (EX_CONFIG, naming QUEUE_PREFIX).
+ */
+export function queueSetup(config: Config): { redis: RedisTarget; queues: QueueLayout } {
+  const redis = redisTarget(config.REDIS_URL);
+  const queues = createQueueLayout(
+    { prefix: config.QUEUE_PREFIX, shards: config.QUEUE_SHARDS, cluster: redis.kind === 'cluster' },
+    [PAYOUT_QUEUE_NAME, MAINTENANCE_QUEUE_NAME, SYNC_QUEUE_NAME],
+  );
+  return { redis, queues };
 }
 
 /** What a Redis outage means, said in its log line. */

@@ -1,5 +1,5 @@
 import type { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import { withTimeout } from '../shared/with-timeout.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -25,7 +25,7 @@ export async function closeQueue(queue: Queue, timeoutMs = 2000): Promise<void> 
 }
 
 /** QUIT when Redis answers (pending replies drain), otherwise just drop the socket. */
-export async function closeRedis(connection: Redis, timeoutMs = 2000): Promise<void> {
+export async function closeRedis(connection: RedisClient, timeoutMs = 2000): Promise<void> {
   if (connection.status !== 'ready') return connection.disconnect();
   await withTimeout(connection.quit(), timeoutMs, () => new Error('QUIT timed out')).catch(() => connection.disconnect());
 }

@@ -1,6 +1,6 @@
 import { ConfigError } from '../../config/env.schema.js';
 import { DATABASE_CONNECT_TIMEOUT_MS } from '../db/data-source.js';
-import { StartupError, describeError } from '../shared/errors.js';
+import { EX_CONFIG, StartupError, describeError } from '../shared/errors.js';
 import { connectionFailureReason } from '../shared/network-errors.js';
 import { maskUrlPassword, redactSecrets } from '../shared/redact.js';
 
@@ -12,8 +12,7 @@ import { maskUrlPassword, redactSecrets } from '../shared/redact.js';
  * 78 (EX_CONFIG); anything else exits 1 with the error on one line.
  */
 
-/** sysexits.h EX_CONFIG: the configuration is wrong; restarting as is will not help. */
-export const EX_CONFIG = 78;
+export { EX_CONFIG };
 const EX_FAILURE = 1;
 
 export interface StartupFailure {

@@ -1,9 +1,10 @@
 import type { Worker } from 'bullmq';
-import { createWorkerConnection } from '../events/event-queue.js';
+import { createWorkerConnection } from '../redis/connections.js';
 import { createEventProcessor } from '../events/process-event.js';
 import { createOutdatedEventRefresher } from '../stripe/outdated-events.js';
 import { createEventWorker } from '../../workers/event.worker.js';
 import { createMaintenanceWorker } from '../../workers/maintenance.worker.js';
+import { MAINTENANCE_QUEUE_NAME } from '../ops/retention.js';
 import { startPayoutReconciliation } from '../reconciliation/payout-reconciliation.js';
 import { createAuditLog } from '../ops/audit-log.js';
 import { startStripeSync } from '../sync/stripe-sync.js';
@@ -14,14 +15,24 @@ import type { Core } from './core-services.js';
 const WORKER_CLOSE_TIMEOUT_MS = 10_000;
 
 export interface WorkerRuntime {
+  /** The first event queue's worker (stripe-events). */
   worker: Worker;
+  /** One per event queue shard (QUEUE_SHARDS), shard 0 first. */
+  eventWorkers: Worker[];
   close(): Promise<void>;
 }
 
+/**
+ * WORKER_CONCURRENCY is the process's, shared by the shards it consumes: a process takes no more
+ * events at once with four shards than with one (its batches, its database connections and its
+ * memory stay what they were measured at), and a shard with no work leaves its share idle.
+ */
+export const perShardConcurrency = (concurrency: number, shards: number): number => Math.max(1, Math.ceil(concurrency / shards));
+
 /** The worker side (ROLE all|worker): the event worker, payout reconciliation, retention, catch-up and endpoint checks. */
 export function startWorkers(core: Core): WorkerRuntime {
-  const { config, dataSource, logger, metrics, connections, redisHealth } = core;
-  const connection = createWorkerConnection(config.REDIS_URL, redisHealth, 'worker');
+  const { config, dataSource, logger, metrics, connections, redisHealth, queues } = core;
+  const connection = createWorkerConnection(core.redis, redisHealth, 'worker');
   const defaultLivemode = config.STRIPE_SECRET_KEY ? config.STRIPE_SECRET_KEY.includes('_live_') : null;
   const processEvent = createEventProcessor({
     dataSource,
@@ -35,22 +46,26 @@ export function startWorkers(core: Core): WorkerRuntime {
       else logger.warn('event mode differs from STRIPE_SECRET_KEY mode: check the key and the endpoint');
     },
   });
-  const worker = createEventWorker({
-    connection,
-    prefix: config.QUEUE_PREFIX,
-    concurrency: config.WORKER_CONCURRENCY,
-    lockDurationMs: config.WORKER_LOCK_DURATION_MS,
-    stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
-    processEvent,
-    metrics,
-    redisHealth,
-  });
+  // Every shard's worker feeds the one processor, whose batches take events from all of them.
+  const eventWorkers = queues.eventQueues.map((queue) =>
+    createEventWorker({
+      connection,
+      queue,
+      prefix: queues.prefixOf(queue),
+      concurrency: perShardConcurrency(config.WORKER_CONCURRENCY, queues.shards),
+      lockDurationMs: config.WORKER_LOCK_DURATION_MS,
+      stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
+      processEvent,
+      metrics,
+      redisHealth,
+    }),
+  );
   // Payout items: their own queue and worker.
-  const payouts = startPayoutReconciliation({ config, dataSource, stripeClients: core.stripeClients, logger, metrics, redisHealth });
+  const payouts = startPayoutReconciliation({ config, redis: core.redis, queues, dataSource, stripeClients: core.stripeClients, logger, metrics, redisHealth });
   // Retention: a BullMQ job scheduler on the maintenance queue purges settled events past EVENT_RETENTION_DAYS.
   const maintenance = createMaintenanceWorker({
     connection,
-    prefix: config.QUEUE_PREFIX,
+    prefix: queues.prefixOf(MAINTENANCE_QUEUE_NAME),
     dataSource,
     audit: createAuditLog(dataSource),
     logger,
@@ -59,16 +74,17 @@ export function startWorkers(core: Core): WorkerRuntime {
     intervalMs: config.EVENT_RETENTION_INTERVAL_MS,
   });
   // Catch-up from Stripe and endpoint health: a job scheduler per account on the stripe-sync queue.
-  const sync = startStripeSync({ config, dataSource, stripeClients: core.stripeClients, connections, logger, metrics, redisHealth, now: core.now });
-  logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY });
+  const sync = startStripeSync({ config, redis: core.redis, queues, dataSource, stripeClients: core.stripeClients, connections, logger, metrics, redisHealth, now: core.now });
+  logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY, eventQueues: queues.eventQueues.length });
 
   return {
-    worker,
+    worker: eventWorkers[0]!,
+    eventWorkers,
     async close() {
       // In parallel: each lets its active jobs finish, within the same time bound. With Redis down a
       // finished job could not be marked completed anyway (it will come back as stalled), so don't wait long.
       const timeoutMs = connection.status === 'ready' ? WORKER_CLOSE_TIMEOUT_MS : 2000;
-      await Promise.all([closeWorker(worker, timeoutMs, logger), payouts.stop(timeoutMs), maintenance.close(timeoutMs), sync.stop(timeoutMs)]);
+      await Promise.all([...eventWorkers.map((worker) => closeWorker(worker, timeoutMs, logger)), payouts.stop(timeoutMs), maintenance.close(timeoutMs), sync.stop(timeoutMs)]);
       await closeRedis(connection);
     },
   };

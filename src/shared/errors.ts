@@ -34,6 +34,9 @@ export function describeError(error: unknown): string {
   return String(error);
 }
 
+/** sysexits.h EX_CONFIG: the configuration is wrong; restarting as is will not help. */
+export const EX_CONFIG = 78;
+
 /**
  * Start-up stopped by something an operator must fix before the process can run.
  * `variable` names the setting to look at (DATABASE_URL, ENCRYPTION_KEY…), and the

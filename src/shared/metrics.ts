@@ -62,6 +62,8 @@ export function createMetrics(options: { eventTypes?: readonly string[] } = {}) 
   const startEventJobTimer = (eventType: string) => jobDuration.startTimer({ type: eventTypes.has(eventType) ? eventType : OTHER_EVENT_TYPE });
   const sources: {
     queueCounts?: () => Promise<Record<string, number>>;
+    /** The same, per event queue shard (QUEUE_SHARDS). */
+    shardCounts?: () => Promise<Record<string, Record<string, number>>>;
     /** Inbox numbers for alerting (failed, oldest waiting, relay backlog); wired on the API side. */
     eventStats?: () => Promise<InboxStats>;
     /** Catch-up and endpoint health per account; wired on the API side (the worker's runs write them to the database). */
@@ -69,12 +71,25 @@ export function createMetrics(options: { eventTypes?: readonly string[] } = {}) 
   } = {};
   new Gauge({
     name: 'billed_queue_jobs',
-    help: 'Jobs in the event queue by state',
+    help: 'Jobs in the event queue by state (over all its shards)',
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
       const counts = (await sources.queueCounts?.().catch(() => undefined)) ?? {};
       for (const [state, count] of Object.entries(counts)) this.set({ state }, count);
+    },
+  });
+
+  new Gauge({
+    name: 'billed_event_queue_shard_jobs',
+    help: 'Jobs in each event queue shard by state (QUEUE_SHARDS): one shard filling while the others drain points at its Redis Cluster master',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      const shards = (await sources.shardCounts?.().catch(() => undefined)) ?? {};
+      for (const [queue, counts] of Object.entries(shards)) {
+        for (const [state, count] of Object.entries(counts)) this.set({ queue, state }, count);
+      }
     },
   });
 

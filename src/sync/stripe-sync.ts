@@ -1,7 +1,9 @@
 import type { Worker } from 'bullmq';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../../config/env.schema.js';
-import { createProducerConnection, createWorkerConnection } from '../events/event-queue.js';
+import { createProducerConnection, createWorkerConnection } from '../redis/connections.js';
+import type { RedisTarget } from '../../config/redis-url.js';
+import type { QueueLayout } from '../redis/queue-layout.js';
 import { EventPublisher } from '../events/event-publisher.js';
 import { Ingestor } from '../events/ingest.js';
 import type { RedisHealth } from '../events/redis-health.js';
@@ -17,13 +19,15 @@ import { createSyncWorker } from '../../workers/sync.worker.js';
 import { createCatchUp, type CatchUp } from './catch-up.service.js';
 import { createEndpointHealth } from './endpoint-health.service.js';
 import { createSyncState } from './sync-state.js';
-import { addStartupRuns, createSyncQueue, syncCatchUpSchedulers } from './sync.queue.js';
+import { addStartupRuns, createSyncQueue, SYNC_QUEUE_NAME, syncCatchUpSchedulers } from './sync.queue.js';
 
 /** How often each worker process makes the schedulers match the connected accounts (a new account's first run follows within this). */
 const SCHEDULER_SYNC_MS = 60_000;
 
 export interface StripeSyncDeps {
   config: Config;
+  redis: RedisTarget;
+  queues: QueueLayout;
   dataSource: DataSource;
   stripeClients: StripeClients;
   connections: ConnectionService;
@@ -41,13 +45,13 @@ export interface StripeSyncDeps {
  */
 export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp: CatchUp; stop(timeoutMs?: number): Promise<void> } {
   const { config, logger } = deps;
-  const connection = createWorkerConnection(config.REDIS_URL, deps.redisHealth, 'sync worker');
+  const connection = createWorkerConnection(deps.redis, deps.redisHealth, 'sync worker');
   // The queue adds of found events must fail fast while Redis is down (the relay enqueues them later), as a delivery's do.
-  const producer = createProducerConnection(config.REDIS_URL, deps.redisHealth);
+  const producer = createProducerConnection(deps.redis, deps.redisHealth);
   const publisher = new EventPublisher({
     connection: producer,
     redisHealth: deps.redisHealth,
-    prefix: config.QUEUE_PREFIX,
+    layout: deps.queues,
     attempts: config.JOB_ATTEMPTS,
     backoffMs: config.JOB_BACKOFF_MS,
   });
@@ -73,11 +77,12 @@ export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp
     subscribedTypes: SUBSCRIBED_EVENT_TYPES,
     now: deps.now,
   });
-  const queue = createSyncQueue(connection, config.QUEUE_PREFIX);
+  const prefix = deps.queues.prefixOf(SYNC_QUEUE_NAME);
+  const queue = createSyncQueue(connection, prefix);
   queue.on('error', deps.redisHealth.errorListener('sync queue error'));
   // On stop, a long run ends after its current page instead of holding the process: the next run lists the rest.
   const stopping = new AbortController();
-  const worker = createSyncWorker({ connection, prefix: config.QUEUE_PREFIX, catchUp, endpointHealth, logger, redisHealth: deps.redisHealth, signal: stopping.signal });
+  const worker = createSyncWorker({ connection, prefix, catchUp, endpointHealth, logger, redisHealth: deps.redisHealth, signal: stopping.signal });
 
   const accounts = () => syncState.accountsWithKey(Boolean(config.STRIPE_SECRET_KEY));
   const syncSchedulers = async () => syncCatchUpSchedulers(queue, await accounts(), config.CATCH_UP_INTERVAL_MS);

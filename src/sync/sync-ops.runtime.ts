@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
+import type { QueueLayout } from '../redis/queue-layout.js';
 import type { DataSource } from 'typeorm';
 import type { Config } from '../../config/env.schema.js';
 import type { AccountService } from '../accounts/account.service.js';
@@ -14,7 +15,7 @@ import { closeQueue } from '../runtime/graceful-close.js';
 import { createEndpointHealth } from './endpoint-health.service.js';
 import { createSyncOps, type SyncOps } from './sync-ops.service.js';
 import { createSyncState } from './sync-state.js';
-import { createSyncQueue, type SyncJobData } from './sync.queue.js';
+import { createSyncQueue, SYNC_QUEUE_NAME, type SyncJobData } from './sync.queue.js';
 
 /** How long a request waits for Redis when the queue is not built yet. */
 const QUEUE_WAIT_MS = 2000;
@@ -30,7 +31,8 @@ export function startSyncOps(deps: {
   connections: ConnectionService;
   stripeClients: StripeClients;
   logger: Logger;
-  redis: Redis;
+  redis: RedisClient;
+  queues: QueueLayout;
   redisHealth: RedisHealth;
   now?: () => Date;
 }): { ops: SyncOps; metrics: () => Promise<AccountSyncStats[]>; close(): Promise<void> } {
@@ -38,7 +40,7 @@ export function startSyncOps(deps: {
   let queue: Queue<SyncJobData> | undefined;
   const build = () => {
     if (queue) return;
-    queue = createSyncQueue(deps.redis, config.QUEUE_PREFIX);
+    queue = createSyncQueue(deps.redis, deps.queues.prefixOf(SYNC_QUEUE_NAME));
     queue.on('error', deps.redisHealth.errorListener('sync queue error'));
   };
   if (deps.redis.status === 'ready') build();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connections.js';
 import type { CatchUpOutcome, CatchUpTrigger } from './catch-up.service.js';
 import type { EndpointHealthView } from './endpoint-health.service.js';
 
@@ -26,7 +26,7 @@ export interface SyncJobResult {
   webhookEndpoint: EndpointHealthView | null;
 }
 
-export function createSyncQueue(connection: Redis, prefix: string): Queue<SyncJobData> {
+export function createSyncQueue(connection: RedisClient, prefix: string): Queue<SyncJobData> {
   return new Queue<SyncJobData>(SYNC_QUEUE_NAME, {
     connection,
     prefix,

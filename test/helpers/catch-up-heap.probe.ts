@@ -4,7 +4,8 @@
 import { loadConfig } from '../../config/env.schema.js';
 import { createDataSource, ensureDatabase } from '../../src/db/data-source.js';
 import { migrate } from '../../src/db/migrate.js';
-import { createProducerConnection } from '../../src/events/event-queue.js';
+import { createProducerConnection } from '../../src/redis/connections.js';
+import { queueSetup } from '../../src/runtime/core-services.js';
 import { EventPublisher } from '../../src/events/event-publisher.js';
 import { Ingestor } from '../../src/events/ingest.js';
 import { createRedisHealth } from '../../src/events/redis-health.js';
@@ -30,9 +31,10 @@ const dataSource = createDataSource(config.DATABASE_URL);
 await dataSource.initialize();
 await migrate(dataSource);
 const redisHealth = createRedisHealth({ logger, redisUrl: config.REDIS_URL, consequence: 'the probe stops' });
-const redis = createProducerConnection(config.REDIS_URL, redisHealth);
+const { redis: target, queues } = queueSetup(config);
+const redis = createProducerConnection(target, redisHealth);
 await new Promise((resolve) => redis.once('ready', resolve));
-const publisher = new EventPublisher({ connection: redis, redisHealth, prefix: config.QUEUE_PREFIX, attempts: 1, backoffMs: 1000 });
+const publisher = new EventPublisher({ connection: redis, redisHealth, layout: queues, attempts: 1, backoffMs: 1000 });
 const catchUp = createCatchUp({
   dataSource,
   ingestor: new Ingestor({ dataSource, publisher, logger, metrics: createMetrics() }),

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import mysql from 'mysql2/promise';
 import supertest from 'supertest';
 import { loadConfig, type Config } from '../../config/env.schema.js';
 import { start, type Service, type StartOptions } from '../../src/main.js';
-import { EVENT_QUEUE_NAME } from '../../src/events/event-queue.js';
+import { queueSetup } from '../../src/runtime/core-services.js';
+import { createRedisClient, deleteMatching } from '../../src/redis/connections.js';
+import { redisTarget } from '../../config/redis-url.js';
 import { createMemoryLogger } from './memory-logger.js';
 import { REDIS_URL, TEST_DATABASE_URL, trackDatabase } from './test-database.js';
 import { TEST_WEBHOOK_SECRET } from './stripe-events.js';
@@ -22,8 +23,10 @@ export interface TestService {
   logs: string[];
   /** Reads the inbox directly, as a DBA would. */
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
-  /** The event queue, for counting jobs. */
+  /** The event queue (its first shard, stripe-events), for counting jobs. */
   queue: Queue;
+  /** Every shard of the event queue (QUEUE_SHARDS), shard 0 first. */
+  queues: Queue[];
   stop(): Promise<void>;
 }
 
@@ -59,8 +62,9 @@ export async function startTestService(env: Record<string, string> = {}, options
   const service = await start(config, { logger, ...options });
   const baseUrl = `http://127.0.0.1:${service.port ?? 0}`;
   const db = await mysql.createConnection(config.DATABASE_URL);
-  const queueConnection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null, lazyConnect: true });
-  const queue = new Queue(EVENT_QUEUE_NAME, { connection: queueConnection, prefix: config.QUEUE_PREFIX });
+  const layout = queueSetup(config).queues;
+  const queueConnection = createRedisClient(redisTarget(config.REDIS_URL), { maxRetriesPerRequest: null, lazyConnect: true });
+  const queues = layout.eventQueues.map((name) => new Queue(name, { connection: queueConnection, prefix: layout.prefixOf(name) }));
 
   return {
     service,
@@ -72,28 +76,26 @@ export async function startTestService(env: Record<string, string> = {}, options
       const [rows] = await db.query(sql, params);
       return rows as never;
     },
-    queue,
+    queue: queues[0]!,
+    queues,
     async stop() {
       await service.stop();
-      await queue.close();
+      await Promise.all(queues.map((queue) => queue.close()));
       // BullMQ leaves a connection it was given open.
       queueConnection.disconnect();
       await deleteKeys(config.REDIS_URL, `${prefix}:*`);
+      if (layout.cluster) await deleteKeys(config.REDIS_URL, `{${prefix}:*`);
       await db.end();
     },
   };
 }
 
-/** Tests share the machine's Redis: leave nothing behind. */
+/** Tests share the machine's Redis: leave nothing behind (on a cluster, on every master). */
 export async function deleteKeys(redisUrl: string, pattern: string): Promise<void> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = createRedisClient(redisTarget(redisUrl), { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    if (redis.status !== 'ready') await new Promise((resolve, reject) => redis.once('ready', resolve).once('error', reject));
+    await deleteMatching(redis, pattern);
   } finally {
     redis.disconnect();
   }
