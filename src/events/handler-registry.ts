@@ -7,6 +7,8 @@ export interface HandlerContext {
   event: Stripe.Event;
   /** The merchant account the event was delivered for; null for the default account. */
   accountId: string | null;
+  /** The inbox row's mode: a Stripe event's `livemode`, a PayPal event's connection mode. Left out: the event's own `livemode`. */
+  livemode?: boolean;
   /**
    * The transaction's own manager: the effect and the event's status commit together.
    * `manager.defer` queues a write whose result nobody reads (the invoice's new totals, a
