@@ -30,7 +30,8 @@ describe('PayPal webhooks (POST /webhooks/paypal/:accountId)', function () {
     return res.body.id as string;
   };
   const stored = (eventId: string) => t.query<{ gateway: string; account_id: string; status: string }>('SELECT gateway, account_id, status FROM stripe_events WHERE id = ?', [eventId]);
-  const completed = (invoiceId: string | undefined, value = '10.00') => paypalEvent('PAYMENT.CAPTURE.COMPLETED', captureResource({ value, customId: invoiceId, fee: '0.59', net: '9.41' }));
+  const completed = (invoiceId: string | undefined, value = '10.00') =>
+    paypalEvent('PAYMENT.CAPTURE.COMPLETED', captureResource({ value, customId: invoiceId, fee: '0.59', net: '9.41' })) as Record<string, unknown> & { id: string };
 
   before(async () => {
     fake = await startFakePaypal();
