@@ -197,6 +197,18 @@ describe('PayPal events on the invoices', function () {
     assert.equal((await invoice(invoiceId)).amountPaid, 1000);
   });
 
+  it('the drift check against Stripe leaves PayPal\'s payments, refunds and disputes out: they are not Stripe\'s to list', async () => {
+    const merchant = await connectMerchant(t, stripe, 'PayPal only so far');
+    const paid = await connectPaypal(t, paypal, merchant.accountId);
+    const from = new Date(Date.parse('2026-11-30T08:00:00Z')).toISOString();
+    const p = lifecycle(await merchant.invoice(1000));
+    for (const event of [p.capture('COMPLETED'), p.refund('4.00'), p.dispute(`PP-D-${paypalId(6)}`)]) assert.equal((await paid.deliver(event)).status, 'processed');
+    const res = await t.http.get('/api/ops/drift').query({ accountId: merchant.accountId, from, to: '2026-11-30T10:00:00Z' }).set(auth);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.deepEqual(res.body.differences, []);
+    assert.deepEqual(res.body.checked, { paymentIntents: 0, charges: 0, refunds: 0, disputes: 0, payouts: 0 });
+  });
+
   /** The invoice as an accountant sees it, without the ids that differ between runs. */
   const comparable = (seen: Record<string, unknown> & { payments: Record<string, unknown>[]; refunds: Record<string, unknown>[]; disputes: Record<string, unknown>[] }) => ({
     status: seen.status,
