@@ -125,6 +125,10 @@ describe('PayPal webhooks (POST /webhooks/paypal/:accountId)', function () {
     assert.equal(detail.body.accountId, merchant.accountId);
     assert.equal(detail.body.status, 'processed');
     assert.equal(detail.body.payload.id, event.id);
+    // Found by the capture's id as Stripe's events are by their object's, listed with its gateway.
+    const found = await t.http.get('/api/ops/events').query({ q: (event.resource as { id: string }).id }).set(auth);
+    assert.equal(found.status, 200, found.text);
+    assert.deepEqual(found.body.data.map((e: { id: string; gateway: string }) => [e.id, e.gateway]), [[event.id, 'paypal']]);
 
     const replay = await t.http.post(`/api/ops/events/${String(event.id)}/replay`).set(auth);
     assert.equal(replay.status, 202, replay.text);
