@@ -80,6 +80,6 @@ export function assertRegistryMatches(registry: HandlerRegistry, subscribed: rea
   const extra = Object.keys(registry).filter((type) => !subscribed.includes(type));
   const problems: string[] = [];
   if (missing.length) problems.push(`no handler for ${missing.join(', ')}: add one to the registry`);
-  if (extra.length) problems.push(`handlers for types not subscribed: ${extra.join(', ')}: add them to SUBSCRIBED_EVENT_TYPES or remove them`);
+  if (extra.length) problems.push(`handlers for types not subscribed: ${extra.join(', ')}: add them to the subscribed types (SUBSCRIBED_EVENT_TYPES; PayPal's: PAYPAL_EVENT_TYPES) or remove them`);
   if (problems.length) throw new Error(`Event handler registry: ${problems.join('; ')}`);
 }
