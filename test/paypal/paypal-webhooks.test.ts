@@ -114,6 +114,13 @@ describe('PayPal webhooks (POST /webhooks/paypal/:accountId)', function () {
     assert.deepEqual([lower.status, lower.body.error?.code], [400, 'payload_invalid']);
   });
 
+  it('fails at once (invalid_object, no retries) a signed event whose resource cannot be read, naming the field', async () => {
+    const event = paypalEvent('PAYMENT.CAPTURE.COMPLETED', { ...captureResource({ value: '10.00' }), amount: { currency_code: 'USD', value: '10.001' } }) as { id: string };
+    const settled = await merchant.deliver(event);
+    assert.deepEqual([settled.status, settled.reason, Number(settled.attempts)], ['failed', 'invalid_object', 1]);
+    assert.match(String(settled.last_error), /amount/);
+  });
+
   it('shows a PayPal event in the ops API with its gateway, and replays it without counting the money twice', async () => {
     const invoiceId = await invoiceOf(merchant.accountId);
     const event = completed(invoiceId);
