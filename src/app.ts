@@ -9,6 +9,8 @@ import type { Metrics } from './shared/metrics.js';
 import type { RateLimitedLog } from './shared/rate-limited-log.js';
 import { requestContext } from './http/request-context.middleware.js';
 import { webhookRouter } from './http/webhook.route.js';
+import { paypalWebhookRouter } from './http/paypal-webhook.route.js';
+import type { PaypalSignatureVerifier } from './paypal/verify-signature.js';
 import { healthRouter } from './http/health.route.js';
 import { opsEventsRouter } from './http/ops-events.route.js';
 import { invoicesRouter } from './http/invoices.route.js';
@@ -52,6 +54,8 @@ export interface AppDeps {
   connections: ConnectionService;
   /** Settings > Payment Gateways > PayPal. */
   paypalConnections: PaypalConnectionService;
+  /** The offline check of PayPal's deliveries (POST /webhooks/paypal/:accountId). */
+  paypalSignatures: PaypalSignatureVerifier;
   /** On-call and access: tokens, audit log, event search, replay, the queue UI's queues. */
   ops: OpsServices;
   /** Catch-up from Stripe and webhook endpoint health: status, runs on demand, repair. */
@@ -85,6 +89,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(refuseOptions);
   // Raw body: must come before any JSON parser or every signature fails.
   app.use(webhookRouter(deps));
+  app.use(paypalWebhookRouter(deps));
 
   app.use(healthRouter({ dataSource: deps.dataSource, redis: deps.redis, registry: deps.metrics.registry, metricsToken: deps.metricsToken }));
 

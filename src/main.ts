@@ -6,7 +6,7 @@ import { loadConfig, type Config } from '../config/env.schema.js';
 import { createDataSource, ensureDatabase } from './db/data-source.js';
 import { migrate } from './db/migrate.js';
 import { assertRegistryMatches, type HandlerRegistry } from './events/handler-registry.js';
-import { eventHandlers, SUBSCRIBED_EVENT_TYPES } from './events/subscribed-events.js';
+import { eventHandlers, HANDLED_EVENT_TYPES } from './events/subscribed-events.js';
 import { createCore, queueSetup } from './runtime/core-services.js';
 import { startApi } from './runtime/api.runtime.js';
 import { startWorkers } from './runtime/worker.runtime.js';
@@ -41,7 +41,7 @@ export interface Service {
 export async function start(config: Config, options: StartOptions = {}): Promise<Service> {
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   const registry = options.registry ?? eventHandlers;
-  if (!options.registry) assertRegistryMatches(registry, SUBSCRIBED_EVENT_TYPES);
+  if (!options.registry) assertRegistryMatches(registry, HANDLED_EVENT_TYPES);
   // Before the database: a queue layout that cannot work on this Redis is a configuration error.
   const { redis, queues } = queueSetup(config);
   // On a cluster, each event queue's key prefix: what on-call looks up (CLUSTER KEYSLOT) to find a shard's master.
@@ -52,7 +52,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
   });
 
   const dataSource = await openDatabase(config.DATABASE_URL, logger);
-  const core = createCore({ config, dataSource, logger, metrics: createMetrics({ eventTypes: SUBSCRIBED_EVENT_TYPES }), registry, now: options.now, redis, queues });
+  const core = createCore({ config, dataSource, logger, metrics: createMetrics({ eventTypes: HANDLED_EVENT_TYPES }), registry, now: options.now, redis, queues });
   const unreadable = await core.connections.unreadableConnections().catch(async (error: unknown) => {
     await dataSource.destroy();
     throw error;

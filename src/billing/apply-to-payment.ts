@@ -29,7 +29,7 @@ export async function applyToPayment(
 ): Promise<HandlerOutcome | void> {
   const { manager, accountId, event } = context;
   const { paymentId, referencedInvoiceId, fact } = target;
-  const locked = await lockPayment(manager, paymentId, { accountId, livemode: event.livemode }, referencedInvoiceId, fact);
+  const locked = await lockPayment(manager, paymentId, { accountId, livemode: context.livemode ?? event.livemode }, referencedInvoiceId, fact);
   const { payment } = locked;
   // A payment belongs to the account whose events created it: a merchant who can sign events for
   // their own endpoint must not be able to refund or dispute another merchant's payment.

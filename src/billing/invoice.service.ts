@@ -80,9 +80,9 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
     const [row] = (await dataSource.query(`SELECT * FROM invoices WHERE id = ? AND ${INVOICE_VISIBLE_SQL}`, [id, ...visibleParams(onlyAccount)])) as InvoiceRow[];
     if (!row) throw invoiceNotFound(id);
     const payments = (await dataSource.query(
-      'SELECT id, status, currency, amount, amount_received, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id',
+      'SELECT id, gateway, status, currency, amount, amount_received, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id',
       [id],
-    )) as { id: string; status: string | null; currency: string | null; amount: string | null; amount_received: string; created_at: Date }[];
+    )) as { id: string; gateway: string; status: string | null; currency: string | null; amount: string | null; amount_received: string; created_at: Date }[];
     const ids = payments.map((p) => p.id);
     const rowsFor = async <T>(sql: string) => (ids.length ? ((await dataSource.query(sql, [ids])) as T[]) : []);
     const charges = await rowsFor<{ id: string; payment_id: string; amount: string; amount_captured: string; amount_refunded: string; balance_transaction_id: string | null }>(
@@ -91,10 +91,10 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
     const failures = await rowsFor<{ event_id: string; payment_id: string; code: string | null; decline_code: string | null; message: string | null; stripe_created: string }>(
       'SELECT * FROM payment_failures WHERE payment_id IN (?) ORDER BY stripe_created, attempt_key',
     );
-    const refunds = await rowsFor<{ id: string; payment_id: string; charge_id: string | null; currency: string; amount: string; status: string; reason: string | null; failure_reason: string | null; stripe_created: string }>(
+    const refunds = await rowsFor<{ id: string; gateway: string; payment_id: string; charge_id: string | null; currency: string; amount: string; status: string; reason: string | null; failure_reason: string | null; stripe_created: string }>(
       'SELECT * FROM refunds WHERE payment_id IN (?) ORDER BY stripe_created, id',
     );
-    const disputes = await rowsFor<{ id: string; payment_id: string; charge_id: string; currency: string; amount: string; status: string; reason: string | null; stripe_created: string }>(
+    const disputes = await rowsFor<{ id: string; gateway: string; payment_id: string; charge_id: string; currency: string; amount: string; status: string; reason: string | null; stripe_created: string }>(
       'SELECT * FROM disputes WHERE payment_id IN (?) ORDER BY stripe_created, id',
     );
     const at = (unix: string) => new Date(Number(unix) * 1000).toISOString();
@@ -103,7 +103,9 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
       ...invoiceSummary(row),
       payments: payments.map((p) => ({
         id: p.id,
-        paymentIntentId: p.id.startsWith('pi_') ? p.id : null,
+        /** `stripe` or `paypal`; a PayPal payment's id is its capture id, its status PayPal's in lower case. */
+        gateway: p.gateway,
+        paymentIntentId: p.gateway === 'stripe' && p.id.startsWith('pi_') ? p.id : null,
         status: p.status,
         currency: p.currency,
         amount: p.amount === null ? null : Number(p.amount),
@@ -123,6 +125,7 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
       })),
       refunds: refunds.map((r) => ({
         id: r.id,
+        gateway: r.gateway,
         paymentId: r.payment_id,
         chargeId: r.charge_id,
         currency: r.currency,
@@ -134,6 +137,7 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
       })),
       disputes: disputes.map((d) => ({
         id: d.id,
+        gateway: d.gateway,
         paymentId: d.payment_id,
         chargeId: d.charge_id,
         currency: d.currency,

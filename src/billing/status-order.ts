@@ -58,8 +58,16 @@ function moves(ranks: Record<string, number>, terminalRank: number | undefined, 
  */
 const PAYOUT_RANK: Record<string, number> = { pending: 0, in_transit: 1, paid: 2, failed: 3, canceled: 3 };
 
+/**
+ * A PayPal capture, its status as PayPal writes it in lower case: pending (held for review) →
+ * completed (money taken) or declined / failed (none); all three final. A capture PayPal shows later
+ * as refunded or partially_refunded is a completed one (refunds are facts of their own).
+ */
+const PAYPAL_CAPTURE_RANK: Record<string, number> = { pending: 0, completed: 1, declined: 1, failed: 1 };
+
 export const paymentIntentStatusMoves = (current: StatusFact, next: StatusFact) =>
   moves(PAYMENT_INTENT_RANK, 2, current, next);
+export const paypalCaptureStatusMoves = (current: StatusFact, next: StatusFact) => moves(PAYPAL_CAPTURE_RANK, 1, current, next);
 export const refundStatusMoves = (current: StatusFact, next: StatusFact) => moves(REFUND_RANK, undefined, current, next);
 export const disputeStatusMoves = (current: StatusFact, next: StatusFact) => moves(DISPUTE_RANK, undefined, current, next);
 export const payoutStatusMoves = (current: StatusFact, next: StatusFact) => moves(PAYOUT_RANK, undefined, current, next);

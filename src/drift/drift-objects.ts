@@ -222,7 +222,8 @@ function statusFact(table: 'refunds' | 'disputes'): Pick<DriftObjectSpec, 'byIds
       const rows = (await db.query(`${select} WHERE f.id IN (?) AND f.account_scope = ?`, [ids, accountScope(accountId)])) as Record<string, unknown>[];
       return new Map(rows.map((row) => [String(row.id), toObject(row)]));
     },
-    inWindow: (db, accountId, window, batch) => keysetWindow(db, select, 'f.account_scope', accountScope(accountId), window, batch, toObject),
+    // Stripe's only: PayPal's refunds and disputes (same tables, gateway 'paypal') are not Stripe's to list.
+    inWindow: (db, accountId, window, batch) => keysetWindow(db, select, "f.gateway = 'stripe' AND f.account_scope", accountScope(accountId), window, batch, toObject),
   };
 }
 

@@ -5,12 +5,14 @@ import { RawJson } from '../shared/raw-json.js';
 export function eventView(record: StripeEventRecord) {
   return {
     id: record.id,
+    /** `stripe` or `paypal`: which gateway delivered it. */
+    gateway: record.gateway,
     accountId: record.accountId,
     type: record.type,
     livemode: record.livemode,
     created: record.stripeCreated,
     objectId: record.objectId,
-    /** The Stripe API version the payload is rendered in. */
+    /** The Stripe API version the payload is rendered in; a PayPal event's `resource_version`. */
     apiVersion: record.apiVersion,
     /** `webhook`, or `catch_up`: fetched from Stripe's event list with the account's key because no delivery had brought it. */
     source: record.source,

@@ -7,6 +7,8 @@ export interface HandlerContext {
   event: Stripe.Event;
   /** The merchant account the event was delivered for; null for the default account. */
   accountId: string | null;
+  /** The inbox row's mode: a Stripe event's `livemode`, a PayPal event's connection mode. Left out: the event's own `livemode`. */
+  livemode?: boolean;
   /**
    * The transaction's own manager: the effect and the event's status commit together.
    * `manager.defer` queues a write whose result nobody reads (the invoice's new totals, a
@@ -78,6 +80,6 @@ export function assertRegistryMatches(registry: HandlerRegistry, subscribed: rea
   const extra = Object.keys(registry).filter((type) => !subscribed.includes(type));
   const problems: string[] = [];
   if (missing.length) problems.push(`no handler for ${missing.join(', ')}: add one to the registry`);
-  if (extra.length) problems.push(`handlers for types not subscribed: ${extra.join(', ')}: add them to SUBSCRIBED_EVENT_TYPES or remove them`);
+  if (extra.length) problems.push(`handlers for types not subscribed: ${extra.join(', ')}: add them to the subscribed types (SUBSCRIBED_EVENT_TYPES; PayPal's: PAYPAL_EVENT_TYPES) or remove them`);
   if (problems.length) throw new Error(`Event handler registry: ${problems.join('; ')}`);
 }

@@ -54,7 +54,7 @@ const isDeadlock = (error: unknown) =>
   DEADLOCK_CODES.has((error as { driverError?: { code?: string } })?.driverError?.code ?? '');
 
 /** The columns processing needs. */
-type LoadedEvent = Pick<StripeEventRecord, 'id' | 'accountId' | 'type' | 'livemode' | 'payload' | 'status' | 'reason' | 'attempts'>;
+type LoadedEvent = Pick<StripeEventRecord, 'id' | 'gateway' | 'accountId' | 'type' | 'livemode' | 'payload' | 'status' | 'reason' | 'attempts'>;
 type EventRow = Omit<LoadedEvent, 'accountId' | 'livemode'> & { account_id: string | null; livemode: number; received_at: Date };
 
 /** Rows' keys for `(id, account_scope) IN (?)`, which MariaDB reads as ranges of the primary key. */
@@ -99,7 +99,7 @@ export interface ProcessorDeps {
  */
 export function createEventProcessor(deps: ProcessorDeps) {
   // By id (the key's first part): an id stored for several accounts is rare, and one statement serves a job with or without its account.
-  const SELECT_EVENTS = 'SELECT id, account_id, type, livemode, payload, status, reason, attempts, received_at FROM stripe_events WHERE id IN (?)';
+  const SELECT_EVENTS = 'SELECT id, gateway, account_id, type, livemode, payload, status, reason, attempts, received_at FROM stripe_events WHERE id IN (?)';
   const toRecord = ({ account_id: accountId, livemode, received_at: _receivedAt, ...rest }: EventRow): LoadedEvent => ({ ...rest, accountId, livemode: Boolean(livemode) });
 
   /** The hot path reads the row with plain SQL: the ORM's query building costs more than the query. */
@@ -115,7 +115,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
     handler: EventHandler,
     event = JSON.parse(record.payload) as Stripe.Event,
   ): Promise<{ status: 'processed' | 'ignored'; reason: string | null }> {
-    const outcome = await handler({ event, accountId: record.accountId, manager: tx, logger: deps.logger });
+    const outcome = await handler({ event, accountId: record.accountId, livemode: record.livemode, manager: tx, logger: deps.logger });
     return outcome?.ignored ? { status: 'ignored', reason: outcome.ignored } : { status: 'processed', reason: null };
   }
 
@@ -177,7 +177,9 @@ export function createEventProcessor(deps: ProcessorDeps) {
   }
 
   /** `expected`: the mode of the account's key; null or undefined when no key fixes one. */
-  const modeMatches = (record: LoadedEvent, expected: boolean | null | undefined) => expected === undefined || expected === null || expected === record.livemode;
+  // A PayPal event's mode is its connection's (the one whose webhook signed it: paypal/paypal-event-envelope.ts), not the Stripe key's.
+  const modeMatches = (record: LoadedEvent, expected: boolean | null | undefined) =>
+    record.gateway === 'paypal' || expected === undefined || expected === null || expected === record.livemode;
   const livemodeMatches = async (record: LoadedEvent) => modeMatches(record, await deps.expectedLivemode?.(record.accountId));
 
   /** The status another run gave an event while this run waited for its locks. */

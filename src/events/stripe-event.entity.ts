@@ -5,6 +5,8 @@ export type EventStatus = 'received' | 'processed' | 'ignored' | 'failed';
 /** A row of the inbox (`stripe_events`): the raw event and its processing record, keyed by (id, accountScope). */
 export interface StripeEventRecord {
   id: string;
+  /** `stripe` (ids `evt_…`) or `paypal` (ids `WH-…`): generated from the id by the database. */
+  gateway: 'stripe' | 'paypal';
   accountId: string | null;
   /** `accountId`, or '' for the default account. */
   accountScope: string;
@@ -31,6 +33,8 @@ export const StripeEventEntity = new EntitySchema<StripeEventRecord>({
   tableName: 'stripe_events',
   columns: {
     id: { type: 'varchar', length: 255, primary: true },
+    // A STORED generated column (migration 1764232117000): read only.
+    gateway: { type: 'varchar', length: 8, insert: false, update: false },
     accountId: { name: 'account_id', type: 'varchar', length: 64, nullable: true },
     accountScope: { name: 'account_scope', type: 'varchar', length: 64, primary: true },
     type: { type: 'varchar', length: 255 },

@@ -5,12 +5,17 @@ import { onRefund } from '../billing/refund.handlers.js';
 import { onDispute } from '../billing/dispute.handlers.js';
 import { onCheckoutSessionCompleted } from '../billing/checkout.handlers.js';
 import { onPayout } from '../billing/payout.handlers.js';
+import { onPaypalCapture, onPaypalDispute, onPaypalOrderApproved, onPaypalRefund } from '../billing/paypal.handlers.js';
+import { PAYPAL_EVENT_TYPES, type PaypalEventType } from '../paypal/event-types.js';
 
 /**
- * The event types this service subscribes to (and creates webhook endpoints
- * for), each with its handler. Find where a type is handled here, in one step.
+ * Every event type this service handles, for both gateways, each with its handler: find where a
+ * type is handled here, in one step. Stripe's types are lower-case and PayPal's upper-case, and each
+ * gateway's intake accepts only its own form, so one registry serves both without a clash.
  */
-export const eventHandlers: HandlerRegistry = {
+
+/** Stripe: the types Stripe webhook endpoints are created for. */
+export const stripeEventHandlers: HandlerRegistry = {
   'payment_intent.succeeded': onPaymentIntent,
   'payment_intent.payment_failed': onPaymentIntent,
   'payment_intent.processing': onPaymentIntent,
@@ -36,4 +41,23 @@ export const eventHandlers: HandlerRegistry = {
   'payout.reconciliation_completed': onPayout,
 };
 
-export const SUBSCRIBED_EVENT_TYPES: readonly string[] = Object.keys(eventHandlers);
+/** PayPal: the types of src/paypal/event-types.ts, which the webhook made at PayPal subscribes to. */
+export const paypalEventHandlers: Readonly<Record<PaypalEventType, HandlerRegistry[string]>> = {
+  'PAYMENT.CAPTURE.COMPLETED': onPaypalCapture,
+  'PAYMENT.CAPTURE.PENDING': onPaypalCapture,
+  'PAYMENT.CAPTURE.DENIED': onPaypalCapture,
+  'PAYMENT.CAPTURE.REFUNDED': onPaypalRefund,
+  'PAYMENT.CAPTURE.REVERSED': onPaypalRefund,
+  'CUSTOMER.DISPUTE.CREATED': onPaypalDispute,
+  'CUSTOMER.DISPUTE.RESOLVED': onPaypalDispute,
+  'CHECKOUT.ORDER.APPROVED': onPaypalOrderApproved,
+};
+
+/** What the workers run: both gateways'. */
+export const eventHandlers: HandlerRegistry = { ...stripeEventHandlers, ...paypalEventHandlers };
+
+/** The Stripe event types subscribed to (Stripe endpoints, the catch-up's and drift check's lists). */
+export const SUBSCRIBED_EVENT_TYPES: readonly string[] = Object.keys(stripeEventHandlers);
+
+/** Every handled type, both gateways: what the registry must match at start-up. */
+export const HANDLED_EVENT_TYPES: readonly string[] = [...SUBSCRIBED_EVENT_TYPES, ...PAYPAL_EVENT_TYPES];

@@ -14,6 +14,7 @@ const MAX_INVOICES_PER_NUMBER = 100;
 
 interface EventRow {
   id: string;
+  gateway: string;
   account_id: string | null;
   type: string;
   livemode: number;
@@ -41,6 +42,7 @@ interface AttemptRow {
 
 const summary = (row: EventRow) => ({
   id: row.id,
+  gateway: row.gateway,
   accountId: row.account_id,
   type: row.type,
   livemode: Boolean(row.livemode),
@@ -148,7 +150,7 @@ export function createEventSearch(dataSource: DataSource) {
       params.push(query.cursor.at, query.cursor.at, query.cursor.id, query.cursor.scope ?? '\u{10FFFF}');
     }
     const found = await rows<EventRow>(
-      `SELECT id, account_id, type, livemode, object_id, api_version, source, status, reason, attempts, last_error, received_at, processed_at
+      `SELECT id, gateway, account_id, type, livemode, object_id, api_version, source, status, reason, attempts, last_error, received_at, processed_at
          FROM stripe_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY received_at DESC, id DESC, account_scope DESC LIMIT ?`,
       [...params, query.limit + 1],

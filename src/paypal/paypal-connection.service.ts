@@ -167,6 +167,19 @@ export function createPaypalConnectionService(deps: PaypalConnectionDeps) {
     });
   }
 
+  /**
+   * What the webhook route needs, in one query (it is on the webhook path): the webhook ids as
+   * `webhookIds` gives them, and whether the connection is live (PayPal's events do not say;
+   * the webhook that signed them is the connection's app's, in its mode). null: no such account.
+   */
+  async function delivery(accountId: string): Promise<{ webhookIds: string[]; live: boolean } | null> {
+    const [row] = (await dataSource.query(
+      'SELECT a.id, c.mode, c.webhook_id, c.previous_webhook_id, c.previous_webhook_expires_at FROM accounts a LEFT JOIN paypal_connections c ON c.account_id = a.id WHERE a.id = ?',
+      [accountId],
+    )) as (Pick<PaypalConnectionRow, 'webhook_id' | 'previous_webhook_id' | 'previous_webhook_expires_at'> & { id: string; mode: PaypalMode | null })[];
+    return row ? { webhookIds: liveWebhookIds(row), live: row.mode === 'live' } : null;
+  }
+
   return {
     /**
      * PUT /api/accounts/:id/paypal. Checked with PayPal (a token), the webhook made (or the one at
@@ -243,16 +256,13 @@ export function createPaypalConnectionService(deps: PaypalConnectionDeps) {
 
     /**
      * The webhook ids that verify this account's deliveries now: the current one, and the previous
-     * one within its 24 h. null when the account does not exist, [] when it has none. One query:
-     * it is on the webhook path.
+     * one within its 24 h. null when the account does not exist, [] when it has none.
      */
     async webhookIds(accountId: string): Promise<string[] | null> {
-      const [row] = (await dataSource.query(
-        'SELECT a.id, c.webhook_id, c.previous_webhook_id, c.previous_webhook_expires_at FROM accounts a LEFT JOIN paypal_connections c ON c.account_id = a.id WHERE a.id = ?',
-        [accountId],
-      )) as (Pick<PaypalConnectionRow, 'webhook_id' | 'previous_webhook_id' | 'previous_webhook_expires_at'> & { id: string })[];
-      return row ? liveWebhookIds(row) : null;
+      return (await delivery(accountId))?.webhookIds ?? null;
     },
+
+    delivery,
 
     /** The app's credentials and mode, for calls to PayPal on the account's behalf (orders, captures); null when not connected. */
     async credentials(accountId: string): Promise<(PaypalCredentials & { mode: PaypalMode }) | null> {

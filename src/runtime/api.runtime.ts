@@ -92,6 +92,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     accounts,
     connections,
     paypalConnections: core.paypal.connections,
+    paypalSignatures: core.paypal.signatures,
     ops,
     sync: sync.ops,
     drift,

@@ -75,7 +75,7 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['POST', '/pay/bpl_000000000000000000000000000000000000000000a', 'public'],
 ];
 /** Routes that take no bearer token: webhooks authenticate by signature; the dashboard page's static files hold no data. */
-const NO_TOKEN = ['POST /webhooks/stripe', 'POST /webhooks/stripe/:accountId', 'GET /dashboard/:file'];
+const NO_TOKEN = ['POST /webhooks/stripe', 'POST /webhooks/stripe/:accountId', 'POST /webhooks/paypal/:accountId', 'GET /dashboard/:file'];
 
 /** Every METHOD path the Express app routes, read from its router stack. */
 function routesOf(app: Express): string[] {

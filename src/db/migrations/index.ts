@@ -15,6 +15,7 @@ import { ScopeTokensToAccounts1764230818000 } from './1764230818000-scope-tokens
 import { CatchUpAndEndpointHealth1764231300000 } from './1764231300000-catch-up-and-endpoint-health.js';
 import { IndexFactsByStripeCreated1764231346000 } from './1764231346000-index-facts-by-stripe-created.js';
 import { CreatePaypalConnections1764231717000 } from './1764231717000-create-paypal-connections.js';
+import { PaypalGateway1764232117000 } from './1764232117000-paypal-gateway.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [
@@ -35,4 +36,5 @@ export const migrations = [
   CatchUpAndEndpointHealth1764231300000,
   IndexFactsByStripeCreated1764231346000,
   CreatePaypalConnections1764231717000,
+  PaypalGateway1764232117000,
 ];
