@@ -51,6 +51,27 @@ describe('folded transaction: deferred writes', () => {
     ]);
   });
 
+  it('sends updates of several rows that set the same columns, one after another, as one UPDATE, each row with its own values', async () => {
+    await dataSource.query("INSERT INTO rows_under_test (id, a, b) VALUES ('r3', 30, 31)");
+    const updates = await foldedTransaction(dataSource, async (tx) => {
+      const before = await updatesSoFar(tx);
+      tx.deferUpdate('rows_under_test', 'r1', { a: 1, b: null });
+      tx.deferUpdate('rows_under_test', 'r2', { b: 2, a: 20 });
+      tx.deferUpdate('rows_under_test', 'r3', { a: null, b: 3 });
+      // r1 again: a statement of its own after the first, so its writes keep their order.
+      tx.deferUpdate('rows_under_test', 'r1', { a: 11, b: 12 });
+      const after = await updatesSoFar(tx);
+      return { final: [], done: () => after - before };
+    });
+    assert.equal(updates, 2);
+    const rows = (await dataSource.query('SELECT id, a, b FROM rows_under_test ORDER BY id')) as { id: string; a: number | null; b: number | null }[];
+    assert.deepEqual(rows.map((r) => ({ ...r })), [
+      { id: 'r1', a: 11, b: 12 },
+      { id: 'r2', a: 20, b: 2 },
+      { id: 'r3', a: null, b: 3 },
+    ]);
+  });
+
   it('a deferred write is seen by the next statement of the transaction, and is undone with it on rollback', async () => {
     await assert.rejects(
       foldedTransaction(dataSource, async (tx) => {

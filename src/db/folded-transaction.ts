@@ -21,8 +21,9 @@ export interface Tx {
   /**
    * `defer` for the common case of setting columns of one row by its `id`: when the write
    * deferred just before it sets columns of the same row, the two become one UPDATE (a
-   * payment linked to its invoice and given its new status is one statement, not two).
-   * Column names come from code, never from input; values are bound.
+   * payment linked to its invoice and given its new status is one statement, not two); and
+   * consecutive updates of other rows of the table that set the same columns go as one
+   * statement (a batch's payments). Column names come from code, never from input; values are bound.
    */
   deferUpdate(table: string, id: string, set: Record<string, unknown>): void;
   /**
@@ -85,11 +86,57 @@ type Deferred = Statement | RowUpdate | Guard;
 const isRowUpdate = (write: Deferred): write is RowUpdate => 'set' in write;
 const isGuard = (write: Deferred): write is Guard => 'guarded' in write;
 
-function toStatement(write: Deferred): Statement {
-  if (isGuard(write)) return write.guarded;
-  if (!isRowUpdate(write)) return write;
-  const columns = Object.keys(write.set);
-  return { sql: `UPDATE ${write.table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`, params: [...Object.values(write.set), write.id] };
+/** Deferred writes as they are sent: a run of row updates that can go as one statement is one entry. */
+type Outgoing = Statement | Guard | RowUpdate[];
+
+const columnsOf = (update: RowUpdate) => Object.keys(update.set).sort().join(',');
+
+/**
+ * Consecutive updates of distinct rows of one table that set the same columns (a batch's payments,
+ * each linked to its invoice and given its new status) become one statement: MariaDB parses,
+ * opens and locks once instead of once a row. A row met again starts a new run, so writes to one
+ * row keep their order.
+ */
+function foldRowUpdates(writes: Deferred[]): Outgoing[] {
+  const out: Outgoing[] = [];
+  let run: RowUpdate[] | undefined;
+  let ids = new Set<string>();
+  for (const write of writes) {
+    if (!isRowUpdate(write)) {
+      out.push(write);
+      run = undefined;
+      continue;
+    }
+    if (run && run[0]!.table === write.table && columnsOf(run[0]!) === columnsOf(write) && !ids.has(write.id)) {
+      run.push(write);
+      ids.add(write.id);
+    } else {
+      run = [write];
+      ids = new Set([write.id]);
+      out.push(run);
+    }
+  }
+  return out;
+}
+
+function toStatement(write: Outgoing): Statement {
+  if (Array.isArray(write)) return rowUpdatesStatement(write);
+  return isGuard(write) ? write.guarded : write;
+}
+
+/** `UPDATE … WHERE id = ?` for one row; for several, each column set by a CASE on the id, over the rows' ids. */
+function rowUpdatesStatement(rows: RowUpdate[]): Statement {
+  const [first] = rows as [RowUpdate];
+  if (rows.length === 1) {
+    const columns = Object.keys(first.set);
+    return { sql: `UPDATE ${first.table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`, params: [...Object.values(first.set), first.id] };
+  }
+  const columns = Object.keys(first.set).sort();
+  const whens = rows.map(() => 'WHEN ? THEN ?').join(' ');
+  return {
+    sql: `UPDATE ${first.table} SET ${columns.map((c) => `${c} = CASE id ${whens} ELSE ${c} END`).join(', ')} WHERE id IN (?)`,
+    params: [...columns.flatMap((c) => rows.flatMap((row) => [row.id, row.set[c]])), rows.map((row) => row.id)],
+  };
 }
 
 class FoldedTx implements Tx {
@@ -146,19 +193,19 @@ class FoldedTx implements Tx {
   }
 
   /** The BEGIN (first time only) and the writes deferred so far; taken, so they are sent once. */
-  private takePrefix(): Deferred[] {
-    const prefix: Deferred[] = this.begun ? [] : [{ sql: 'START TRANSACTION', params: [] }];
+  private takePrefix(): Outgoing[] {
+    const prefix: Outgoing[] = this.begun ? [] : [{ sql: 'START TRANSACTION', params: [] }];
     this.begun = true;
-    prefix.push(...this.deferred);
+    prefix.push(...foldRowUpdates(this.deferred));
     this.deferred = [];
     return prefix;
   }
 
   /** `prefix` and `statements` in one round trip; the guards in `prefix` checked; the results of `statements`. */
-  private async sendAfter(prefix: Deferred[], statements: Statement[]): Promise<unknown[]> {
+  private async sendAfter(prefix: Outgoing[], statements: Statement[]): Promise<unknown[]> {
     const results = await this.sendRaw([...prefix.map(toStatement), ...statements]);
     prefix.forEach((write, i) => {
-      if (isGuard(write)) write.check(results[i]);
+      if (!Array.isArray(write) && isGuard(write)) write.check(results[i]);
     });
     return results.slice(prefix.length);
   }
