@@ -37,6 +37,7 @@ import { paymentEvents } from '../test/helpers/payment-events.js';
 import { signedDelivery, TEST_WEBHOOK_SECRET } from '../test/helpers/stripe-events.js';
 import { PrivateRedis } from '../test/helpers/private-redis.js';
 import { cpuSeconds, pidsNamed } from './cpu-time.js';
+import { PrivateMariaDb } from './private-mariadb.js';
 import { bullmqScriptNames, CountingProxy, diffCounts, mysqlParser, redisParser, totalOf, type Counts } from './counting-proxy.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -47,6 +48,12 @@ const settings = {
   invoices: num('COUNT_INVOICES', 100),
   connections: num('COUNT_CONNECTIONS', 50),
   idleSeconds: num('COUNT_IDLE_SECONDS', 5),
+  // COUNT_SEQUENTIAL=0: the burst only.
+  sequential: process.env.COUNT_SEQUENTIAL !== '0',
+  // COUNT_PERF=<file>: `perf record -e cpu-clock -g` of both services during the burst, JS frames named (--perf-basic-prof).
+  perfFile: process.env.COUNT_PERF,
+  // COUNT_PRIVATE_MARIADB=1: a MariaDB of the bench's own (bench/private-mariadb.ts), whose CPU is then shown too.
+  privateMariaDb: process.env.COUNT_PRIVATE_MARIADB === '1',
   mysql: new URL(process.env.BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306'),
 };
 const ADMIN_TOKEN = randomBytes(24).toString('hex');
@@ -60,7 +67,9 @@ interface Proxies {
 }
 
 function spawnService(role: Side, env: Record<string, string>): Promise<{ child: ChildProcess; port?: number }> {
-  const child = spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', 'src/main.ts'], {
+  // COUNT_NODE_FLAGS: extra node flags for both services (e.g. --trace-gc: its scavenges and mark-compacts are tallied).
+  const extraFlags = [...(process.env.COUNT_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []), ...(settings.perfFile ? ['--perf-basic-prof'] : [])];
+  const child = spawn(process.execPath, ['--max-old-space-size=192', ...extraFlags, '--import', 'tsx', 'src/main.ts'], {
     cwd: checkout,
     env: { ...process.env, ...env, ROLE: role, PORT: '0', LOG_LEVEL: 'info', STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET, ADMIN_TOKEN, NODE_ENV: 'development' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,6 +80,12 @@ function spawnService(role: Side, env: Record<string, string>): Promise<{ child:
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${role} did not start within 90 s`)), 90_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
+      const gc = /: (Scavenge|Mark-Compact|Mark-sweep)\b.*?MB, ([\d.]+) \/ ([\d.]+) ms/.exec(line);
+      if (gc) {
+        const tally = (gcTallies[role][gc[1]!] ??= { count: 0, ms: 0 });
+        tally.count += 1;
+        tally.ms += Number(gc[2]);
+      }
       const port = /"message":"api listening","port":(\d+)/.exec(line)?.[1];
       if ((role === 'api' && port) || (role === 'worker' && line.includes('"message":"worker started"'))) {
         clearTimeout(timer);
@@ -135,18 +150,24 @@ function redisPid(port: number): number {
   return pid;
 }
 
-const pids: Partial<Record<Side | 'redis', number>> = {};
+const pids: Partial<Record<Side | 'redis' | 'mariadb', number>> = {};
+/** Garbage collections seen in the services' --trace-gc output (COUNT_NODE_FLAGS), by kind. */
+const gcTallies: Record<Side, Record<string, { count: number; ms: number }>> = { api: {}, worker: {} };
+const gcSnapshot = () => JSON.parse(JSON.stringify(gcTallies)) as typeof gcTallies;
 
 interface Snapshot {
   api: { mysql: Counts; redis: Counts; process: ProcessCounts };
   worker: { mysql: Counts; redis: Counts; process: ProcessCounts };
   redisServer: ProcessCounts;
+  /** The private MariaDB's, when there is one. */
+  mariadb?: ProcessCounts;
   redisExecuted: Record<string, number>;
+  gc: typeof gcTallies;
 }
 
 async function snapshot(proxies: Record<Side, Proxies>, redis: Redis): Promise<Snapshot> {
   const of = (side: Side) => ({ mysql: proxies[side].mysql.snapshot(), redis: proxies[side].redis.snapshot(), process: processCounts(pids[side]!) });
-  return { api: of('api'), worker: of('worker'), redisServer: processCounts(pids.redis!), redisExecuted: await commandStats(redis) };
+  return { api: of('api'), worker: of('worker'), redisServer: processCounts(pids.redis!), mariadb: pids.mariadb ? processCounts(pids.mariadb) : undefined, redisExecuted: await commandStats(redis), gc: gcSnapshot() };
 }
 
 type Delta = Snapshot;
@@ -162,7 +183,18 @@ function delta(after: Snapshot, before: Snapshot): Delta {
     redis: diffCounts(after[s].redis, before[s].redis),
     process: diffProcess(after[s].process, before[s].process),
   });
-  return { api: side('api'), worker: side('worker'), redisServer: diffProcess(after.redisServer, before.redisServer), redisExecuted: executed };
+  const gc = (s: Side) =>
+    Object.fromEntries(
+      Object.entries(after.gc[s]).map(([kind, t]) => [kind, { count: t.count - (before.gc[s][kind]?.count ?? 0), ms: t.ms - (before.gc[s][kind]?.ms ?? 0) }]),
+    );
+  return {
+    api: side('api'),
+    worker: side('worker'),
+    redisServer: diffProcess(after.redisServer, before.redisServer),
+    mariadb: after.mariadb && before.mariadb ? diffProcess(after.mariadb, before.mariadb) : undefined,
+    redisExecuted: executed,
+    gc: { api: gc('api'), worker: gc('worker') },
+  };
 }
 
 async function createInvoices(port: number, count: number, label: string): Promise<string[]> {
@@ -223,6 +255,11 @@ async function main(): Promise<void> {
   await privateRedis.start();
   const redis = new Redis(privateRedis.url);
   const scripts = await bullmqScriptNames(checkout);
+  const privateMariaDb = settings.privateMariaDb ? await PrivateMariaDb.start() : undefined;
+  if (privateMariaDb) {
+    pids.mariadb = privateMariaDb.pid;
+    settings.mysql = new URL(`mysql://root@127.0.0.1:${privateMariaDb.port}`);
+  }
   const mysqlTarget = { host: settings.mysql.hostname, port: Number(settings.mysql.port || 3306) };
   const proxies = {} as Record<Side, Proxies>;
   for (const side of ['api', 'worker'] as const) {
@@ -258,21 +295,30 @@ async function main(): Promise<void> {
     const idle = delta(await snapshot(proxies, redis), before);
 
     // One at a time.
-    before = await snapshot(proxies, redis);
-    let started = Date.now();
-    for (const [i, event] of sequentialEvents.entries()) {
-      const res = await fetch(url, { method: 'POST', headers: event.headers, body: event.payload });
-      if (res.status !== 200) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
-      await res.arrayBuffer();
-      await waitSettled(db, i + 1, 1);
+    let sequential: Delta | undefined;
+    let sequentialSeconds = 0;
+    if (settings.sequential) {
+      before = await snapshot(proxies, redis);
+      const started = Date.now();
+      for (const [i, event] of sequentialEvents.entries()) {
+        const res = await fetch(url, { method: 'POST', headers: event.headers, body: event.payload });
+        if (res.status !== 200) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
+        await res.arrayBuffer();
+        await waitSettled(db, i + 1, 1);
+      }
+      sequentialSeconds = (Date.now() - started) / 1000;
+      sequential = delta(await snapshot(proxies, redis), before);
+      await checkTotals(db, sequentialInvoices, sequentialEvents.reduce((sum, e) => sum + e.amount, 0));
     }
-    const sequentialSeconds = (Date.now() - started) / 1000;
-    const sequential = delta(await snapshot(proxies, redis), before);
-    await checkTotals(db, sequentialInvoices, sequentialEvents.reduce((sum, e) => sum + e.amount, 0));
 
     // Burst.
+    const settledBefore = await settledCount(db);
+    const perf = settings.perfFile
+      ? spawn('perf', ['record', '-e', 'cpu-clock', '-g', '-o', settings.perfFile, '-p', `${pids.api},${pids.worker}`], { stdio: 'ignore' })
+      : undefined;
+    if (perf) await sleep(500);
     before = await snapshot(proxies, redis);
-    started = Date.now();
+    const started = Date.now();
     let next = 0;
     const result = await autocannon({
       url: `http://127.0.0.1:${api.port}`,
@@ -282,10 +328,15 @@ async function main(): Promise<void> {
       requests: [{ setupRequest: (request) => ({ ...request, method: 'POST', path: '/webhooks/stripe', headers: burstEvents[next]!.headers, body: burstEvents[next++]!.payload }) }],
     });
     if (result['2xx'] !== burstEvents.length) throw new Error(`burst: ${result['2xx']} of ${burstEvents.length} answered 2xx`);
-    await waitSettled(db, 2 * settings.events, 20);
+    await waitSettled(db, settledBefore + settings.events, 20);
     const burstSeconds = (Date.now() - started) / 1000;
     const burst = delta(await snapshot(proxies, redis), before);
-    await checkTotals(db, [...sequentialInvoices, ...burstInvoices], [...sequentialEvents, ...burstEvents].reduce((sum, e) => sum + e.amount, 0));
+    if (perf) {
+      const exited = new Promise((resolve) => perf.once('exit', resolve));
+      perf.kill('SIGINT');
+      await exited;
+    }
+    await checkTotals(db, burstInvoices, burstEvents.reduce((sum, e) => sum + e.amount, 0));
 
     await Promise.all([stop(api.child), stop(worker.child)]);
     report({ idle, sequential, burst, sequentialSeconds, burstSeconds });
@@ -296,10 +347,15 @@ async function main(): Promise<void> {
     redis.disconnect();
     for (const side of Object.values(proxies)) await Promise.all([side.mysql.close(), side.redis.close()]);
     await privateRedis.kill();
+    await privateMariaDb?.stop();
   }
 }
 
 const per = (n: number, events: number) => (n / events).toFixed(2);
+const gcText = (gc: Record<string, { count: number; ms: number }>, events: number) =>
+  Object.entries(gc)
+    .map(([kind, t]) => `${kind} ${((t.count * 1000) / events).toFixed(1)}, ${((t.ms * 1000) / events).toFixed(0)} ms`)
+    .join('; ');
 const kb = (bytes: number, events: number) => (bytes / events / 1024).toFixed(2);
 
 function table(rows: (string | number)[][]): string {
@@ -323,12 +379,13 @@ function summary(d: Delta, events: number): (string | number)[][] {
     ['Redis KB sent', ...bytes((s) => s.redis.bytesOut)],
     ['Redis KB received', ...bytes((s) => s.redis.bytesIn)],
     ['Redis commands executed (in scripts too)', '', '', per(executed, events)],
-    ['write-type system calls (syscw)', ...both((s) => s.process.syscw)],
-    ['read-type system calls (syscr)', ...both((s) => s.process.syscr)],
-    ['context switches', ...both((s) => s.process.switches)],
-    ['redis-server: syscw / syscr / context switches', '', '', `${per(d.redisServer.syscw, events)} / ${per(d.redisServer.syscr, events)} / ${per(d.redisServer.switches, events)}`],
+    ['redis-server: reads / writes / context switches', '', '', `${per(d.redisServer.syscr, events)} / ${per(d.redisServer.syscw, events)} / ${per(d.redisServer.switches, events)}`],
     ['CPU µs (loaded machine: indicative only)', ...[d.api.process.cpuSeconds, d.worker.process.cpuSeconds, d.api.process.cpuSeconds + d.worker.process.cpuSeconds].map((c) => Math.round((c * 1e6) / events))],
     ['redis-server CPU µs (private: ours alone)', '', '', Math.round((d.redisServer.cpuSeconds * 1e6) / events)],
+    ...(d.mariadb ? [['mariadbd CPU µs (private: ours alone)', '', '', Math.round((d.mariadb.cpuSeconds * 1e6) / events)]] : []),
+    ...(Object.keys(d.gc.api).length + Object.keys(d.gc.worker).length > 0
+      ? [['GC per 1,000 events: collections, ms (--trace-gc)', gcText(d.gc.api, events), gcText(d.gc.worker, events), '']]
+      : []),
   ];
 }
 
@@ -343,7 +400,7 @@ function breakdown(d: Delta, events: number): string {
   return table(rows);
 }
 
-function report(r: { idle: Delta; sequential: Delta; burst: Delta; sequentialSeconds: number; burstSeconds: number }): void {
+function report(r: { idle: Delta; sequential?: Delta; burst: Delta; sequentialSeconds: number; burstSeconds: number }): void {
   const events = settings.events;
   const batches = (d: Delta) => {
     const inserts = Object.entries(d.api.mysql.byKind).filter(([k]) => k.startsWith('INSERT IGNORE stripe_events')).reduce((a, [, n]) => a + n, 0);
@@ -351,14 +408,18 @@ function report(r: { idle: Delta; sequential: Delta; burst: Delta; sequentialSec
     return `inbox INSERTs ${inserts} (${(events / Math.max(1, inserts)).toFixed(1)} events each); worker transactions ${loads} (${(events / Math.max(1, loads)).toFixed(1)} events each)`;
   };
   console.log(`\nCheckout: ${checkout}; ${events} payment_intent.succeeded over ${settings.invoices} invoices per pass\n`);
-  console.log(`One at a time (${r.sequentialSeconds.toFixed(1)} s; ${batches(r.sequential)}):\n`);
-  console.log(table(summary(r.sequential, events)));
+  if (r.sequential) {
+    console.log(`One at a time (${r.sequentialSeconds.toFixed(1)} s; ${batches(r.sequential)}):\n`);
+    console.log(table(summary(r.sequential, events)));
+  }
   console.log(`\nBurst, ${settings.connections} connections (${r.burstSeconds.toFixed(1)} s; ${batches(r.burst)}):\n`);
   console.log(table(summary(r.burst, events)));
   const idleRate = (s: Delta['api']) => `${(s.mysql.roundTrips / settings.idleSeconds).toFixed(1)} SQL round trips/s, ${(totalOf(s.redis) / settings.idleSeconds).toFixed(1)} Redis commands/s`;
   console.log(`\nIdle background (not subtracted): api ${idleRate(r.idle.api)}; worker ${idleRate(r.idle.worker)}`);
-  console.log('\nOne at a time, by kind:\n');
-  console.log(breakdown(r.sequential, events));
+  if (r.sequential) {
+    console.log('\nOne at a time, by kind:\n');
+    console.log(breakdown(r.sequential, events));
+  }
   console.log('\nBurst, by kind:\n');
   console.log(breakdown(r.burst, events));
   const dir = path.join(repoRoot, '.bench');
