@@ -451,8 +451,11 @@ function report(r: { idle: Delta; sequential?: Delta; burst: Delta; sequentialSe
   }
   console.log(`\nBurst, ${settings.connections} connections (${r.burstSeconds.toFixed(1)} s; ${batches(r.burst)}):\n`);
   console.log(table(summary(r.burst, events)));
-  const idleRate = (s: Delta['api']) => `${(s.mysql.roundTrips / settings.idleSeconds).toFixed(1)} SQL round trips/s, ${(totalOf(s.redis) / settings.idleSeconds).toFixed(1)} Redis commands/s`;
-  console.log(`\nIdle background (not subtracted): api ${idleRate(r.idle.api)}; worker ${idleRate(r.idle.worker)}`);
+  const perSecond = (n: number) => (n / settings.idleSeconds).toFixed(1);
+  const idleRate = (s: Delta['api']) =>
+    `${perSecond(s.mysql.roundTrips)} SQL round trips/s, ${perSecond(totalOf(s.redis))} Redis commands/s, ${Math.round((s.process.cpuSeconds * 1000) / settings.idleSeconds)} ms CPU/s`;
+  const servers = `redis-server ${Math.round((r.idle.redisServer.cpuSeconds * 1000) / settings.idleSeconds)} ms CPU/s${r.idle.mariadb ? `, mariadbd ${Math.round((r.idle.mariadb.cpuSeconds * 1000) / settings.idleSeconds)} ms CPU/s` : ''}`;
+  console.log(`\nIdle background (not subtracted): api ${idleRate(r.idle.api)}; worker ${idleRate(r.idle.worker)}; ${servers}`);
   if (r.sequential) {
     console.log('\nOne at a time, by kind:\n');
     console.log(breakdown(r.sequential, events));
