@@ -301,7 +301,8 @@ async function main(): Promise<number> {
   const results: LayoutResult[] = [];
   for (const [i, layout] of settings.layouts.entries()) {
     console.error(`end-to-end: ${layout.processes} worker process(es) × concurrency ${layout.concurrency}…`);
-    const result = await runLayout(layout, i === 0);
+    // BENCH_STEADY_SECONDS=0 leaves the steady phase out (e.g. to profile the burst alone).
+    const result = await runLayout(layout, i === 0 && settings.steadySeconds > 0);
     console.error(`  ${result.eventsPerSec} events/s (${result.seconds.toFixed(1)} s), exact ${result.exact}, failed ${result.failed}`);
     results.push(result);
   }

@@ -21,10 +21,18 @@ export interface Tx {
   /**
    * `defer` for the common case of setting columns of one row by its `id`: when the write
    * deferred just before it sets columns of the same row, the two become one UPDATE (a
-   * payment linked to its invoice and given its new status is one statement, not two).
-   * Column names come from code, never from input; values are bound.
+   * payment linked to its invoice and given its new status is one statement, not two); and
+   * consecutive updates of other rows of the table that set the same columns go as one
+   * statement (a batch's payments). Column names come from code, never from input; values are bound.
    */
   deferUpdate(table: string, id: string, set: Record<string, unknown>): void;
+  /**
+   * A guarded write: deferred as `defer`, and `check` is given its result once its round trip
+   * returns (throw to roll the transaction back). It never rides with the COMMIT: if nothing
+   * follows it before then, it is sent in a round trip of its own first, so a failed check always
+   * comes before the COMMIT is sent.
+   */
+  deferGuard(statement: Statement, check: (result: unknown) => void): void;
   /**
    * Work to do once, just before the COMMIT, after everything else in the transaction (every
    * event of a batch): e.g. re-deriving an invoice once however many events touched it.
@@ -51,9 +59,7 @@ export async function foldedTransaction<T>(
   const tx = new FoldedTx(runner);
   try {
     const { final, done } = await work(tx);
-    await tx.runBeforeCommit();
-    const results = await tx.send([...final, { sql: 'COMMIT', params: [] }]);
-    return done(results);
+    return done(await tx.commit(final));
   } catch (error) {
     if (tx.begun) await runner.query('ROLLBACK').catch(() => undefined);
     throw error;
@@ -69,17 +75,73 @@ interface RowUpdate {
   set: Record<string, unknown>;
 }
 
-const isRowUpdate = (write: Statement | RowUpdate): write is RowUpdate => 'set' in write;
+/** A deferred write whose result is checked when it comes back (`deferGuard`). */
+interface Guard {
+  guarded: Statement;
+  check: (result: unknown) => void;
+}
 
-function toStatement(write: Statement | RowUpdate): Statement {
-  if (!isRowUpdate(write)) return write;
-  const columns = Object.keys(write.set);
-  return { sql: `UPDATE ${write.table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`, params: [...Object.values(write.set), write.id] };
+type Deferred = Statement | RowUpdate | Guard;
+
+const isRowUpdate = (write: Deferred): write is RowUpdate => 'set' in write;
+const isGuard = (write: Deferred): write is Guard => 'guarded' in write;
+
+/** Deferred writes as they are sent: a run of row updates that can go as one statement is one entry. */
+type Outgoing = Statement | Guard | RowUpdate[];
+
+const columnsOf = (update: RowUpdate) => Object.keys(update.set).sort().join(',');
+
+/**
+ * Consecutive updates of distinct rows of one table that set the same columns (a batch's payments,
+ * each linked to its invoice and given its new status) become one statement: MariaDB parses,
+ * opens and locks once instead of once a row. A row met again starts a new run, so writes to one
+ * row keep their order.
+ */
+function foldRowUpdates(writes: Deferred[]): Outgoing[] {
+  const out: Outgoing[] = [];
+  let run: RowUpdate[] | undefined;
+  let ids = new Set<string>();
+  for (const write of writes) {
+    if (!isRowUpdate(write)) {
+      out.push(write);
+      run = undefined;
+      continue;
+    }
+    if (run && run[0]!.table === write.table && columnsOf(run[0]!) === columnsOf(write) && !ids.has(write.id)) {
+      run.push(write);
+      ids.add(write.id);
+    } else {
+      run = [write];
+      ids = new Set([write.id]);
+      out.push(run);
+    }
+  }
+  return out;
+}
+
+function toStatement(write: Outgoing): Statement {
+  if (Array.isArray(write)) return rowUpdatesStatement(write);
+  return isGuard(write) ? write.guarded : write;
+}
+
+/** `UPDATE … WHERE id = ?` for one row; for several, each column set by a CASE on the id, over the rows' ids. */
+function rowUpdatesStatement(rows: RowUpdate[]): Statement {
+  const [first] = rows as [RowUpdate];
+  if (rows.length === 1) {
+    const columns = Object.keys(first.set);
+    return { sql: `UPDATE ${first.table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`, params: [...Object.values(first.set), first.id] };
+  }
+  const columns = Object.keys(first.set).sort();
+  const whens = rows.map(() => 'WHEN ? THEN ?').join(' ');
+  return {
+    sql: `UPDATE ${first.table} SET ${columns.map((c) => `${c} = CASE id ${whens} ELSE ${c} END`).join(', ')} WHERE id IN (?)`,
+    params: [...columns.flatMap((c) => rows.flatMap((row) => [row.id, row.set[c]])), rows.map((row) => row.id)],
+  };
 }
 
 class FoldedTx implements Tx {
   begun = false;
-  private deferred: (Statement | RowUpdate)[] = [];
+  private deferred: Deferred[] = [];
   private readonly tasks = new Map<string, () => Promise<void>>();
 
   constructor(private readonly runner: QueryRunner) {}
@@ -94,41 +156,58 @@ class FoldedTx implements Tx {
     else this.deferred.push({ table, id, set: { ...set } });
   }
 
+  deferGuard(statement: Statement, check: (result: unknown) => void): void {
+    this.deferred.push({ guarded: statement, check });
+  }
+
   beforeCommit(key: string, task: () => Promise<void>): void {
     if (!this.tasks.has(key)) this.tasks.set(key, task);
   }
 
   /** In the order they were asked for; a task may ask for another. */
-  async runBeforeCommit(): Promise<void> {
+  private async runBeforeCommit(): Promise<void> {
     for (const [key, task] of this.tasks) {
       this.tasks.delete(key);
       await task();
     }
   }
 
+  /** The tasks before the COMMIT, then `final` with the COMMIT; a guard still deferred goes (and is checked) first. */
+  async commit(final: Statement[]): Promise<unknown[]> {
+    await this.runBeforeCommit();
+    if (this.deferred.some(isGuard)) await this.send([]);
+    return this.send([...final, { sql: 'COMMIT', params: [] }]);
+  }
+
   /** One statement (its SQL may hold several): its own result, or its results as an array when it holds several. */
   async query(sql: string, params: unknown[] = []): Promise<unknown> {
-    const prefix = this.prefix();
+    const prefix = this.takePrefix();
     if (prefix.length === 0) return this.runner.query(sql, params);
-    const results = await this.sendRaw([...prefix, { sql, params }]);
-    const own = results.slice(prefix.length);
+    const own = await this.sendAfter(prefix, [{ sql, params }]);
     return own.length === 1 ? own[0] : own;
   }
 
   /** Several statements in one round trip (after the BEGIN and deferred writes); one result per statement, in order. */
   async send(statements: Statement[]): Promise<unknown[]> {
-    const prefix = this.prefix();
-    const results = await this.sendRaw([...prefix, ...statements]);
-    return results.slice(prefix.length);
+    return this.sendAfter(this.takePrefix(), statements);
   }
 
   /** The BEGIN (first time only) and the writes deferred so far; taken, so they are sent once. */
-  private prefix(): Statement[] {
-    const prefix: Statement[] = this.begun ? [] : [{ sql: 'START TRANSACTION', params: [] }];
+  private takePrefix(): Outgoing[] {
+    const prefix: Outgoing[] = this.begun ? [] : [{ sql: 'START TRANSACTION', params: [] }];
     this.begun = true;
-    prefix.push(...this.deferred.map(toStatement));
+    prefix.push(...foldRowUpdates(this.deferred));
     this.deferred = [];
     return prefix;
+  }
+
+  /** `prefix` and `statements` in one round trip; the guards in `prefix` checked; the results of `statements`. */
+  private async sendAfter(prefix: Outgoing[], statements: Statement[]): Promise<unknown[]> {
+    const results = await this.sendRaw([...prefix.map(toStatement), ...statements]);
+    prefix.forEach((write, i) => {
+      if (!Array.isArray(write) && isGuard(write)) write.check(results[i]);
+    });
+    return results.slice(prefix.length);
   }
 
   private async sendRaw(statements: Statement[]): Promise<unknown[]> {

@@ -71,6 +71,8 @@ const settleEvents = (status: 'processed' | 'ignored', reason: string | null, re
   params: [status, reason, keysOf(records)],
 });
 
+const affectedRows = (result: unknown) => (result as { affectedRows?: number } | undefined)?.affectedRows ?? 0;
+
 /** The copy a job means among the rows read for its id (see EventRef). */
 function pickRow(rows: EventRow[], ref: EventRef): EventRow | undefined {
   const copies = rows.filter((row) => row.id === ref.eventId);
@@ -123,14 +125,14 @@ export function createEventProcessor(deps: ProcessorDeps) {
   const runHandler = (record: LoadedEvent, handler: EventHandler, startedAt: Date, event?: Stripe.Event) =>
     foldedTransaction(deps.dataSource, async (tx) => {
       const { status, reason } = await runInTransaction(tx, record, handler, event);
-      // After everything else (the invoices are re-derived first), the event's status, guarded: it locks
-      // the event's row, so a run of the same event elsewhere waits for this one, or this one for it. If
+      // After the handler (whose locks are all taken by now), the event's status, guarded: it locks the
+      // event's row, so a run of the same event elsewhere waits for this one, or this one for it. If
       // another run (a duplicate job, a stray job for an event already failed) settled it meanwhile, this
-      // run changes no row and rolls back: its effects are not committed, even where a handler is not
-      // idempotent. A round trip of its own, as a batch's; under load events ride in batches.
-      tx.beforeCommit('settle-event', async () => {
-        const [update] = (await tx.send([settleEvents(status, reason, [record])])) as { affectedRows: number }[];
-        if (update?.affectedRows === 0) throw new SettledMeanwhile();
+      // run changes no row and rolls back before its COMMIT is sent: its effects are not committed, even
+      // where a handler is not idempotent. It rides with the invoices' facts read (a read that locks
+      // nothing), so the guard costs no round trip of its own.
+      tx.deferGuard(settleEvents(status, reason, [record]), (update) => {
+        if (affectedRows(update) === 0) throw new SettledMeanwhile();
       });
       return {
         // The history row rides with the COMMIT.
@@ -258,8 +260,8 @@ export function createEventProcessor(deps: ProcessorDeps) {
    * Several events in one transaction, run one after another on one connection. Per batch, not per
    * event: the BEGIN and the events' load (one round trip), the locks of every payment and invoice
    * the events touch (two: all payments, then all invoices, each in id order, so batches do not
-   * wait on each other in a circle over them; billing/payment-ledger.ts), the invoices' facts read,
-   * the events' statuses, and their history rows with the COMMIT. Only the common case rides along
+   * wait on each other in a circle over them; billing/payment-ledger.ts), the invoices' facts read
+   * with the events' statuses, and their history rows with the COMMIT: five in all. Only the common case rides along
    * (stored, unsettled, handled, mode matching, once in the batch); anything else runs alone. If a
    * handler fails, the transaction deadlocks all the same (rare: see payment-ledger.ts), or another
    * run settled one of its events meanwhile, the whole batch rolls back and its events run alone,
@@ -312,22 +314,21 @@ export function createEventProcessor(deps: ProcessorDeps) {
             runs.push({ index, record, ...outcome });
           }
           if (runs.length === 0) return { final: [], done: () => [] };
-          // After everything else (the invoices are re-derived first): the events' statuses, one statement per outcome,
-          // guarded as a lone run's. If another run settled one of them meanwhile, the batch rolls back and
-          // its events run alone, which reports that one settled.
-          tx.beforeCommit('settle-events', async () => {
-            // One UPDATE per outcome (usually one: all processed), short for MariaDB to parse at any batch size.
-            const byOutcome = new Map<string, { status: 'processed' | 'ignored'; reason: string | null; records: LoadedEvent[] }>();
-            for (const run of runs) {
-              const key = `${run.status}\u0000${run.reason ?? ''}`;
-              const group = byOutcome.get(key) ?? byOutcome.set(key, { status: run.status, reason: run.reason, records: [] }).get(key)!;
-              group.records.push(run.record);
-            }
-            const updates = (await tx.send([...byOutcome.values()].map(({ status, reason, records }) => settleEvents(status, reason, records)))) as {
-              affectedRows: number;
-            }[];
-            if (updates.reduce((sum, update) => sum + update.affectedRows, 0) !== runs.length) throw new SettledMeanwhile();
-          });
+          // After the handlers: the events' statuses, one statement per outcome, guarded as a lone run's (and riding
+          // with the facts read as a lone run's). If another run settled one of them meanwhile, the batch rolls
+          // back and its events run alone, which reports that one settled.
+          // One UPDATE per outcome (usually one: all processed), short for MariaDB to parse at any batch size.
+          const byOutcome = new Map<string, { status: 'processed' | 'ignored'; reason: string | null; records: LoadedEvent[] }>();
+          for (const run of runs) {
+            const key = `${run.status}\u0000${run.reason ?? ''}`;
+            const group = byOutcome.get(key) ?? byOutcome.set(key, { status: run.status, reason: run.reason, records: [] }).get(key)!;
+            group.records.push(run.record);
+          }
+          for (const { status, reason, records } of byOutcome.values()) {
+            tx.deferGuard(settleEvents(status, reason, records), (update) => {
+              if (affectedRows(update) !== records.length) throw new SettledMeanwhile();
+            });
+          }
           return {
             // The history rows ride with the COMMIT.
             final: [
