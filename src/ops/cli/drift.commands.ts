@@ -1,32 +1,10 @@
 import type { Command } from 'commander';
 import type { ApiClient } from './api-client.js';
 import { table } from './table.js';
+import type { DriftReport } from '../../drift/drift.service.js';
+import type { Tally } from '../../drift/drift-check.js';
 
-type Tally = Record<'missing_in_service' | 'missing_at_stripe' | 'different' | 'unreadable', number>;
-
-interface Difference {
-  kind: string;
-  object: string;
-  id: string;
-  field: string;
-  service: string | number | boolean | null;
-  stripe: string | number | boolean | null;
-  currency: string | null;
-  invoiceId?: string;
-}
-
-interface DriftReport {
-  account: string;
-  from: string;
-  to: string;
-  checked: Record<string, number>;
-  totals: Record<string, Tally>;
-  differences: Difference[];
-  truncated: boolean;
-  notes: string[];
-  apiCalls: number;
-  durationMs: number;
-}
+// The API's answer, as the service types it (type-only: nothing of the service is loaded).
 
 interface RepairResult {
   before: { differences: number; apiCalls: number };
