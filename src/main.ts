@@ -53,13 +53,13 @@ export async function start(config: Config, options: StartOptions = {}): Promise
 
   const dataSource = await openDatabase(config.DATABASE_URL, logger);
   const core = createCore({ config, dataSource, logger, metrics: createMetrics({ eventTypes: HANDLED_EVENT_TYPES }), registry, now: options.now, redis, queues });
-  const unreadable = await core.connections.unreadableConnections().catch(async (error: unknown) => {
+  const unreadable = await Promise.all([core.connections.unreadableConnections(), core.paypal.connections.unreadableConnections()]).catch(async (error: unknown) => {
     await dataSource.destroy();
     throw error;
   });
-  if (unreadable) {
+  if (unreadable[0] || unreadable[1]) {
     await dataSource.destroy();
-    throw encryptionKeyStartupError(unreadable, config.DATABASE_URL);
+    throw encryptionKeyStartupError({ stripe: unreadable[0] ?? undefined, paypal: unreadable[1] ?? undefined }, config.DATABASE_URL);
   }
   // Keys sealed before they were bound to their account: bound now, so a copied row cannot open.
   const resealed = await core.connections.resealLegacy().catch(async (error: unknown) => {

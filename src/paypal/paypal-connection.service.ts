@@ -264,6 +264,45 @@ export function createPaypalConnectionService(deps: PaypalConnectionDeps) {
 
     delivery,
 
+    /**
+     * At start, beside Stripe's check: the stored PayPal secrets the configured ENCRYPTION_KEY cannot
+     * open (another key, or none); null when every one opens. As for Stripe, a secret sealed for
+     * another account (a copied row) is no key problem: it opens under that account's context, so it
+     * is logged and that connection alone is refused when used.
+     */
+    async unreadableConnections(): Promise<{ keySet: boolean; accountIds: string[]; stored: number } | null> {
+      const rows = (await dataSource.query('SELECT account_id, client_secret_enc FROM paypal_connections ORDER BY account_id')) as Pick<PaypalConnectionRow, 'account_id' | 'client_secret_enc'>[];
+      let keySet = true;
+      const opens = (sealed: string, accountId: string) => {
+        try {
+          secretBox.open(sealed, paypalSealContext(accountId));
+          return true;
+        } catch (error) {
+          if (error instanceof SealedContextError) return false;
+          if (error instanceof AppError && error.code === 'encryption_not_configured') keySet = false;
+          throw error;
+        }
+      };
+      const accountIds = rows
+        .filter((row) => {
+          try {
+            if (opens(row.client_secret_enc, row.account_id)) return false;
+            const sealedFor = rows.find((other) => other !== row && opens(row.client_secret_enc, other.account_id));
+            if (!sealedFor) return true;
+            deps.logger.error('stored PayPal secret refused: it was sealed for another account (its row was copied); connect PayPal again for this account', {
+              accountId: row.account_id,
+              sealedFor: sealedFor.account_id,
+            });
+            return false;
+          } catch (error) {
+            if (error instanceof AppError && error.code === 'encryption_not_configured') return true;
+            throw error;
+          }
+        })
+        .map((row) => row.account_id);
+      return accountIds.length > 0 ? { keySet, accountIds, stored: rows.length } : null;
+    },
+
     /** The app's credentials and mode, for calls to PayPal on the account's behalf (orders, captures); null when not connected. */
     async credentials(accountId: string): Promise<(PaypalCredentials & { mode: PaypalMode }) | null> {
       const row = await load(accountId);

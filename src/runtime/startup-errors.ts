@@ -148,20 +148,27 @@ export function databaseStartupError(error: unknown, databaseUrl: string, step: 
   });
 }
 
-/** What the start-up check found: stored connections whose sealed Stripe key the configured ENCRYPTION_KEY cannot open. */
+/** What one gateway's start-up check found: stored connections whose sealed secret the configured ENCRYPTION_KEY cannot open. */
 export interface UnreadableConnections {
   /** false: ENCRYPTION_KEY is not set at all. */
   keySet: boolean;
-  /** The accounts whose stored key cannot be opened. */
+  /** The accounts whose stored secret cannot be opened. */
   accountIds: string[];
-  /** Every stored connection, readable or not. */
+  /** Every stored connection of that gateway, readable or not. */
   stored: number;
 }
 
+/** Both gateways' findings; a gateway whose secrets all open is absent. */
+export interface UnreadableSecrets {
+  stripe?: UnreadableConnections;
+  paypal?: UnreadableConnections;
+}
+
 const listed = (ids: string[], max = 10) => (ids.length <= max ? ids.join(', ') : `${ids.slice(0, max).join(', ')} and ${ids.length - max} more`);
+const accountsOf = (ids: string[], noun: string) => `${ids.length} ${noun}${ids.length === 1 ? '' : 's'} (${listed(ids)})`;
 
 /** The command that forgets the connections no key can open: the only way forward once their key is lost. */
-function forgetCommand(found: UnreadableConnections, databaseUrl: string): string {
+function forgetCommand(found: UnreadableConnections, table: string, databaseUrl: string): string {
   const target = databaseTarget(databaseUrl);
   const where = found.accountIds.length === found.stored ? '' : ` WHERE account_id IN (${found.accountIds.map((id) => `'${id}'`).join(', ')})`;
   const options = [
@@ -169,28 +176,42 @@ function forgetCommand(found: UnreadableConnections, databaseUrl: string): strin
     `--user=${target.user}`,
     ...(target.hasPassword ? ['--password'] : []),
   ];
-  return `mysql ${options.join(' ')} ${target.database} -e "DELETE FROM stripe_connections${where}"`;
+  return `mysql ${options.join(' ')} ${target.database} -e "DELETE FROM ${table}${where}"`;
 }
 
 /**
- * Starting with another ENCRYPTION_KEY than the stored Stripe keys were sealed with would fail every
- * connected account later (webhooks, Pay Now): EX_CONFIG, with both ways out.
+ * Starting with another ENCRYPTION_KEY than the stored Stripe keys and PayPal secrets were sealed
+ * with would fail every connected account later (webhooks, Pay Now, Pay with PayPal): EX_CONFIG,
+ * with both ways out.
  */
-export function encryptionKeyStartupError(found: UnreadableConnections, databaseUrl: string): StartupError {
-  const n = found.accountIds.length;
-  const accounts = `${n} connected account${n === 1 ? '' : 's'} (${listed(found.accountIds)})`;
-  const problem = found.keySet
-    ? `ENCRYPTION_KEY: cannot decrypt the Stripe keys stored for ${accounts}: it is not the key they were sealed with.`
-    : `ENCRYPTION_KEY is not set, but the Stripe keys of ${accounts} are stored encrypted.`;
+export function encryptionKeyStartupError(found: UnreadableSecrets, databaseUrl: string): StartupError {
+  const { stripe, paypal } = found;
+  const keySet = (stripe ?? paypal)?.keySet ?? true;
+  const sealed = [
+    ...(stripe ? [keySet ? `the Stripe keys stored for ${accountsOf(stripe.accountIds, 'connected account')}` : `the Stripe keys of ${accountsOf(stripe.accountIds, 'connected account')}`] : []),
+    ...(paypal ? [keySet ? `the PayPal secrets stored for ${accountsOf(paypal.accountIds, 'account')}` : `the PayPal secrets of ${accountsOf(paypal.accountIds, 'account')}`] : []),
+  ].join(' and ');
+  const problem = keySet ? `ENCRYPTION_KEY: cannot decrypt ${sealed}: it is not the key they were sealed with.` : `ENCRYPTION_KEY is not set, but ${sealed} are stored encrypted.`;
   const lines = [
     problem,
-    `Fix: set ENCRYPTION_KEY ${found.keySet ? 'back ' : ''}to the key they were sealed with, and start again.`,
-    'If that key is lost, these accounts must connect Stripe again (the default account, STRIPE_SECRET_KEY, is not affected):',
-    `  1. forget their stored keys and webhook signing secrets: ${forgetCommand(found, databaseUrl)}`,
+    `Fix: set ENCRYPTION_KEY ${keySet ? 'back ' : ''}to the key they were sealed with, and start again.`,
+    `If that key is lost, these accounts must connect ${[stripe && 'Stripe', paypal && 'PayPal'].filter(Boolean).join(' and ')} again (the default account, STRIPE_SECRET_KEY, is not affected):`,
+    ...(stripe ? [`  1. forget their stored keys and webhook signing secrets: ${forgetCommand(stripe, 'stripe_connections', databaseUrl)}`] : []),
+    ...(paypal ? [`  1. forget their stored PayPal secrets: ${forgetCommand(paypal, 'paypal_connections', databaseUrl)}`] : []),
     '  2. start the service with the new ENCRYPTION_KEY;',
-    '  3. connect each account again: PUT /api/accounts/<account id>/stripe {"secretKey": "sk_..."};',
-    "     with PUBLIC_BASE_URL set this creates a new webhook endpoint: delete the old one (its URL ends in /webhooks/stripe/<account id>) in the merchant's",
-    '     Stripe Dashboard, Developers > Webhooks, as its signing secret is lost; without PUBLIC_BASE_URL, also pass "webhookSecret": that endpoint\'s signing secret.',
+    ...(stripe
+      ? [
+          '  3. connect each account again: PUT /api/accounts/<account id>/stripe {"secretKey": "sk_..."};',
+          "     with PUBLIC_BASE_URL set this creates a new webhook endpoint: delete the old one (its URL ends in /webhooks/stripe/<account id>) in the merchant's",
+          '     Stripe Dashboard, Developers > Webhooks, as its signing secret is lost; without PUBLIC_BASE_URL, also pass "webhookSecret": that endpoint\'s signing secret.',
+        ]
+      : []),
+    ...(paypal
+      ? [
+          '  3. connect PayPal again: PUT /api/accounts/<account id>/paypal {"clientId": "...", "clientSecret": "...", "mode": "sandbox" or "live"};',
+          '     with PUBLIC_BASE_URL set, the webhook PayPal already has at the account\'s URL is found and kept.',
+        ]
+      : []),
   ];
   return new StartupError(lines.join('\n'), { variable: 'ENCRYPTION_KEY', exitCode: EX_CONFIG });
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type { DataSource } from 'typeorm';
 import { startTestService, TEST_ADMIN_TOKEN, TEST_ENCRYPTION_KEY, type TestService } from '../helpers/test-service.js';
+import { trackDatabase, uniqueDatabaseUrl } from '../helpers/test-database.js';
 import { startFakePaypal, type FakeApp, type FakePaypal } from '../helpers/fake-paypal.js';
 import { createMemoryLogger } from '../helpers/memory-logger.js';
 import { scopedToken } from '../helpers/account-scopes.js';
@@ -304,5 +305,60 @@ describe('PayPal connection without PUBLIC_BASE_URL', function () {
     assert.deepEqual([res.body.mode, res.body.webhookId, res.body.eventTypes], ['live', null, []]);
     assert.match(res.body.warnings[0], /No webhook: PUBLIC_BASE_URL is not set.*Set PUBLIC_BASE_URL and connect again/);
     assert.equal(fake.webhooks.size, 0);
+  });
+});
+
+describe('starting with another ENCRYPTION_KEY than the stored PayPal secrets were sealed with', function () {
+  this.timeout(90_000);
+
+  it('refuses to start, naming the PayPal accounts, and once the printed statement forgets them, starts and lets them connect again keeping their webhook', async () => {
+    const fake = await startFakePaypal();
+    const databaseUrl = uniqueDatabaseUrl('ppenckey');
+    trackDatabase(databaseUrl);
+    const env = { DATABASE_URL: databaseUrl, PAYPAL_API_BASE: fake.url, PUBLIC_BASE_URL: 'https://billing.example.test' };
+    const app = fake.addApp({ mode: 'sandbox' });
+    const body = { clientId: app.clientId, clientSecret: app.clientSecret, mode: 'sandbox' };
+    let accountId: string;
+    const first = await startTestService({ ...env, ENCRYPTION_KEY: 'ab'.repeat(32) });
+    try {
+      accountId = (await first.http.post('/api/accounts').set(auth).send({ name: 'Sealed PayPal' })).body.id as string;
+      await first.http.put(`/api/accounts/${accountId}/paypal`).set(auth).send(body).expect(200);
+    } finally {
+      await first.stop();
+    }
+    try {
+      const error = await startTestService({ ...env, ENCRYPTION_KEY: 'cd'.repeat(32) }).then(
+        () => assert.fail('started with a key that opens no stored PayPal secret'),
+        (e: Error) => e,
+      );
+      assert.match(error.message, new RegExp(`^ENCRYPTION_KEY: cannot decrypt the PayPal secrets stored for 1 account \\(${accountId}\\): it is not the key they were sealed with\\.$`, 'm'));
+      assert.match(error.message, /^Fix: set ENCRYPTION_KEY back to the key they were sealed with, and start again\.$/m);
+      assert.match(error.message, /connect PayPal again: PUT \/api\/accounts\/<account id>\/paypal/);
+      assert.doesNotMatch(error.message, /Stripe keys stored|stripe_connections/, 'no Stripe connection is stored: none is named');
+      assert.ok(!error.message.includes(app.clientSecret), 'the secret is never printed');
+      await assert.rejects(startTestService({ ...env, ENCRYPTION_KEY: '' }), new RegExp(`ENCRYPTION_KEY is not set, but the PayPal secrets of 1 account \\(${accountId}\\) are stored encrypted`));
+
+      // The key is lost: the printed statement forgets the secrets, and the service starts with the new key.
+      const statement = /-e "(DELETE FROM paypal_connections[^"]*)"/.exec(error.message)?.[1];
+      assert.ok(statement, error.message);
+      const db = createDataSource(databaseUrl);
+      await db.initialize();
+      try {
+        await db.query(statement);
+      } finally {
+        await db.destroy();
+      }
+      const again = await startTestService({ ...env, ENCRYPTION_KEY: 'cd'.repeat(32) });
+      try {
+        const webhooksBefore = [...fake.webhooks.values()].filter((w) => w.clientId === app.clientId).map((w) => w.id);
+        const res = await again.http.put(`/api/accounts/${accountId}/paypal`).set(auth).send(body);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        assert.deepEqual([res.body.webhookId], webhooksBefore, 'the webhook PayPal already had for the account is kept');
+      } finally {
+        await again.stop();
+      }
+    } finally {
+      await fake.stop();
+    }
   });
 });
