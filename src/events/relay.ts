@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { EventPublisher } from './event-publisher.js';
-import { routingKeyOfPayload } from './stripe-event-envelope.js';
+import { routingKeyOfPayload } from './routing-key.js';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';

@@ -47,15 +47,6 @@ export function routingKeyOf(data: unknown): string | null {
   return key !== undefined && key.length <= 255 ? key : null;
 }
 
-/** routingKeyOf a stored payload (the relay and replay have rows, not envelopes); null if it does not parse. */
-export function routingKeyOfPayload(payload: string): string | null {
-  try {
-    return routingKeyOf((JSON.parse(payload) as { data?: unknown } | null)?.data);
-  } catch {
-    return null;
-  }
-}
-
 export interface EventEnvelope {
   id: string;
   type: string;

@@ -5,7 +5,7 @@ import type { Logger } from '../shared/logger.js';
 import type { AuditActor, AuditLog } from './audit-log.js';
 import { filterSql, type ReplayFilter } from './event-query.schema.js';
 import { chooseCopy, type AccountChoice } from './event-copies.js';
-import { routingKeyOfPayload } from '../events/stripe-event-envelope.js';
+import { routingKeyOfPayload } from '../events/routing-key.js';
 
 export interface ReplayDeps {
   dataSource: DataSource;

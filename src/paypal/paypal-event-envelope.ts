@@ -1,6 +1,7 @@
 import { AppError, echo } from '../shared/errors.js';
 import type { EventEnvelope } from '../events/stripe-event-envelope.js';
 import type { PaypalWebhookEvent } from './verify-signature.js';
+import { readPaypalResource } from './objects/paypal-objects.js';
 
 /**
  * The fields of a verified PayPal event the inbox needs, checked before anything is stored.
@@ -25,6 +26,21 @@ function objectIdOf(resource: unknown): string | null {
 }
 
 /**
+ * The capture a PayPal event is about: every capture, refund, reversal and dispute event names it,
+ * and an approved order once captured. It picks the event's queue shard (src/redis/queue-layout.ts),
+ * as a Stripe event's PaymentIntent does, so the events of one PayPal payment meet in one shard;
+ * null (the event id picks) when the resource does not read or names no capture yet.
+ */
+export function paypalRoutingKeyOf(event: { id?: unknown; event_type?: unknown; resource?: unknown }): string | null {
+  try {
+    const key = readPaypalResource(event).captureId;
+    return key !== null && key.length <= 255 ? key : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * `livemode`: the mode of the account's PayPal connection, whose webhook id verified the delivery
  * (PayPal's events do not say it themselves). `created`: the event's `create_time`, in unix seconds.
  */
@@ -41,5 +57,6 @@ export function parsePaypalEnvelope(event: PaypalWebhookEvent, livemode: boolean
     livemode,
     apiVersion: version,
     objectId: objectIdOf(event.resource),
+    routingKey: paypalRoutingKeyOf(event),
   };
 }

@@ -4,6 +4,10 @@ import { parseRedisUrl } from '../../config/redis-url.js';
 import { keySlot } from '../../src/redis/key-slot.js';
 import { createQueueLayout, EVENT_QUEUE_NAME, shardOf } from '../../src/redis/queue-layout.js';
 import { routingKeyOf } from '../../src/events/stripe-event-envelope.js';
+import { routingKeyOfPayload } from '../../src/events/routing-key.js';
+import { parsePaypalEnvelope } from '../../src/paypal/paypal-event-envelope.js';
+import type { PaypalWebhookEvent } from '../../src/paypal/verify-signature.js';
+import { captureResource, disputeResource, orderResource, paypalEvent, paypalId, refundResource } from '../helpers/paypal-events.js';
 import { startupFailure } from '../../src/runtime/startup-errors.js';
 import { paymentEvents } from '../helpers/payment-events.js';
 import { ServiceProcess, exitWithin } from '../helpers/service-process.js';
@@ -199,5 +203,31 @@ describe('event shard choice', () => {
     assert.equal(routingKeyOf({ object: { id: 're_1', object: 'refund', payment_intent: null, charge: 'ch_1' } }), 'ch_1');
     assert.equal(routingKeyOf({ object: { id: 'po_1', object: 'payout' } }), 'po_1');
     assert.equal(routingKeyOf({ object: 'not an object' }), null);
+  });
+
+  it('puts every event of one PayPal payment in one shard, by its capture: completed, refunded, reversed, disputed, and its order once captured', () => {
+    for (let i = 0; i < 50; i++) {
+      const captureId = paypalId();
+      const capture = captureResource({ id: captureId, value: '10.00', customId: `inv_${i}` });
+      const events = [
+        paypalEvent('PAYMENT.CAPTURE.COMPLETED', capture),
+        paypalEvent('PAYMENT.CAPTURE.REFUNDED', refundResource({ value: '4.00', captureId })),
+        paypalEvent('PAYMENT.CAPTURE.REVERSED', refundResource({ value: '6.00', captureId })),
+        paypalEvent('CUSTOMER.DISPUTE.CREATED', disputeResource({ value: '10.00', captureId })),
+        paypalEvent('CHECKOUT.ORDER.APPROVED', orderResource({ value: '10.00', customId: `inv_${i}`, status: 'COMPLETED', captures: [capture] })),
+      ];
+      // As the intake chooses it, and as the relay and replay choose it again from the stored payload.
+      for (const event of events) {
+        assert.equal(parsePaypalEnvelope(event as unknown as PaypalWebhookEvent, false).routingKey, captureId, String(event.event_type));
+        assert.equal(routingKeyOfPayload(JSON.stringify(event)), captureId, String(event.event_type));
+      }
+    }
+    // An order approved before any capture names no payment yet: its own event id picks the shard.
+    const approved = paypalEvent('CHECKOUT.ORDER.APPROVED', orderResource({ value: '10.00', status: 'APPROVED' }));
+    assert.equal(routingKeyOfPayload(JSON.stringify(approved)), null);
+    // A stored Stripe event still goes by its payment, and a payload that does not parse by its id.
+    const payment = paymentEvents({ invoiceId: 'inv_s', amount: 1000 });
+    assert.equal(routingKeyOfPayload(JSON.stringify(payment.charge('charge.succeeded'))), payment.paymentIntentId);
+    assert.equal(routingKeyOfPayload('{not json'), null);
   });
 });
