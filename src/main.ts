@@ -10,6 +10,7 @@ import { eventHandlers, HANDLED_EVENT_TYPES } from './events/subscribed-events.j
 import { createCore, queueSetup } from './runtime/core-services.js';
 import { startApi } from './runtime/api.runtime.js';
 import { startWorkers } from './runtime/worker.runtime.js';
+import { claimQueueLayout } from './runtime/queue-layout-claim.js';
 import { databaseStartupError, encryptionKeyStartupError, startupFailure, type DatabaseStep } from './runtime/startup-errors.js';
 import { createLogger, type Logger } from './shared/logger.js';
 import { createMetrics } from './shared/metrics.js';
@@ -67,6 +68,11 @@ export async function start(config: Config, options: StartOptions = {}): Promise
     throw error;
   });
   if (resealed > 0) logger.info('re-sealed stored Stripe secrets bound to their account', { connections: resealed });
+  // Before taking or queueing any event: every process on this queue prefix must use the same shards.
+  const layoutClaim = await claimQueueLayout(dataSource, { prefix: config.QUEUE_PREFIX, shards: queues.shards, role: config.ROLE }, logger).catch(async (error: unknown) => {
+    await dataSource.destroy();
+    throw error;
+  });
   if (config.ROLE !== 'worker' && config.STRIPE_WEBHOOK_SECRET.length === 0) {
     logger.warn('STRIPE_WEBHOOK_SECRET is not set: POST /webhooks/stripe answers 503 webhook_not_configured (Stripe keeps retrying) until it is');
   }
@@ -81,7 +87,7 @@ export async function start(config: Config, options: StartOptions = {}): Promise
       // Connections closing from here on are not an outage.
       core.redisHealth.stop();
       // Stop taking webhooks while active jobs finish (both bounded), then close Redis and the database.
-      const steps = [() => Promise.all([api?.stopIntake(), workers?.close()]), () => api?.close(), () => dataSource.destroy()];
+      const steps = [() => Promise.all([api?.stopIntake(), workers?.close()]), () => api?.close(), () => layoutClaim.release(), () => dataSource.destroy()];
       for (const step of steps) {
         try {
           await step();

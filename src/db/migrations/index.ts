@@ -18,6 +18,8 @@ import { CreatePaypalConnections1764231717000 } from './1764231717000-create-pay
 import { PaypalGateway1764232117000 } from './1764232117000-paypal-gateway.js';
 
 /** In order. A new migration is added here and nowhere else. */
+import { QueueProcesses1764232900000 } from './1764232900000-queue-processes.js';
+
 export const migrations = [
   CreateStripeEvents1764230000000,
   CreateBilling1764230100000,
@@ -37,4 +39,5 @@ export const migrations = [
   IndexFactsByStripeCreated1764231346000,
   CreatePaypalConnections1764231717000,
   PaypalGateway1764232117000,
+  QueueProcesses1764232900000,
 ];
