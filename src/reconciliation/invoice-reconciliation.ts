@@ -172,13 +172,13 @@ function refundedOf(facts: InvoiceFactsForReconciliation, charges: InvoiceFactsF
 }
 
 /**
- * Where an invoice's money stands against the bank. Checks run from the most
- * serious: money in another currency cannot be tied to the cent; a payout that
- * does not tie out makes every invoice in it suspect; then what was received
- * against what Stripe paid out; then whether every money movement (charges,
- * refunds, dispute withdrawals) is in a paid payout yet: money of a failed payout
- * is back in the Stripe balance, awaiting the payout that pays it out again; then
- * paid against due.
+ * Where the Stripe part of an invoice's money stands against the bank (given Stripe's
+ * facts only; reconcileInvoice checks paid against due for the whole invoice). Checks run
+ * from the most serious: money in another currency cannot be tied to the cent; a payout
+ * that does not tie out makes every invoice in it suspect; then what was received against
+ * what Stripe paid out; then whether every money movement (charges, refunds, dispute
+ * withdrawals) is in a paid payout yet: money of a failed payout is back in the Stripe
+ * balance, awaiting the payout that pays it out again.
  */
 function stripePart(facts: InvoiceFactsForReconciliation): StripePart {
   const money = (amount: number, currency: string) => `${formatMinor(amount, currency)} ${currency.toUpperCase()}`;
