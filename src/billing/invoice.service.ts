@@ -80,9 +80,9 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
     const [row] = (await dataSource.query(`SELECT * FROM invoices WHERE id = ? AND ${INVOICE_VISIBLE_SQL}`, [id, ...visibleParams(onlyAccount)])) as InvoiceRow[];
     if (!row) throw invoiceNotFound(id);
     const payments = (await dataSource.query(
-      'SELECT id, gateway, status, currency, amount, amount_received, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id',
+      'SELECT id, gateway, status, currency, amount, amount_received, fee, net, created_at FROM payments WHERE invoice_id = ? ORDER BY created_at, id',
       [id],
-    )) as { id: string; gateway: string; status: string | null; currency: string | null; amount: string | null; amount_received: string; created_at: Date }[];
+    )) as { id: string; gateway: string; status: string | null; currency: string | null; amount: string | null; amount_received: string; fee: string | null; net: string | null; created_at: Date }[];
     const ids = payments.map((p) => p.id);
     const rowsFor = async <T>(sql: string) => (ids.length ? ((await dataSource.query(sql, [ids])) as T[]) : []);
     const charges = await rowsFor<{ id: string; payment_id: string; amount: string; amount_captured: string; amount_refunded: string; balance_transaction_id: string | null }>(
@@ -91,13 +91,14 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
     const failures = await rowsFor<{ event_id: string; payment_id: string; code: string | null; decline_code: string | null; message: string | null; stripe_created: string }>(
       'SELECT * FROM payment_failures WHERE payment_id IN (?) ORDER BY stripe_created, attempt_key',
     );
-    const refunds = await rowsFor<{ id: string; gateway: string; payment_id: string; charge_id: string | null; currency: string; amount: string; status: string; reason: string | null; failure_reason: string | null; stripe_created: string }>(
+    const refunds = await rowsFor<{ id: string; gateway: string; payment_id: string; charge_id: string | null; currency: string; amount: string; status: string; reason: string | null; failure_reason: string | null; stripe_created: string; fee: string | null; net: string | null }>(
       'SELECT * FROM refunds WHERE payment_id IN (?) ORDER BY stripe_created, id',
     );
     const disputes = await rowsFor<{ id: string; gateway: string; payment_id: string; charge_id: string; currency: string; amount: string; status: string; reason: string | null; stripe_created: string }>(
       'SELECT * FROM disputes WHERE payment_id IN (?) ORDER BY stripe_created, id',
     );
     const at = (unix: string) => new Date(Number(unix) * 1000).toISOString();
+    const minor = (value: string | null) => (value === null ? null : Number(value));
 
     return {
       ...invoiceSummary(row),
@@ -110,6 +111,9 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
         currency: p.currency,
         amount: p.amount === null ? null : Number(p.amount),
         amountReceived: Number(p.amount_received),
+        // PayPal's fee and net of the capture (null until PayPal's breakdown arrived); null for Stripe's, whose fees are in its payouts.
+        fee: minor(p.fee),
+        net: minor(p.net),
         charges: charges
           .filter((c) => c.payment_id === p.id)
           .map((c) => ({
@@ -133,6 +137,9 @@ export function createInvoiceService(deps: { dataSource: DataSource; accountExis
         status: r.status,
         reason: r.reason,
         failureReason: r.failure_reason,
+        // PayPal's: the fee given back and what left the PayPal balance (null until known; null for Stripe's).
+        fee: minor(r.fee),
+        net: minor(r.net),
         createdAt: at(r.stripe_created),
       })),
       disputes: disputes.map((d) => ({

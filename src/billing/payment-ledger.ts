@@ -29,6 +29,9 @@ export interface PaymentRow {
   amount_received: number;
   status: string | null;
   status_event_created: number;
+  /** PayPal's fee and net of the capture (its seller_receivable_breakdown); null until known, and for Stripe's payments. */
+  fee: number | null;
+  net: number | null;
 }
 
 /** The payment row, locked, and the invoice it belongs to (or the one its event names), locked too. */
@@ -58,7 +61,7 @@ export async function lockPayment(
   const factRead = fact ? factsReadStatement([fact]) : undefined;
   const [, rows, facts] = (await manager.query(
     `INSERT INTO payments (id, account_id, livemode) VALUES (?, ?, ?) ON DUPLICATE KEY UPDATE id = id;
-     SELECT p.id, p.invoice_id, p.unmatched_reason, p.account_id, p.currency, p.amount, p.amount_received, p.status, p.status_event_created,
+     SELECT p.id, p.invoice_id, p.unmatched_reason, p.account_id, p.currency, p.amount, p.amount_received, p.status, p.status_event_created, p.fee, p.net,
             i.id AS invoice_row_id, i.account_id AS invoice_account_id, i.currency AS invoice_currency, i.amount_due AS invoice_amount_due,
             i.status AS invoice_status
        FROM payments p LEFT JOIN invoices i ON i.id = COALESCE(p.invoice_id, ?)
@@ -154,6 +157,8 @@ export interface StoredFact {
   /** Refunds and disputes; null for charges (their amounts only grow, merged in SQL). */
   status: string | null;
   statusEventCreated: number;
+  /** A PayPal refund's fee and net are stored (its seller_payable_breakdown); false for every other fact. */
+  breakdownKnown?: boolean;
 }
 
 interface StoredFactRow {
@@ -163,6 +168,7 @@ interface StoredFactRow {
   account_scope: string;
   status: string | null;
   status_event_created: string | number;
+  breakdown_known: string | number;
 }
 
 /** What the transaction knows of fact rows: read with the payment locks, then kept current by the handlers' writes. */
@@ -175,7 +181,8 @@ function factsReadStatement(facts: FactRef[]): Statement {
   for (const fact of facts) (byTable.get(fact.table) ?? byTable.set(fact.table, new Set()).get(fact.table)!).add(fact.id);
   const parts = [...byTable.keys()].map((table) => {
     const status = table === 'charges' ? 'NULL AS status, 0 AS status_event_created' : 'status, status_event_created';
-    return `SELECT '${table}' AS fact_table, id, payment_id, account_scope, ${status} FROM ${table} WHERE id IN (?)`;
+    const breakdown = table === 'refunds' ? '(fee IS NOT NULL AND net IS NOT NULL)' : '0';
+    return `SELECT '${table}' AS fact_table, id, payment_id, account_scope, ${status}, ${breakdown} AS breakdown_known FROM ${table} WHERE id IN (?)`;
   });
   return { sql: parts.join(' UNION ALL '), params: [...byTable.values()].map((ids) => [...ids]) };
 }
@@ -189,6 +196,7 @@ function keepFacts(manager: Tx, facts: FactRef[], rows: StoredFactRow[]): void {
       accountScope: row.account_scope,
       status: row.status,
       statusEventCreated: Number(row.status_event_created),
+      breakdownKnown: Number(row.breakdown_known) === 1,
     });
   }
 }
@@ -207,7 +215,7 @@ export function rememberFact(manager: Tx, fact: FactRef, stored: StoredFact): vo
   (knownFacts.get(manager) ?? knownFacts.set(manager, new Map()).get(manager)!).set(factKey(fact), stored);
 }
 
-const PAYMENT_COLUMNS = 'id, invoice_id, unmatched_reason, account_id, currency, amount, amount_received, status, status_event_created';
+const PAYMENT_COLUMNS = 'id, invoice_id, unmatched_reason, account_id, currency, amount, amount_received, status, status_event_created, fee, net';
 const INVOICE_COLUMNS = 'id, account_id, currency, amount_due, status';
 
 const normalise = (row: PaymentRow): PaymentRow => ({
@@ -215,6 +223,8 @@ const normalise = (row: PaymentRow): PaymentRow => ({
   amount: row.amount === null ? null : Number(row.amount),
   amount_received: Number(row.amount_received),
   status_event_created: Number(row.status_event_created),
+  fee: row.fee === null || row.fee === undefined ? null : Number(row.fee),
+  net: row.net === null || row.net === undefined ? null : Number(row.net),
 });
 
 /** The payment's columns and its invoice's, prefixed, as the locking read returns them. */

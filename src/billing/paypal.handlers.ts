@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import type { HandlerContext } from '../events/handler-registry.js';
 import { paymentHandler, type WriteResult } from './apply-to-payment.js';
-import { rememberFact, type StoredFact } from './payment-ledger.js';
+import { rememberFact, storedFact, type StoredFact } from './payment-ledger.js';
 import { changesStatus, disputeStatusMoves, paypalCaptureStatusMoves, refundStatusMoves } from './status-order.js';
 import { accountScope } from '../shared/account-scope.js';
 import { readPaypalResource, type PaypalObjectView } from '../paypal/objects/paypal-objects.js';
@@ -47,21 +47,19 @@ export const onPaypalCapture = paymentHandler(
     const at = changedAt(capture, context.event);
     const received = Math.max(payment.amount_received, status === 'completed' ? capture.amount : 0);
     const current = { status: payment.status, eventCreated: payment.status_event_created };
+    const set: Record<string, unknown> = {};
     if (changesStatus(paypalCaptureStatusMoves, current, { status, eventCreated: at })) {
-      context.manager.deferUpdate('payments', capture.id, {
-        status,
-        status_event_created: at,
-        currency: capture.currency,
-        amount: capture.amount,
-        amount_received: received,
-      });
-      return 'applied';
+      Object.assign(set, { status, status_event_created: at, currency: capture.currency, amount: capture.amount, amount_received: received });
+    } else if (received > payment.amount_received) {
+      set.amount_received = received;
     }
-    if (received > payment.amount_received) {
-      context.manager.deferUpdate('payments', capture.id, { amount_received: received });
-      return 'applied';
-    }
-    return 'stale';
+    // Fee and net whichever event brings them first (a pending capture has none; a later event of
+    // the same capture, in any order, fills them): PayPal does not change a capture's fee once it
+    // is taken, so a breakdown already stored stays, and a duplicate changes nothing.
+    if (capture.fee !== null && capture.net !== null && (payment.fee === null || payment.net === null)) Object.assign(set, { fee: capture.fee, net: capture.net });
+    if (Object.keys(set).length === 0) return 'stale';
+    context.manager.deferUpdate('payments', capture.id, set);
+    return 'applied';
   },
 );
 
@@ -82,15 +80,22 @@ export const onPaypalRefund = paymentHandler(
     const at = changedAt(refund, context.event);
     if (!stored) {
       const reason = (context.event as unknown as { event_type?: unknown }).event_type === 'PAYMENT.CAPTURE.REVERSED' ? 'reversal' : null;
+      const breakdown = refund.fee !== null && refund.net !== null;
       manager.defer(
-        `INSERT INTO refunds (id, gateway, payment_id, account_scope, charge_id, currency, amount, status, status_event_created, reason, failure_reason, stripe_created)
-         VALUES (?, 'paypal', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        [refund.id, paymentId, accountScope(accountId), refund.captureId, refund.currency, refund.amount, status, at, reason, refund.reason, refund.created ?? at],
+        `INSERT INTO refunds (id, gateway, payment_id, account_scope, charge_id, currency, amount, status, status_event_created, reason, failure_reason, stripe_created, fee, net)
+         VALUES (?, 'paypal', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [refund.id, paymentId, accountScope(accountId), refund.captureId, refund.currency, refund.amount, status, at, reason, refund.reason, refund.created ?? at, breakdown ? refund.fee : null, breakdown ? refund.net : null],
       );
-      rememberFact(manager, fact!, { paymentId, accountScope: accountScope(accountId), status, statusEventCreated: at });
+      rememberFact(manager, fact!, { paymentId, accountScope: accountScope(accountId), status, statusEventCreated: at, breakdownKnown: breakdown });
       return 'applied';
     }
-    return moveStatus(context, 'refunds', refundStatusMoves, fact!.id, paymentId, stored, status, at);
+    const moved = moveStatus(context, 'refunds', refundStatusMoves, fact!.id, paymentId, stored, status, at);
+    // The breakdown, whichever event of the refund brings it first (a pending refund has none yet).
+    if (refund.fee === null || refund.net === null || stored.breakdownKnown) return moved;
+    manager.defer('UPDATE refunds SET fee = ?, net = ? WHERE id = ? AND payment_id = ? AND fee IS NULL', [refund.fee, refund.net, fact!.id, paymentId]);
+    // What moveStatus left for the next event of the transaction (cached: no round trip), with the breakdown now known.
+    rememberFact(manager, fact!, { ...((await storedFact(manager, fact!)) ?? stored), breakdownKnown: true });
+    return 'applied';
   },
 );
 

@@ -94,6 +94,37 @@ function renderTotals(totals) {
   if (totals.length === 0) cell(body.appendChild(document.createElement('tr')), 'No invoices match these filters.').colSpan = 11;
 }
 
+const GATEWAY_NAMES = { stripe: 'Stripe', paypal: 'PayPal' };
+const gatewayName = (gateway) => (Object.hasOwn(GATEWAY_NAMES, gateway) ? GATEWAY_NAMES[gateway] : String(gateway));
+const SETTLED_IN = { stripe_payout: 'Stripe payouts', in_paypal_balance: 'PayPal balance' };
+
+/** Stripe's and PayPal's money side by side, per currency. */
+function renderGatewayTotals(totals) {
+  const body = $('#gateway-totals tbody');
+  body.replaceChildren();
+  for (const t of totals || []) {
+    const row = document.createElement('tr');
+    row.dataset.gateway = t.gateway;
+    row.dataset.currency = t.currency;
+    cell(row, gatewayName(t.gateway), 'gateway');
+    cell(row, t.currency.toUpperCase());
+    cell(row, Object.hasOwn(SETTLED_IN, t.settlement) ? SETTLED_IN[t.settlement] : t.settlement, 'settlement');
+    cell(row, t.invoices, 'num');
+    cell(row, money(t.gross, t.currency), 'num gross');
+    cell(row, money(t.fees, t.currency), 'num fees');
+    cell(row, money(t.net, t.currency), 'num net');
+    body.append(row);
+  }
+  if (!totals || totals.length === 0) cell(body.appendChild(document.createElement('tr')), 'No money received for these invoices.').colSpan = 7;
+}
+
+/** PayPal's part of an invoice: what it left in the PayPal balance, or what is still awaited. */
+function paypalText(paypal) {
+  if (!paypal) return '';
+  const figures = `${money(paypal.gross, paypal.currency)} / ${money(paypal.fees, paypal.currency)} / ${money(paypal.net, paypal.currency)}`;
+  return paypal.awaiting ? `${figures} (awaiting: ${paypal.awaiting})` : figures;
+}
+
 /** `failed: account_closed, The bank account has been closed.`: Stripe's own words for a failed payout. */
 function failureText(p) {
   if (p.status !== 'failed' && p.status !== 'canceled') return '';
@@ -145,6 +176,8 @@ function renderInvoices(report) {
     const settled = inv.settlementCurrency || inv.currency;
     cell(row, money(inv.fees, settled), 'num fees');
     cell(row, money(inv.net, settled), 'num net');
+    cell(row, (inv.gateways || []).map(gatewayName).join(' + '), 'gateways');
+    cell(row, paypalText(inv.paypal), 'paypal');
     cell(row, payoutList(inv.payouts), 'payouts');
     const why = cell(row, inv.discrepancy ? inv.discrepancy.message : '', 'why');
     if (inv.discrepancy) why.dataset.reason = inv.discrepancy.reason;
@@ -161,6 +194,7 @@ function renderUnmatched(report) {
     const row = document.createElement('tr');
     row.dataset.paymentId = p.id;
     cell(row, p.id);
+    cell(row, gatewayName(p.gateway), 'gateway');
     cell(row, p.unmatchedReason);
     cell(row, p.createdAt.slice(0, 10));
     cell(row, money(p.amountReceived, p.currency), 'num');
@@ -238,6 +272,7 @@ async function load() {
     ]);
     digits = { ...digits, ...report.currencyDigits };
     renderTotals(report.totals);
+    renderGatewayTotals(report.totalsByGateway);
     renderInvoices(report);
     renderUnmatched(report);
     renderPayouts(payouts);

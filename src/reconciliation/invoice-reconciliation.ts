@@ -1,5 +1,6 @@
 import { refundCounts } from '../billing/status-order.js';
 import { formatMinor } from '../billing/currencies.js';
+import { IN_PAYPAL_BALANCE, paypalBalance, type PaypalFigures } from './paypal-balance.js';
 
 export type ReconciliationState = 'unpaid' | 'awaiting_payout' | 'reconciled' | 'discrepancy';
 export type DiscrepancyReason = 'currency_mismatch' | 'does_not_tie_out' | 'amount_mismatch';
@@ -44,18 +45,47 @@ export interface InvoiceFactsForReconciliation {
   amountPaid: number;
   /** The invoice's refunded total: refund objects, and charge.amount_refunded for refunds whose objects have not arrived. */
   amountRefunded?: number;
-  payments: { id: string; currency: string | null; amountReceived: number }[];
+  /** `gateway` (default stripe); a PayPal payment's fee and net are its capture's breakdown (Stripe's are in the items). */
+  payments: { id: string; currency: string | null; amountReceived: number; gateway?: string; fee?: number | null; net?: number | null }[];
   charges: { id: string; paymentId: string; currency: string; amountCaptured: number; amountRefunded?: number; succeeded: boolean }[];
-  refunds: { id: string; currency: string; amount: number; status: string }[];
-  disputes: { id: string; currency: string; amount: number; status: string }[];
+  /** A refund or dispute is its payment's gateway's; a PayPal refund's fee and net are its breakdown. */
+  refunds: { id: string; paymentId?: string; currency: string; amount: number; status: string; fee?: number | null; net?: number | null }[];
+  disputes: { id: string; paymentId?: string; currency: string; amount: number; status: string }[];
   items: ItemFacts[];
   payouts: Map<string, PayoutFacts>;
+}
+
+export type Gateway = 'stripe' | 'paypal';
+/** Where a payment's money is settled: Stripe's in the payouts that carried it, PayPal's in the PayPal balance. */
+export type Settlement = 'stripe_payout' | typeof IN_PAYPAL_BALANCE;
+
+export interface PaymentSettlement {
+  id: string;
+  gateway: Gateway;
+  settlement: Settlement;
+  currency: string | null;
+  amountReceived: number;
+  /** PayPal: the capture's breakdown (null until known). Stripe: its balance transactions' (null until paid out). */
+  fee: number | null;
+  net: number | null;
 }
 
 export interface InvoiceReconciliation {
   reconciliation: ReconciliationState;
   discrepancy: { reason: DiscrepancyReason; message: string } | null;
-  /** Sums over the balance transactions that moved this invoice's money, in their (settlement) currency. */
+  /** The gateways that moved money for it, sorted. */
+  gateways: Gateway[];
+  /** Each payment that received money, with its gateway and where its money is settled. */
+  payments: PaymentSettlement[];
+  /** Stripe's part (the balance transactions, as before PayPal), null when Stripe moved no money for it. */
+  stripe: { gross: number; fees: number; net: number; settlementCurrency: string | null } | null;
+  /** PayPal's part, in the PayPal balance; `awaiting` says what is not accounted for yet. Null when PayPal moved no money for it. */
+  paypal: (PaypalFigures & { awaiting: string | null }) | null;
+  /**
+   * Both gateways' money, in `settlementCurrency`: Stripe's balance transactions' sums plus PayPal's
+   * figures. When the two settled in different currencies they cannot be added (the invoice is a
+   * currency_mismatch anyway): then these are Stripe's, and PayPal's stay in `paypal`.
+   */
   gross: number;
   fees: number;
   net: number;
@@ -142,15 +172,15 @@ function refundedOf(facts: InvoiceFactsForReconciliation, charges: InvoiceFactsF
 }
 
 /**
- * Where an invoice's money stands against the bank. Checks run from the most
- * serious: money in another currency cannot be tied to the cent; a payout that
- * does not tie out makes every invoice in it suspect; then what was received
- * against what Stripe paid out; then whether every money movement (charges,
- * refunds, dispute withdrawals) is in a paid payout yet: money of a failed payout
- * is back in the Stripe balance, awaiting the payout that pays it out again; then
- * paid against due.
+ * Where the Stripe part of an invoice's money stands against the bank (given Stripe's
+ * facts only; reconcileInvoice checks paid against due for the whole invoice). Checks run
+ * from the most serious: money in another currency cannot be tied to the cent; a payout
+ * that does not tie out makes every invoice in it suspect; then what was received against
+ * what Stripe paid out; then whether every money movement (charges, refunds, dispute
+ * withdrawals) is in a paid payout yet: money of a failed payout is back in the Stripe
+ * balance, awaiting the payout that pays it out again.
  */
-export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceReconciliation {
+function stripePart(facts: InvoiceFactsForReconciliation): StripePart {
   const money = (amount: number, currency: string) => `${formatMinor(amount, currency)} ${currency.toUpperCase()}`;
   const byId = (a: PayoutFacts, b: PayoutFacts) => a.arrivalDate - b.arrivalDate || a.id.localeCompare(b.id);
   const own = [...new Set(facts.items.map((i) => i.payoutId))].map((id) => facts.payouts.get(id)).filter((p): p is PayoutFacts => !!p);
@@ -179,7 +209,7 @@ export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceR
       repaidBy: p.repaidBy,
     })),
   };
-  const result = (reconciliation: ReconciliationState, discrepancy: InvoiceReconciliation['discrepancy'] = null): InvoiceReconciliation => ({
+  const result = (reconciliation: ReconciliationState, discrepancy: InvoiceReconciliation['discrepancy'] = null): StripePart => ({
     reconciliation,
     discrepancy,
     ...base,
@@ -241,13 +271,106 @@ export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceR
   // Every movement in a paid payout: money of a failed payout not paid out again, or a payout
   // still on its way, is awaited.
   if ([...landing.values()].some((p) => p === null || p.status !== 'paid') || awaiting) return result('awaiting_payout');
+  // Stripe's part is accounted for; paid against due is the whole invoice's (reconcileInvoice).
+  return result('reconciled');
+}
 
+/** Stripe's part of an invoice: `unpaid` when Stripe moved none of its money, `reconciled` when all of it is in paid payouts. */
+type StripePart = Omit<InvoiceReconciliation, 'gateways' | 'payments' | 'stripe' | 'paypal'>;
+
+/**
+ * Where an invoice's money stands, whichever gateway it came through: Stripe's part against the
+ * payouts that carried it (stripePart), PayPal's in the PayPal balance (paypal-balance.ts). The
+ * invoice is `reconciled` only when both parts are accounted for and what was paid matches what
+ * was due; a discrepancy of either part (Stripe's first) wins, then anything still awaited
+ * (`awaiting_payout`: the money is received but not yet where it settles, a payout or the PayPal
+ * balance's figures). PayPal's money needs no payout, so a PayPal-only invoice is reconciled as soon
+ * as PayPal's breakdowns account for it.
+ */
+export function reconcileInvoice(facts: InvoiceFactsForReconciliation): InvoiceReconciliation {
+  const money = (amount: number, currency: string) => `${formatMinor(amount, currency)} ${currency.toUpperCase()}`;
+  const paypalIds = new Set(facts.payments.filter((p) => p.gateway === 'paypal').map((p) => p.id));
+  const isPaypal = (fact: { paymentId?: string }) => fact.paymentId !== undefined && paypalIds.has(fact.paymentId);
+  const paypalPayments = facts.payments.filter((p) => paypalIds.has(p.id));
+  const paypalRefunds = facts.refunds.filter(isPaypal);
+  // The invoice's totals hold both gateways' money in its currency: Stripe's part is what PayPal's is not.
+  const inInvoiceCurrency = <T extends { currency: string | null }>(list: T[]) => list.filter((x) => x.currency === facts.currency);
+  const paypalPaid = sum(inInvoiceCurrency(paypalPayments).map((p) => p.amountReceived));
+  const paypalRefunded = sum(inInvoiceCurrency(paypalRefunds.filter((r) => refundCounts(r.status))).map((r) => r.amount));
+  const stripeFacts: InvoiceFactsForReconciliation = {
+    ...facts,
+    amountPaid: Math.max(0, facts.amountPaid - paypalPaid),
+    amountRefunded: Math.max(0, (facts.amountRefunded ?? 0) - paypalRefunded),
+    payments: facts.payments.filter((p) => !paypalIds.has(p.id)),
+    charges: facts.charges.filter((c) => !paypalIds.has(c.paymentId)),
+    refunds: facts.refunds.filter((r) => !isPaypal(r)),
+    disputes: facts.disputes.filter((d) => !isPaypal(d)),
+  };
+  const stripe = stripePart(stripeFacts);
+  const pp = paypalBalance(
+    facts.currency,
+    paypalPayments.map((p) => ({ id: p.id, currency: p.currency, amountReceived: p.amountReceived, fee: p.fee ?? null, net: p.net ?? null })),
+    paypalRefunds,
+    facts.disputes.filter(isPaypal),
+  );
+
+  const stripeMoved = stripe.reconciliation !== 'unpaid';
+  const stripeCurrency = stripe.settlementCurrency ?? facts.currency;
+  const both = stripeMoved && pp.figures !== null;
+  const addable = !both || pp.figures!.currency === stripeCurrency;
+  const figures =
+    pp.figures === null
+      ? { gross: stripe.gross, fees: stripe.fees, net: stripe.net, settlementCurrency: stripe.settlementCurrency }
+      : !stripeMoved
+        ? { gross: pp.figures.gross, fees: pp.figures.fees, net: pp.figures.net, settlementCurrency: pp.figures.currency }
+        : addable
+          ? { gross: stripe.gross + pp.figures.gross, fees: stripe.fees + pp.figures.fees, net: stripe.net + pp.figures.net, settlementCurrency: stripe.settlementCurrency ?? pp.figures.currency }
+          : { gross: stripe.gross, fees: stripe.fees, net: stripe.net, settlementCurrency: stripeCurrency };
+
+  const stripeFeesOf = (paymentId: string) => facts.items.filter((i) => i.paymentId === paymentId);
+  const payments: PaymentSettlement[] = facts.payments
+    .filter((p) => p.amountReceived > 0 || facts.charges.some((c) => c.paymentId === p.id && c.succeeded && c.amountCaptured > 0))
+    .map((p) => {
+      if (paypalIds.has(p.id)) {
+        return { id: p.id, gateway: 'paypal', settlement: IN_PAYPAL_BALANCE, currency: p.currency, amountReceived: p.amountReceived, fee: p.fee ?? null, net: p.net ?? null };
+      }
+      const items = stripeFeesOf(p.id);
+      const received = Math.max(p.amountReceived, sum(facts.charges.filter((c) => c.paymentId === p.id && c.succeeded).map((c) => c.amountCaptured)));
+      return {
+        id: p.id,
+        gateway: 'stripe',
+        settlement: 'stripe_payout',
+        currency: p.currency,
+        amountReceived: received,
+        fee: items.length ? sum(items.map((i) => i.fee)) : null,
+        net: items.length ? sum(items.map((i) => i.net)) : null,
+      };
+    });
+  const gateways = [...new Set(payments.map((p) => p.gateway))].sort();
+  const base = {
+    gateways,
+    payments,
+    stripe: stripeMoved ? { gross: stripe.gross, fees: stripe.fees, net: stripe.net, settlementCurrency: stripe.settlementCurrency } : null,
+    paypal: pp.figures ? { ...pp.figures, awaiting: pp.result.state === 'awaiting' ? pp.result.why : null } : null,
+    ...figures,
+    payouts: stripe.payouts,
+  };
+  const result = (reconciliation: ReconciliationState, discrepancy: InvoiceReconciliation['discrepancy'] = null): InvoiceReconciliation => ({
+    reconciliation,
+    discrepancy,
+    ...base,
+  });
+
+  if (!stripeMoved && pp.result.state === 'none') return result('unpaid');
+  if (stripe.reconciliation === 'discrepancy') return result('discrepancy', stripe.discrepancy);
+  if (pp.result.state === 'discrepancy') return result('discrepancy', { reason: pp.result.reason, message: pp.result.message });
+  if (stripe.reconciliation === 'awaiting_payout' || pp.result.state === 'awaiting') return result('awaiting_payout');
   if (facts.amountPaid !== facts.amountDue) {
     const message =
       facts.amountPaid > facts.amountDue
         ? `overpaid: ${money(facts.amountPaid, facts.currency)} received, ${money(facts.amountDue, facts.currency)} due`
         : `underpaid: ${money(facts.amountPaid, facts.currency)} received of ${money(facts.amountDue, facts.currency)} due`;
-    return discrepancy('amount_mismatch', message);
+    return result('discrepancy', { reason: 'amount_mismatch', message });
   }
   return result('reconciled');
 }

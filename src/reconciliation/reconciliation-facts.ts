@@ -11,12 +11,16 @@ export interface PaymentFacts {
   amount: number | null;
   amountReceived: number;
   createdAt: Date;
+  gateway: 'stripe' | 'paypal';
+  /** PayPal's capture breakdown; null for Stripe's and until known. */
+  fee: number | null;
+  net: number | null;
 }
 
 export interface FactsByPayment {
   payments: PaymentFacts[];
   charges: { id: string; paymentId: string; currency: string; amountCaptured: number; amountRefunded: number; succeeded: boolean }[];
-  refunds: { id: string; paymentId: string; currency: string; amount: number; status: string }[];
+  refunds: { id: string; paymentId: string; currency: string; amount: number; status: string; fee: number | null; net: number | null }[];
   disputes: { id: string; paymentId: string; currency: string; amount: number; status: string }[];
   /** Items keyed to the payment whose money they moved (`paymentId` resolved through the stored facts). */
   items: ItemFacts[];
@@ -107,13 +111,26 @@ export const ITEM_JOINS = `JOIN payouts po ON po.id = i.payout_id
 /** The item's payment (`p`), when it is the payout's account's (see ITEM_JOINS). */
 export const SAME_ACCOUNT_PAYMENT = "COALESCE(p.account_id, '') = COALESCE(po.account_id, '')";
 
+const minor = (value: string | null) => (value === null ? null : Number(value));
+
 /** Every fact about `paymentIds` that reconciliation needs, in a fixed number of indexed queries. */
 export async function loadFactsForPayments(db: Queryable, paymentIds: string[]): Promise<FactsByPayment> {
   if (paymentIds.length === 0) return { payments: [], charges: [], refunds: [], disputes: [], items: [], payouts: new Map() };
   const payments = ((await db.query(
-    'SELECT id, invoice_id, unmatched_reason, currency, amount, amount_received, created_at FROM payments WHERE id IN (?)',
+    'SELECT id, gateway, invoice_id, unmatched_reason, currency, amount, amount_received, fee, net, created_at FROM payments WHERE id IN (?)',
     [paymentIds],
-  )) as { id: string; invoice_id: string | null; unmatched_reason: string | null; currency: string | null; amount: string | null; amount_received: string; created_at: Date }[]).map((p) => ({
+  )) as {
+    id: string;
+    gateway: string;
+    invoice_id: string | null;
+    unmatched_reason: string | null;
+    currency: string | null;
+    amount: string | null;
+    amount_received: string;
+    fee: string | null;
+    net: string | null;
+    created_at: Date;
+  }[]).map((p) => ({
     id: p.id,
     invoiceId: p.invoice_id,
     unmatchedReason: p.unmatched_reason,
@@ -121,6 +138,9 @@ export async function loadFactsForPayments(db: Queryable, paymentIds: string[]):
     amount: p.amount === null ? null : Number(p.amount),
     amountReceived: Number(p.amount_received),
     createdAt: p.created_at,
+    gateway: p.gateway === 'paypal' ? ('paypal' as const) : ('stripe' as const),
+    fee: minor(p.fee),
+    net: minor(p.net),
   }));
   const charges = ((await db.query('SELECT id, payment_id, currency, amount_captured, amount_refunded, succeeded FROM charges WHERE payment_id IN (?)', [paymentIds])) as {
     id: string;
@@ -137,13 +157,15 @@ export async function loadFactsForPayments(db: Queryable, paymentIds: string[]):
     amountRefunded: Number(c.amount_refunded),
     succeeded: Boolean(c.succeeded),
   }));
-  const refunds = ((await db.query('SELECT id, payment_id, currency, amount, status FROM refunds WHERE payment_id IN (?)', [paymentIds])) as {
+  const refunds = ((await db.query('SELECT id, payment_id, currency, amount, status, fee, net FROM refunds WHERE payment_id IN (?)', [paymentIds])) as {
     id: string;
     payment_id: string;
     currency: string;
     amount: string;
     status: string;
-  }[]).map((r) => ({ id: r.id, paymentId: r.payment_id, currency: r.currency, amount: Number(r.amount), status: r.status }));
+    fee: string | null;
+    net: string | null;
+  }[]).map((r) => ({ id: r.id, paymentId: r.payment_id, currency: r.currency, amount: Number(r.amount), status: r.status, fee: minor(r.fee), net: minor(r.net) }));
   const disputes = ((await db.query('SELECT id, payment_id, currency, amount, status FROM disputes WHERE payment_id IN (?)', [paymentIds])) as {
     id: string;
     payment_id: string;

@@ -45,7 +45,18 @@ export const CSV_HEADER = [
   'payout_ids',
   'payout_arrival_dates',
   'payout_statuses',
+  // PayPal (issue 17), last so that consumers reading columns by position keep working:
+  // the gateways that moved the money, and PayPal's part, settled in the PayPal balance.
+  'gateways',
+  'paypal_currency',
+  ...SETTLED.flatMap((m) => [`paypal_${m}`, `paypal_${m}_decimal`]),
 ];
+
+/** The PayPal columns: its part's currency and figures in the currency PayPal settled it in (blank without PayPal money). */
+function paypalCells(paypal: InvoiceReconciliationRow['paypal']): (string | number | null)[] {
+  if (!paypal) return [null, ...SETTLED.flatMap(() => [null, null])];
+  return [paypal.currency, ...[paypal.gross, paypal.fees, paypal.net].flatMap((amount) => [amount, decimal(amount, paypal.currency)])];
+}
 
 const decimal = (amount: number | null, currency: string | null) => (amount === null || !currency ? null : formatMinor(amount, currency));
 
@@ -70,6 +81,8 @@ export function invoiceCsvLine(row: InvoiceReconciliationRow): string {
     row.payouts.map((p) => p.id).join(' '),
     row.payouts.map((p) => p.arrivalDate).join(' '),
     row.payouts.map((p) => p.status).join(' '),
+    row.gateways.join(' '),
+    ...paypalCells(row.paypal),
   ]);
 }
 
@@ -100,5 +113,7 @@ export function unmatchedPaymentCsvLine(row: UnmatchedPaymentRow): string {
     row.payouts.map((p) => p.id).join(' '),
     row.payouts.map((p) => p.arrivalDate).join(' '),
     row.payouts.map((p) => p.status).join(' '),
+    row.gateway,
+    ...paypalCells(row.paypal),
   ]);
 }

@@ -37,6 +37,26 @@ export interface UnmatchedPaymentRow {
   net: number;
   settlementCurrency: string | null;
   payouts: InvoiceReconciliation['payouts'];
+  gateway: 'stripe' | 'paypal';
+  /** Where its money is settled: a Stripe payout, or the PayPal balance. */
+  settlement: InvoiceReconciliation['payments'][number]['settlement'];
+  paypal: InvoiceReconciliation['paypal'];
+}
+
+/**
+ * One gateway's money in one currency over the selected invoices, side by side with the other's:
+ * Stripe's from its balance transactions (in the currency they settled in), PayPal's from its
+ * breakdowns (in the capture's currency). An invoice paid through both counts in both.
+ */
+export interface GatewayTotals {
+  gateway: 'stripe' | 'paypal';
+  currency: string;
+  minorUnitDigits: number;
+  settlement: InvoiceReconciliation['payments'][number]['settlement'];
+  invoices: number;
+  gross: number;
+  fees: number;
+  net: number;
 }
 
 export interface CurrencyTotals {
@@ -155,6 +175,9 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
           net: figures.net,
           settlementCurrency: figures.settlementCurrency,
           payouts: figures.payouts,
+          gateway: payment.gateway,
+          settlement: payment.gateway === 'paypal' ? 'in_paypal_balance' : 'stripe_payout',
+          paypal: figures.paypal,
         };
       }
       if (rows.length < CHUNK) return;
@@ -196,6 +219,26 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
     settled.net += row.net;
   }
 
+  function addToGatewayTotals(totals: Map<string, GatewayTotals>, row: InvoiceReconciliationRow): void {
+    const parts = [
+      row.stripe && { gateway: 'stripe' as const, settlement: 'stripe_payout' as const, currency: row.stripe.settlementCurrency ?? row.currency, ...row.stripe },
+      row.paypal && { gateway: 'paypal' as const, ...row.paypal },
+    ];
+    for (const part of parts) {
+      if (!part) continue;
+      const key = `${part.gateway} ${part.currency}`;
+      let entry = totals.get(key);
+      if (!entry) {
+        entry = { gateway: part.gateway, currency: part.currency, minorUnitDigits: minorUnitDigits(part.currency), settlement: part.settlement, invoices: 0, gross: 0, fees: 0, net: 0 };
+        totals.set(key, entry);
+      }
+      entry.invoices++;
+      entry.gross += part.gross;
+      entry.fees += part.fees;
+      entry.net += part.net;
+    }
+  }
+
   /**
    * The JSON report: totals per currency over every selected invoice; the
    * invoices themselves in attention order (discrepancy, awaiting_payout,
@@ -203,12 +246,14 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
    */
   async function report(query: ReconciliationQuery, onlyAccount?: string) {
     const totals = new Map<string, CurrencyTotals>();
+    const gatewayTotals = new Map<string, GatewayTotals>();
     // Only the first `limit` of each state can make the page: memory stays bounded by 4 × limit.
     const byState = new Map<ReconciliationState, InvoiceReconciliationRow[]>(RECONCILIATION_STATES.map((s) => [s, []]));
     let matched = 0;
     for await (const row of scanInvoices(query, 'newest', onlyAccount)) {
       matched++;
       addToTotals(totals, row);
+      addToGatewayTotals(gatewayTotals, row);
       const bucket = byState.get(row.reconciliation)!;
       if (bucket.length < query.limit) bucket.push(row);
     }
@@ -227,8 +272,9 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
     }
     const currencies = new Set<string>([...totals.keys()]);
     for (const row of [...invoices, ...unmatchedPayments]) {
-      for (const c of [row.currency, row.settlementCurrency, ...row.payouts.map((p) => p.currency)]) if (c) currencies.add(c);
+      for (const c of [row.currency, row.settlementCurrency, row.paypal?.currency, ...row.payouts.map((p) => p.currency)]) if (c) currencies.add(c);
     }
+    for (const c of gatewayTotals.values()) currencies.add(c.currency);
     return {
       filters: {
         from: query.from ?? null,
@@ -238,6 +284,8 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
         currency: query.currency ?? null,
       },
       totals: [...totals.values()].sort((a, b) => a.currency.localeCompare(b.currency)),
+      /** Stripe's and PayPal's money side by side, per currency: where each settled (payouts, the PayPal balance). */
+      totalsByGateway: [...gatewayTotals.values()].sort((a, b) => a.currency.localeCompare(b.currency) || a.gateway.localeCompare(b.gateway)),
       invoiceCount: matched,
       truncated: matched > invoices.length,
       invoices,
@@ -270,6 +318,8 @@ export function createReconciliationService(deps: { dataSource: DataSource }) {
       reconciliation: row?.reconciliation ?? 'unpaid',
       discrepancy: row?.discrepancy ?? null,
       payouts: row?.payouts ?? [],
+      // PayPal's part, in the PayPal balance (null when PayPal moved none of its money).
+      paypal: row?.paypal ?? null,
     };
   }
 

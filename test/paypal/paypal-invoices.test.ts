@@ -40,10 +40,11 @@ describe('PayPal events on the invoices', function () {
     const next = () => new Date((clock += 1000));
     return {
       captureId,
-      capture: (status: 'COMPLETED' | 'PENDING' | 'DECLINED', type = `PAYMENT.CAPTURE.${status === 'DECLINED' ? 'DENIED' : status}`) =>
-        ev(type, captureResource({ id: captureId, value, status, customId: invoiceId, created: next(), ...(status === 'COMPLETED' && { fee: '0.59', net: '9.41' }) })),
-      refund: (amount: string, o: { id?: string; status?: 'COMPLETED' | 'PENDING' | 'FAILED' | 'CANCELLED'; type?: string } = {}) =>
-        ev(o.type ?? 'PAYMENT.CAPTURE.REFUNDED', refundResource({ id: o.id, value: amount, captureId, status: o.status, customId: invoiceId, created: next() })),
+      /** A completed capture carries its seller_receivable_breakdown unless `breakdown: false`. */
+      capture: (status: 'COMPLETED' | 'PENDING' | 'DECLINED', type = `PAYMENT.CAPTURE.${status === 'DECLINED' ? 'DENIED' : status}`, o: { breakdown?: boolean } = {}) =>
+        ev(type, captureResource({ id: captureId, value, status, customId: invoiceId, created: next(), ...(status === 'COMPLETED' && o.breakdown !== false && { fee: '0.59', net: '9.41' }) })),
+      refund: (amount: string, o: { id?: string; status?: 'COMPLETED' | 'PENDING' | 'FAILED' | 'CANCELLED'; type?: string; fee?: string; net?: string } = {}) =>
+        ev(o.type ?? 'PAYMENT.CAPTURE.REFUNDED', refundResource({ id: o.id, value: amount, captureId, status: o.status, customId: invoiceId, created: next(), fee: o.fee, net: o.net })),
       dispute: (id: string, o: { status?: 'OPEN' | 'RESOLVED' | 'UNDER_REVIEW'; outcome?: 'RESOLVED_BUYER_FAVOUR' | 'RESOLVED_SELLER_FAVOUR' } = {}) =>
         ev(o.status === 'RESOLVED' ? 'CUSTOMER.DISPUTE.RESOLVED' : 'CUSTOMER.DISPUTE.CREATED', disputeResource({ id, value, captureId, custom: invoiceId, created: next(), ...o })),
     };
@@ -215,8 +216,8 @@ describe('PayPal events on the invoices', function () {
     amountPaid: seen.amountPaid,
     amountRefunded: seen.amountRefunded,
     amountDisputed: seen.amountDisputed,
-    payments: seen.payments.map((x) => [x.gateway, x.status, x.amountReceived]),
-    refunds: seen.refunds.map((r) => [r.gateway, r.amount, r.status, r.reason]).sort(),
+    payments: seen.payments.map((x) => [x.gateway, x.status, x.amountReceived, x.fee, x.net]),
+    refunds: seen.refunds.map((r) => [r.gateway, r.amount, r.status, r.reason, r.fee, r.net]).sort(),
     disputes: seen.disputes.map((d) => [d.gateway, d.amount, d.status]).sort(),
   });
 
@@ -234,9 +235,35 @@ describe('PayPal events on the invoices', function () {
       natural: (invoiceId) => {
         const p = lifecycle(invoiceId);
         const re = paypalId();
-        return [p.capture('PENDING'), p.capture('COMPLETED'), p.refund('4.00'), p.refund('6.00', { id: re, status: 'PENDING' }), p.refund('6.00', { id: re, status: 'FAILED' })];
+        // Fee and net come with the completed capture and the completed refund only (PayPal sends no breakdown while pending).
+        return [p.capture('PENDING'), p.capture('COMPLETED'), p.refund('4.00', { fee: '0.12', net: '3.88' }), p.refund('6.00', { id: re, status: 'PENDING' }), p.refund('6.00', { id: re, status: 'FAILED' })];
       },
-      expected: { status: 'partially_refunded', amountPaid: 1000, amountRefunded: 400 },
+      expected: {
+        status: 'partially_refunded',
+        amountPaid: 1000,
+        amountRefunded: 400,
+        payments: [['paypal', 'completed', 1000, 59, 941]],
+        refunds: [['paypal', 400, 'succeeded', null, 12, 388], ['paypal', 600, 'failed', null, null, null]].sort(),
+      },
+    },
+    {
+      name: 'pending → completed without its breakdown → completed again with it (an older event), refunded in full',
+      natural: (invoiceId) => {
+        const p = lifecycle(invoiceId);
+        const withBreakdown = p.capture('COMPLETED');
+        const bare = p.capture('COMPLETED', undefined, { breakdown: false });
+        return [p.capture('PENDING'), withBreakdown, bare, p.refund('10.00', { fee: '0.29', net: '9.71' })];
+      },
+      expected: { status: 'refunded', payments: [['paypal', 'completed', 1000, 59, 941]], refunds: [['paypal', 1000, 'succeeded', null, 29, 971]] },
+    },
+    {
+      name: 'a refund pending (no breakdown) → completed with its breakdown → the same refund re-sent without it',
+      natural: (invoiceId) => {
+        const p = lifecycle(invoiceId);
+        const re = paypalId();
+        return [p.capture('COMPLETED'), p.refund('10.00', { id: re, status: 'PENDING' }), p.refund('10.00', { id: re, fee: '0.29', net: '9.71' }), p.refund('10.00', { id: re })];
+      },
+      expected: { status: 'refunded', amountRefunded: 1000, refunds: [['paypal', 1000, 'succeeded', null, 29, 971]] },
     },
     {
       name: 'completed → disputed → resolved for the buyer → reversed',

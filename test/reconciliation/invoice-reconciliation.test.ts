@@ -119,6 +119,109 @@ describe('reconcileInvoice', () => {
   });
 });
 
+/** An invoice of 1000 usd paid by one PayPal capture (fee 59, net 941), nothing of Stripe's; `over` changes one fact. */
+function paypalFacts(over: Partial<InvoiceFactsForReconciliation> = {}): InvoiceFactsForReconciliation {
+  return facts({
+    payments: [{ id: 'CAP1', gateway: 'paypal', currency: 'usd', amountReceived: 1000, fee: 59, net: 941 }],
+    charges: [],
+    items: [],
+    payouts: new Map(),
+    ...over,
+  });
+}
+const ppRefund = (over: Partial<InvoiceFactsForReconciliation['refunds'][number]> = {}) => ({
+  id: 'RF1',
+  paymentId: 'CAP1',
+  currency: 'usd',
+  amount: 400,
+  status: 'succeeded',
+  fee: 12,
+  net: 388,
+  ...over,
+});
+
+describe('reconcileInvoice with PayPal money (settled in the PayPal balance)', () => {
+  const cases: [string, Partial<InvoiceFactsForReconciliation>, string, string | null][] = [
+    ['captured, fee and net known', {}, 'reconciled', null],
+    ['captured, its breakdown not known yet', { payments: [{ id: 'CAP1', gateway: 'paypal', currency: 'usd', amountReceived: 1000, fee: null, net: null }] }, 'awaiting_payout', null],
+    ['a pending capture holds no money', { amountPaid: 0, payments: [{ id: 'CAP1', gateway: 'paypal', currency: 'usd', amountReceived: 0, fee: null, net: null }] }, 'unpaid', null],
+    ['gross − fee ≠ net', { payments: [{ id: 'CAP1', gateway: 'paypal', currency: 'usd', amountReceived: 1000, fee: 59, net: 940 }] }, 'discrepancy', 'amount_mismatch'],
+    ['captured in another currency', { payments: [{ id: 'CAP1', gateway: 'paypal', currency: 'eur', amountReceived: 1000, fee: 59, net: 941 }] }, 'discrepancy', 'currency_mismatch'],
+    ['a refund with its breakdown', { amountRefunded: 400, refunds: [ppRefund()] }, 'reconciled', null],
+    ['a refund still pending', { amountRefunded: 400, refunds: [ppRefund({ status: 'pending', fee: null, net: null })] }, 'awaiting_payout', null],
+    ['a completed refund without its breakdown', { amountRefunded: 400, refunds: [ppRefund({ fee: null, net: null })] }, 'awaiting_payout', null],
+    ['a failed refund is not awaited', { refunds: [ppRefund({ status: 'failed', fee: null, net: null })] }, 'reconciled', null],
+    ['a refund whose breakdown does not add up', { amountRefunded: 400, refunds: [ppRefund({ net: 380 })] }, 'discrepancy', 'amount_mismatch'],
+    ['a refund in another currency than its capture', { refunds: [ppRefund({ currency: 'eur' })] }, 'discrepancy', 'currency_mismatch'],
+    ['an open dispute: PayPal holds the money', { disputes: [{ id: 'PP-D-1', paymentId: 'CAP1', currency: 'usd', amount: 1000, status: 'needs_response' }] }, 'awaiting_payout', null],
+    ['a dispute won', { disputes: [{ id: 'PP-D-1', paymentId: 'CAP1', currency: 'usd', amount: 1000, status: 'won' }] }, 'reconciled', null],
+    ['underpaid', { amountDue: 1500 }, 'discrepancy', 'amount_mismatch'],
+  ];
+  for (const [name, over, state, reason] of cases) {
+    it(`${name}: ${state}${reason ? ` (${reason})` : ''}`, () => {
+      const result = reconcileInvoice(paypalFacts(over));
+      assert.equal(result.reconciliation, state, JSON.stringify(result.discrepancy));
+      assert.equal(result.discrepancy?.reason ?? null, reason);
+    });
+  }
+
+  it('figures: PayPal\'s gross, fees and net (the fee given back on a refund), the payment settled in the PayPal balance, no payout', () => {
+    const result = reconcileInvoice(paypalFacts({ amountRefunded: 400, refunds: [ppRefund()] }));
+    assert.deepEqual([result.gross, result.fees, result.net, result.settlementCurrency], [600, 47, 553, 'usd']);
+    assert.deepEqual(result.paypal, { settlement: 'in_paypal_balance', currency: 'usd', gross: 600, fees: 47, net: 553, awaiting: null });
+    assert.equal(result.stripe, null);
+    assert.deepEqual(result.gateways, ['paypal']);
+    assert.deepEqual(result.payments, [{ id: 'CAP1', gateway: 'paypal', settlement: 'in_paypal_balance', currency: 'usd', amountReceived: 1000, fee: 59, net: 941 }]);
+    assert.deepEqual(result.payouts, []);
+    const waiting = reconcileInvoice(paypalFacts({ payments: [{ id: 'CAP1', gateway: 'paypal', currency: 'usd', amountReceived: 1000, fee: null, net: null }] }));
+    assert.match(waiting.paypal!.awaiting ?? '', /CAP1: its fee and net \(seller_receivable_breakdown\) are not known yet/);
+  });
+
+  describe('half by card, half by PayPal', () => {
+    /** 2000 due: 1000 by card (charge ch_1, fee 30, in payout po_1) and 1000 by PayPal (fee 59). */
+    const mixed = (over: Partial<InvoiceFactsForReconciliation> = {}) =>
+      facts({
+        amountDue: 2000,
+        amountPaid: 2000,
+        payments: [
+          { id: 'pi_1', gateway: 'stripe', currency: 'usd', amountReceived: 1000 },
+          { id: 'CAP1', gateway: 'paypal', currency: 'usd', amountReceived: 1000, fee: 59, net: 941 },
+        ],
+        ...over,
+      });
+
+    it('reconciled once the card half is in a paid payout and the PayPal half in the balance; figures add both', () => {
+      const result = reconcileInvoice(mixed());
+      assert.equal(result.reconciliation, 'reconciled', JSON.stringify(result.discrepancy));
+      assert.deepEqual([result.gross, result.fees, result.net, result.settlementCurrency], [2000, 89, 1911, 'usd']);
+      assert.deepEqual(result.stripe, { gross: 1000, fees: 30, net: 970, settlementCurrency: 'usd' });
+      assert.deepEqual([result.paypal?.gross, result.paypal?.fees, result.paypal?.net], [1000, 59, 941]);
+      assert.deepEqual(result.gateways, ['paypal', 'stripe']);
+      assert.deepEqual(result.payments.map((p) => [p.id, p.settlement, p.fee, p.net]), [['pi_1', 'stripe_payout', 30, 970], ['CAP1', 'in_paypal_balance', 59, 941]]);
+    });
+
+    it('awaiting while the card half is not paid out (nor in a payout still in transit), whatever PayPal says', () => {
+      assert.equal(reconcileInvoice(mixed({ items: [] })).reconciliation, 'awaiting_payout');
+      assert.equal(reconcileInvoice(mixed({ payouts: new Map([['po_1', payout({ status: 'in_transit' })]]) })).reconciliation, 'awaiting_payout');
+      assert.equal(reconcileInvoice(mixed({ items: [] })).net, 1000 + 941, "the card half's fee is not known until paid out");
+    });
+
+    it('awaiting while the PayPal half lacks its breakdown, though the card half is paid out', () => {
+      const payments = [
+        { id: 'pi_1', gateway: 'stripe', currency: 'usd', amountReceived: 1000 },
+        { id: 'CAP1', gateway: 'paypal', currency: 'usd', amountReceived: 1000, fee: null, net: null },
+      ];
+      assert.equal(reconcileInvoice(mixed({ payments })).reconciliation, 'awaiting_payout');
+    });
+
+    it("a PayPal refund is PayPal's: it awaits no payout, and the card half's net is untouched", () => {
+      const result = reconcileInvoice(mixed({ amountRefunded: 400, refunds: [ppRefund()] }));
+      assert.equal(result.reconciliation, 'reconciled', JSON.stringify(result.discrepancy));
+      assert.deepEqual([result.stripe?.net, result.paypal?.net, result.net], [970, 553, 1523]);
+    });
+  });
+});
+
 describe('csvField', () => {
   it('quotes fields with commas, quotes and line breaks (RFC 4180), and leaves the rest alone', () => {
     assert.equal(csvField('plain'), 'plain');
