@@ -66,7 +66,8 @@ describe('billed-ops catch-up, status and endpoint repair', function () {
     const run = await cli(['catch-up', '--account', 'default', '--since', '3d'], env);
     assert.equal(run.code, 0, run.stderr);
     const progress = run.stderr.trim().split('\n');
-    assert.ok(progress.some((line) => /^default: listed (100|200), new \1, already had 0$/.test(line)), `a line per page as it is stored:\n${run.stderr}`);
+    // Listing runs one page ahead of storing: a page's line may already count the next page as listed.
+    assert.ok(progress.some((line) => /^default: listed (100|200|250), new (100|200), already had 0$/.test(line)), `a line per page as it is stored:\n${run.stderr}`);
     assert.equal(progress[progress.length - 1], 'default: listed 250, new 250, already had 0');
     const [header, row] = run.stdout.trim().split('\n');
     assert.match(header!, /^ACCOUNT\s+OUTCOME\s+LISTED\s+NEW\s+ALREADY HAD\s+RATE-LIMITED\s+SECONDS\s+EVENTS\/S\s+ENDPOINT$/);
