@@ -113,11 +113,12 @@ describe('configuration', () => {
         cwd: folder,
         env: { ...process.env, PORT: undefined, ...env },
         encoding: 'utf8',
-        timeout: 15_000,
+        // Two starts through tsx, each loading the sources: slow on a loaded machine, not a failure.
+        timeout: 40_000,
       });
 
     it('is read by `npm start` from the folder it runs in, so a key written once is used on every start', function () {
-      this.timeout(20_000);
+      this.timeout(90_000);
       assert.ok(startFlags().includes('--env-file-if-exists=.env'), 'npm start does not load .env');
       const folder = mkdtempSync(path.join(tmpdir(), 'billed-env-'));
       try {
