@@ -1,13 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { z } from 'zod';
-import { AppError, echo } from '../shared/errors.js';
+import { AppError } from '../shared/errors.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 import type { PaypalConnectionService } from '../paypal/paypal-connection.service.js';
 import { PaypalApiError, type PaypalApiOptions } from '../paypal/paypal-client.js';
 import { paypalOrders, type PaypalOrders, type PaypalOrderView } from '../paypal/paypal-orders.js';
 import { payableInvoice, paymentProcessing, underPayLock, type PayableInvoice } from './pay-lock.js';
 import { settleStripeIntents } from './stripe-intents.js';
+import { notConnected, orderNotFound, paypalFailure, refusal } from './pay-with-paypal.errors.js';
 
 /** PayPal order statuses in which the payer can still approve it, or it awaits our capture. */
 const OPEN = new Set(['created', 'saved', 'approved', 'payer_action_required']);
@@ -39,36 +39,6 @@ export interface PaypalCaptureResult {
   captureId: string;
   amount: number;
   currency: string;
-}
-
-/** PayPal's order ids: upper-case letters and digits (17 today; room for more). */
-const captureSchema = z.object({ orderId: z.string().regex(/^[A-Z0-9]{1,36}$/) }).strict();
-
-/** The body of POST /pay/:token/paypal/capture: `{orderId}`, as POST /pay/:token/paypal answered it. */
-export function parsePaypalCapture(body: unknown): { orderId: string } {
-  const result = captureSchema.safeParse(body ?? {});
-  if (!result.success) throw new AppError(400, 'invalid_paypal_capture', 'The body is {orderId}: the PayPal order id POST /pay/:token/paypal answered (upper-case letters and digits).');
-  return result.data;
-}
-
-const notConnected = (number: string) =>
-  new AppError(
-    409,
-    'paypal_not_connected',
-    `The merchant of invoice ${number} has not connected PayPal, so it cannot be paid with PayPal: pay by card, or ask the merchant to connect PayPal (Settings > Payment Gateways > PayPal).`,
-  );
-
-const orderNotFound = (orderId: string) =>
-  new AppError(404, 'paypal_order_not_found', `No PayPal order "${echo(orderId)}" to capture for this invoice: start again with POST /pay/:token/paypal and capture the order it answers.`);
-
-/** A failure of PayPal's API as the payer's answer; errors of ours pass through. */
-function paypalFailure(error: unknown): unknown {
-  if (!(error instanceof PaypalApiError)) return error;
-  if (error.unreachable) return new AppError(502, 'paypal_unreachable', 'PayPal could not be reached; nothing was paid. Try again in a minute.');
-  if (error.status === 401) {
-    return new AppError(409, 'paypal_credentials_refused', 'PayPal refused the merchant\'s connected app (its secret regenerated, or the app deleted): the merchant must connect PayPal again (Settings > Payment Gateways > PayPal).');
-  }
-  return new AppError(502, 'paypal_error', `PayPal refused: ${error.paypalName}${error.issue ? ` (${error.issue})` : ''}: ${error.message}`, { paypalError: error.issue ?? error.paypalName });
 }
 
 /**
@@ -210,7 +180,7 @@ export function createPayWithPaypalService(deps: { dataSource: DataSource; strip
         orderId,
         invoiceId,
       ])) as OrderRow[];
-      if (!row || row.status === 'superseded') throw orderNotFound(orderId);
+      if (!row || row.status === 'superseded' || row.status === 'expired') throw orderNotFound(orderId);
       // Captured already (a retry, a double click): the same capture, whatever the invoice says now.
       if (row.capture_id) return { status: row.capture_status!, captureId: row.capture_id, amount: Number(row.amount), currency: row.currency };
       const invoice = await payableInvoice(tx, invoiceId, undefined);
@@ -233,9 +203,13 @@ export function createPayWithPaypalService(deps: { dataSource: DataSource; strip
         if (row.status !== 'capturing') await dataSource.query(`UPDATE invoice_paypal_orders SET status = 'capturing' WHERE id = ?`, [row.id]);
         order = await captureOnce(orders, row.id);
       } catch (error) {
-        if (error instanceof PaypalApiError && error.unreachable) return paypalFailure(error) as AppError;
+        if (error instanceof PaypalApiError && error.unreachable) {
+          return new AppError(502, 'paypal_unreachable', 'PayPal could not be reached, so whether it took the payment is not known yet: try again in a minute (the retry cannot take it twice).');
+        }
         const restore = row.status === 'capturing' ? 'approved' : row.status;
-        await setStatus(tx, row.id, error instanceof PaypalApiError && error.issue === 'ORDER_NOT_APPROVED' ? 'created' : restore);
+        const forgotten = error instanceof PaypalApiError && error.status === 404;
+        await setStatus(tx, row.id, forgotten ? 'expired' : error instanceof PaypalApiError && error.issue === 'ORDER_NOT_APPROVED' ? 'created' : restore);
+        if (forgotten) return orderNotFound(orderId);
         return refusal(error);
       }
       if (!order.capture) return new AppError(502, 'paypal_error', `PayPal answered the capture of order ${order.id} without a capture (status ${order.status}): try again.`);
@@ -254,18 +228,6 @@ export function createPayWithPaypalService(deps: { dataSource: DataSource; strip
       if (error instanceof PaypalApiError && error.issue === 'ORDER_ALREADY_CAPTURED') return orders.get(orderId);
       throw error;
     }
-  }
-
-  function refusal(error: unknown): AppError {
-    if (error instanceof PaypalApiError && error.issue === 'ORDER_NOT_APPROVED') {
-      return new AppError(409, 'paypal_order_not_approved', 'The payer has not approved this PayPal order yet: approve it at PayPal (the approve link), then capture it.');
-    }
-    if (error instanceof PaypalApiError && error.issue === 'INSTRUMENT_DECLINED') {
-      return new AppError(402, 'paypal_payment_declined', 'PayPal declined the funding source the payer chose: nothing was taken. Pick another one at PayPal (restart the approval), then capture again.');
-    }
-    const mapped = paypalFailure(error);
-    if (mapped instanceof AppError) return mapped;
-    throw mapped;
   }
 
   const orderView = (order: PaypalOrderView): PaypalOrderResult => ({

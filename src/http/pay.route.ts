@@ -1,7 +1,8 @@
 import express, { Router } from 'express';
 import type { PayLinkService } from '../billing/pay-link.service.js';
 import type { PayPage } from '../billing/pay-page.js';
-import { parsePaypalCapture, type PayWithPaypalService } from '../billing/pay-with-paypal.service.js';
+import type { PayWithPaypalService } from '../billing/pay-with-paypal.service.js';
+import { parsePaypalCapture } from '../billing/pay-with-paypal.errors.js';
 import { rejectLoneSurrogates, requireJsonBody } from './json-body.middleware.js';
 
 /**

@@ -74,8 +74,10 @@ export function paypalOrders(credentials: PaypalCredentials & { mode: PaypalMode
     return view(response);
   };
   return {
-    create: (order: NewOrder) =>
-      call(() =>
+    create: (order: NewOrder) => {
+      // Refused here (PaypalAmountError) when PayPal cannot take the amount exactly: nothing is sent.
+      const value = toPaypalValue(order.amount, paypalCurrency(order.currency.toUpperCase()));
+      return call(() =>
         orders.createOrder({
           paypalRequestId: order.requestId,
           // The whole order in the answer: its status, amount and approve link are read from it.
@@ -84,7 +86,7 @@ export function paypalOrders(credentials: PaypalCredentials & { mode: PaypalMode
             intent: CheckoutPaymentIntent.Capture,
             purchaseUnits: [
               {
-                amount: { currencyCode: order.currency.toUpperCase(), value: toPaypalValue(order.amount, paypalCurrency(order.currency.toUpperCase())) },
+                amount: { currencyCode: order.currency.toUpperCase(), value },
                 customId: order.customId,
                 invoiceId: order.paypalInvoiceId,
                 description: order.description.slice(0, 127),
@@ -92,7 +94,8 @@ export function paypalOrders(credentials: PaypalCredentials & { mode: PaypalMode
             ],
           },
         }),
-      ),
+      );
+    },
     get: (id: string) => call(() => orders.getOrder({ id })),
     capture: (id: string, requestId: string) => call(() => orders.captureOrder({ id, paypalRequestId: requestId, prefer: 'return=representation' })),
   };

@@ -141,8 +141,10 @@ describe('Pay with PayPal through a pay link', function () {
     assert.deepEqual(error(await capture(token, first.body.orderId)), [409, 'paypal_order_not_approved'], 'not approved yet: nothing taken');
     assert.equal(paypalCaptures(), 0);
     paypal.orders.approve(first.body.orderId);
-    const captured = await capture(token, first.body.orderId);
+    // onApprove twice at once (a double click): one capture, one answer.
+    const [captured, twin] = await Promise.all([capture(token, first.body.orderId), capture(token, first.body.orderId)]);
     assert.equal(captured.status, 200, JSON.stringify(captured.body));
+    assert.deepEqual(twin.body, captured.body);
     assert.deepEqual({ ...captured.body, captureId: undefined }, { status: 'completed', captureId: undefined, amount: 4250, currency: 'usd' });
     // Claimed for the invoice's account, as PayPal's; the invoice waits for PayPal's event.
     const [payment] = await t.query<{ gateway: string; account_id: string; amount_received: number }>('SELECT gateway, account_id, amount_received FROM payments WHERE id = ?', [captured.body.captureId]);
@@ -254,6 +256,23 @@ describe('Pay with PayPal through a pay link', function () {
     assert.equal(capturesAt(theirs).length, 0);
     for (const bad of [undefined, '', 'lower-case', 42]) assert.deepEqual(error(await capture(token, bad)), [400, 'invalid_paypal_capture'], String(bad));
     assert.ok(mine);
+  });
+
+  it('an order PayPal forgot (never approved in time) is not found, and the next click makes a new one', async () => {
+    const { token } = await linkFor(await card.invoice(350));
+    const { orderId } = (await order(token)).body;
+    paypal.orders.orders.delete(orderId);
+    assert.deepEqual(error(await capture(token, orderId)), [404, 'paypal_order_not_found']);
+    const next = (await order(token)).body;
+    assert.notEqual(next.orderId, orderId);
+    assert.equal(next.amount, 350);
+  });
+
+  it('an amount PayPal cannot take exactly (half a forint) is refused before PayPal is asked: 409 paypal_amount_unsupported', async () => {
+    const before = creates();
+    const res = await order((await linkFor(await card.invoice(150050, 'huf'))).token);
+    assert.deepEqual(error(res), [409, 'paypal_amount_unsupported']);
+    assert.equal(creates(), before);
   });
 
   it('takes yen in whole units: 1500 JPY is "1500" at PayPal, and 1500 in the books', async () => {
