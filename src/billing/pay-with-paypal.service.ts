@@ -194,6 +194,7 @@ export function createPayWithPaypalService(deps: { dataSource: DataSource; strip
       }
       const { orders, live } = await clientFor(invoice);
       let order: PaypalOrderView;
+      let asked = false;
       try {
         await refuseWhileCapturing(tx, invoice, row.id);
         // Before PayPal's money moves, no card PaymentIntent of the invoice may stay payable.
@@ -201,10 +202,14 @@ export function createPayWithPaypalService(deps: { dataSource: DataSource; strip
         // Committed at once, outside this transaction: if PayPal's answer is lost (or this process dies), the
         // order stays "capturing" and counts as captured until PayPal is asked.
         if (row.status !== 'capturing') await dataSource.query(`UPDATE invoice_paypal_orders SET status = 'capturing' WHERE id = ?`, [row.id]);
+        asked = true;
         order = await captureOnce(orders, row.id);
       } catch (error) {
-        if (error instanceof PaypalApiError && error.unreachable) {
-          return new AppError(502, 'paypal_unreachable', 'PayPal could not be reached, so whether it took the payment is not known yet: try again in a minute (the retry cannot take it twice).');
+        // Only PayPal's 4xx says nothing was captured; no answer, a 5xx or an answer that cannot be read leaves it in doubt.
+        const refused = error instanceof PaypalApiError && error.status !== null && error.status >= 400 && error.status < 500;
+        if (asked && !refused) {
+          if (!(error instanceof PaypalApiError)) throw error;
+          return new AppError(502, 'paypal_unreachable', 'PayPal could not be reached (or its answer could not be read), so whether it took the payment is not known yet: try again in a minute (the retry cannot take it twice).');
         }
         const restore = row.status === 'capturing' ? 'approved' : row.status;
         const forgotten = error instanceof PaypalApiError && error.status === 404;

@@ -312,6 +312,10 @@ describe('Pay with PayPal through a pay link', function () {
       paypal.unreachable = false;
     }
     assert.equal((await invoice(invoiceId)).amountPaid, 0);
+    // PayPal back: asked, it says the order was not captured, and the card may pay again.
+    assert.equal((await payByCard(token)).status, 200);
+    const [row] = await t.query<{ status: string }>('SELECT status FROM invoice_paypal_orders WHERE id = ?', [orderId]);
+    assert.equal(row!.status, 'approved');
     const res = await capture(token, orderId);
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(capturesOf(orderId), 1);
