@@ -17,6 +17,8 @@ import { invoicesRouter } from './http/invoices.route.js';
 import type { InvoiceService } from './billing/invoice.service.js';
 import type { PayNowService } from './billing/pay-now.service.js';
 import type { PayLinkService } from './billing/pay-link.service.js';
+import type { PayPage } from './billing/pay-page.js';
+import type { PayWithPaypalService } from './billing/pay-with-paypal.service.js';
 import { payRouter } from './http/pay.route.js';
 import type { AccountService } from './accounts/account.service.js';
 import type { ConnectionService } from './stripe/connection.service.js';
@@ -50,6 +52,10 @@ export interface AppDeps {
   invoices: InvoiceService;
   payNow: PayNowService;
   payLinks: PayLinkService;
+  /** GET /pay/:token: what the payer's page shows and offers. */
+  payPage: PayPage;
+  /** Pay with PayPal through a pay link: orders and their capture. */
+  payWithPaypal: PayWithPaypalService;
   accounts: AccountService;
   connections: ConnectionService;
   /** Settings > Payment Gateways > PayPal. */

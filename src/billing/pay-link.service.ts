@@ -34,6 +34,15 @@ const invalid = () => new AppError(404, 'pay_link_invalid', 'This payment link i
  */
 export function createPayLinkService(deps: { dataSource: DataSource; payNow: PayNowService; publicBaseUrl?: string; now?: () => Date }) {
   const now = deps.now ?? (() => new Date());
+  async function invoiceOf(token: string): Promise<string> {
+    if (!TOKEN.test(token)) throw invalid();
+    const [link] = (await deps.dataSource.query('SELECT invoice_id FROM pay_links WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?', [
+      sha256(token),
+      now(),
+    ])) as { invoice_id: string }[];
+    if (!link) throw invalid();
+    return link.invoice_id;
+  }
   return {
     /** `onlyAccount` (here and in revoke): a token confined to one merchant account; another account's invoice is not found. */
     async create(invoiceId: string, input: { expiresInHours: number }, actor: string, onlyAccount?: string) {
@@ -75,15 +84,12 @@ export function createPayLinkService(deps: { dataSource: DataSource; payNow: Pay
       }
     },
 
+    /** The invoice a live link names; 404 pay_link_invalid for an unknown, expired or revoked one (one answer for all three). */
+    invoiceOf,
+
     /** POST /pay/:token: the PaymentIntent's client secret, amount and currency; nothing else. */
     async pay(token: string) {
-      if (!TOKEN.test(token)) throw invalid();
-      const [link] = (await deps.dataSource.query('SELECT invoice_id FROM pay_links WHERE token_hash = ? AND revoked_at IS NULL AND expires_at > ?', [
-        sha256(token),
-        now(),
-      ])) as { invoice_id: string }[];
-      if (!link) throw invalid();
-      const intent = await deps.payNow.createPaymentIntent(link.invoice_id);
+      const intent = await deps.payNow.createPaymentIntent(await invoiceOf(token));
       return { clientSecret: intent.clientSecret, amount: intent.amount, currency: intent.currency };
     },
   };

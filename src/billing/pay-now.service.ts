@@ -1,57 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import Stripe from 'stripe';
-import { AppError } from '../shared/errors.js';
+import type Stripe from 'stripe';
 import type { StripeClients } from '../stripe/stripe-clients.js';
-import { INVOICE_VISIBLE_SQL, invoiceNotFound, visibleParams } from './invoice-errors.js';
-
-/** Stripe statuses in which a PaymentIntent can still be paid by the payer's browser. */
-const PAYABLE = new Set(['requires_payment_method', 'requires_confirmation', 'requires_action']);
-/** Money is moving (or authorised and waiting for capture): another PaymentIntent could charge twice. */
-const IN_FLIGHT = new Set(['processing', 'requires_capture']);
-
-interface InvoiceRow {
-  id: string;
-  number: string;
-  account_id: string | null;
-  currency: string;
-  amount_due: string;
-  amount_paid: string;
-  status: string;
-}
-
-interface IntentRow {
-  id: string;
-  amount: string;
-  currency: string;
-  status: string;
-}
+import { payableInvoice, underPayLock, type PayableInvoice } from './pay-lock.js';
+import { settleStripeIntents, stripeFailure } from './stripe-intents.js';
 
 export interface PayNowResult {
   paymentIntentId: string;
   clientSecret: string | null;
   amount: number;
   currency: string;
-}
-
-const processing = (number: string) =>
-  new AppError(
-    409,
-    'payment_processing',
-    `A payment for invoice ${number} is already under way (its PaymentIntent is processing, or succeeded and is being recorded): wait for it to finish before paying again.`,
-  );
-
-function stripeFailure(error: unknown): unknown {
-  if (error instanceof Stripe.errors.StripeAuthenticationError) {
-    return new AppError(409, 'invalid_api_key', 'Stripe rejected the connected key (revoked or rolled): reconnect Stripe in Settings > Payment Gateways.');
-  }
-  if (error instanceof Stripe.errors.StripeConnectionError) {
-    return new AppError(502, 'stripe_unreachable', 'Stripe could not be reached; no payment was created. Try again in a minute.');
-  }
-  if (error instanceof Stripe.errors.StripeError) {
-    return new AppError(502, 'stripe_error', `Stripe refused the payment: ${error.message}`);
-  }
-  return error;
 }
 
 /**
@@ -61,72 +19,34 @@ function stripeFailure(error: unknown): unknown {
  *
  * Money safety does not rest on an idempotency key (Stripe forgets them after 24 h): every
  * PaymentIntent made is kept in invoice_payment_intents, and calls for one invoice run one at a
- * time under a row lock. Each call asks Stripe where the invoice's open PaymentIntents stand:
- * one still payable for the amount due is handed out again; one for another amount (a partial
- * payment was recorded since) is canceled; while one is processing, or succeeded but its events
- * have not been applied yet, the call is refused (409 payment_processing).
+ * time under a row lock (pay-lock.ts, shared with Pay with PayPal). Each call asks Stripe where the
+ * invoice's open PaymentIntents stand: one still payable for the amount due is handed out again;
+ * one for another amount (a partial payment was recorded since) is canceled; while one is
+ * processing, or succeeded but its events have not been applied yet, the call is refused (409
+ * payment_processing). So is it while a PayPal payment of the invoice is being captured or
+ * recorded (`otherGateways`): the amount due would not count it yet.
  */
-export function createPayNowService(deps: { dataSource: DataSource; stripeClients: StripeClients }) {
-  async function underInvoiceLock<T>(invoiceId: string, work: (tx: EntityManager) => Promise<T>): Promise<T> {
-    await deps.dataSource.query('INSERT IGNORE INTO pay_now_locks (invoice_id) VALUES (?)', [invoiceId]);
-    return deps.dataSource.transaction(async (tx) => {
-      // Its own row, not the invoice's: the event handlers keep updating the invoice while Stripe is asked.
-      await tx.query('SELECT invoice_id FROM pay_now_locks WHERE invoice_id = ? FOR UPDATE', [invoiceId]);
-      return work(tx);
-    });
-  }
-
-  async function payableInvoice(tx: EntityManager, invoiceId: string, onlyAccount: string | undefined): Promise<InvoiceRow & { due: number }> {
-    const [invoice] = (await tx.query(
-      `SELECT id, number, account_id, currency, amount_due, amount_paid, status FROM invoices WHERE id = ? AND ${INVOICE_VISIBLE_SQL}`,
-      [invoiceId, ...visibleParams(onlyAccount)],
-    )) as InvoiceRow[];
-    if (!invoice) throw invoiceNotFound(invoiceId);
-    if (invoice.status === 'void') throw new AppError(409, 'invoice_void', 'This invoice is void and cannot be paid.');
-    const due = Number(invoice.amount_due) - Number(invoice.amount_paid);
-    if (due <= 0 || invoice.status === 'paid') {
-      throw new AppError(409, 'invoice_paid', `Invoice ${invoice.number} is already paid (status ${invoice.status}); nothing is due.`);
-    }
-    return { ...invoice, due };
-  }
-
-  /** Whether the payment events of this PaymentIntent have been applied (its money counts in amount_paid). */
-  async function recorded(tx: EntityManager, paymentIntentId: string): Promise<boolean> {
-    const [row] = (await tx.query('SELECT amount_received FROM payments WHERE id = ?', [paymentIntentId])) as { amount_received: string }[];
-    return Number(row?.amount_received ?? 0) > 0;
-  }
-
+export function createPayNowService(deps: {
+  dataSource: DataSource;
+  stripeClients: StripeClients;
+  /** Throws 409 payment_processing while another gateway's payment of the invoice is under way (Pay with PayPal). */
+  otherGateways?: (tx: EntityManager, invoice: PayableInvoice) => Promise<void>;
+}) {
   /** `onlyAccount`: a token confined to one merchant account; another account's invoice is not found. */
   async function payInvoice(invoiceId: string, onlyAccount?: string): Promise<PayNowResult> {
-    return underInvoiceLock(invoiceId, async (tx) => {
+    return underPayLock(deps.dataSource, invoiceId, async (tx) => {
       const invoice = await payableInvoice(tx, invoiceId, onlyAccount);
+      await deps.otherGateways?.(tx, invoice);
       const stripe = await deps.stripeClients.forAccount(invoice.account_id);
-      const setStatus = (id: string, status: string) => tx.query('UPDATE invoice_payment_intents SET status = ? WHERE id = ?', [status, id]);
+      // The first payable one for the amount due is handed out again; any other payable one is superseded.
+      let reusable: Stripe.PaymentIntent | undefined;
+      await settleStripeIntents(tx, invoice, async () => stripe, (intent) => {
+        if (reusable || intent.amount !== invoice.due || intent.currency !== invoice.currency) return false;
+        reusable = intent;
+        return true;
+      });
+      if (reusable) return view(reusable);
       try {
-        const open = (await tx.query(
-          `SELECT id, amount, currency, status FROM invoice_payment_intents
-            WHERE invoice_id = ? AND status NOT IN ('canceled', 'succeeded') ORDER BY created_at DESC, id`,
-          [invoiceId],
-        )) as IntentRow[];
-        let reusable: Stripe.PaymentIntent | undefined;
-        for (const row of open) {
-          let intent: Stripe.PaymentIntent = await stripe.paymentIntents.retrieve(row.id);
-          if (PAYABLE.has(intent.status) && !reusable && intent.amount === invoice.due && intent.currency === invoice.currency) {
-            reusable = intent;
-          } else if (PAYABLE.has(intent.status)) {
-            // Superseded (the amount due changed, or a newer one is handed out): nobody may pay it any more.
-            intent = await cancelOrRecheck(stripe, intent);
-          }
-          if (IN_FLIGHT.has(intent.status)) {
-            await setStatus(row.id, intent.status);
-            throw processing(invoice.number);
-          }
-          // Succeeded, but its events not applied yet: the amount due above does not count it.
-          if (intent.status === 'succeeded' && !(await recorded(tx, intent.id))) throw processing(invoice.number);
-          await setStatus(row.id, intent.status);
-        }
-        if (reusable) return view(reusable);
-
         const intent = await stripe.paymentIntents.create(
           {
             amount: invoice.due,
@@ -155,18 +75,6 @@ export function createPayNowService(deps: { dataSource: DataSource; stripeClient
         throw stripeFailure(error);
       }
     });
-  }
-
-  /** Cancels a superseded PaymentIntent; if Stripe says it moved on meanwhile (the payer just paid), answers where it is now. */
-  async function cancelOrRecheck(stripe: Stripe, intent: Stripe.PaymentIntent): Promise<Stripe.PaymentIntent> {
-    try {
-      return await stripe.paymentIntents.cancel(intent.id);
-    } catch (error) {
-      if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) throw error;
-      const now = await stripe.paymentIntents.retrieve(intent.id);
-      if (PAYABLE.has(now.status)) throw error;
-      return now;
-    }
   }
 
   const view = (intent: Stripe.PaymentIntent): PayNowResult => ({

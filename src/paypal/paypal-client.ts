@@ -50,6 +50,8 @@ export class PaypalApiError extends Error {
     readonly paypalName: string,
     message: string,
     readonly debugId?: string,
+    /** The first of PayPal's `details[].issue` (ORDER_NOT_APPROVED, INSTRUMENT_DECLINED…): what a 422 is about. */
+    readonly issue?: string,
   ) {
     super(message);
     this.name = 'PaypalApiError';
@@ -95,10 +97,11 @@ export function createPaypalSdkClient(credentials: PaypalCredentials, mode: Payp
 export function sdkError(error: unknown): PaypalApiError {
   if (error instanceof PaypalApiError) return error;
   if (error instanceof ApiError) {
-    const result = (error.result ?? {}) as { error?: unknown; error_description?: unknown; name?: unknown; message?: unknown; debug_id?: unknown };
+    const result = (error.result ?? {}) as { error?: unknown; error_description?: unknown; name?: unknown; message?: unknown; debug_id?: unknown; details?: unknown };
     const name = String(result.error ?? result.name ?? `HTTP_${error.statusCode}`);
     const message = String(result.error_description ?? result.message ?? error.message);
-    return new PaypalApiError(error.statusCode, name, message, typeof result.debug_id === 'string' ? result.debug_id : undefined);
+    const issue = Array.isArray(result.details) ? (result.details[0] as { issue?: unknown } | undefined)?.issue : undefined;
+    return new PaypalApiError(error.statusCode, name, message, typeof result.debug_id === 'string' ? result.debug_id : undefined, typeof issue === 'string' ? issue : undefined);
   }
   return new PaypalApiError(null, 'unreachable', describeError(error));
 }

@@ -303,6 +303,12 @@ export function createPaypalConnectionService(deps: PaypalConnectionDeps) {
       return accountIds.length > 0 ? { keySet, accountIds, stored: rows.length } : null;
     },
 
+    /** What PayPal's JS SDK on the pay page needs (the client id is public, as PayPal's button carries it); null when not connected. */
+    async checkoutApp(accountId: string): Promise<{ clientId: string; mode: PaypalMode } | null> {
+      const row = await load(accountId);
+      return row ? { clientId: row.client_id, mode: row.mode } : null;
+    },
+
     /** The app's credentials and mode, for calls to PayPal on the account's behalf (orders, captures); null when not connected. */
     async credentials(accountId: string): Promise<(PaypalCredentials & { mode: PaypalMode }) | null> {
       const row = await load(accountId);

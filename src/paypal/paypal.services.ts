@@ -15,6 +15,8 @@ export function createPaypalServices(deps: { config: Config; dataSource: DataSou
   const { config } = deps;
   const api = { apiBase: config.PAYPAL_API_BASE };
   return {
+    /** PAYPAL_API_BASE, for the calls made on a connected account's behalf (Pay with PayPal's orders). */
+    api,
     connections: createPaypalConnectionService({ ...deps, api, publicBaseUrl: config.PUBLIC_BASE_URL }),
     signatures: signatureVerifierFor(config, deps.now),
   };

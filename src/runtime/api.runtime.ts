@@ -10,6 +10,8 @@ import { createRelay } from '../events/relay.js';
 import { createSecretResolver } from '../stripe/webhook-secrets.js';
 import { createPayNowService } from '../billing/pay-now.service.js';
 import { createPayLinkService } from '../billing/pay-link.service.js';
+import { createPayWithPaypalService } from '../billing/pay-with-paypal.service.js';
+import { createPayPage } from '../billing/pay-page.js';
 import { createInvoiceService } from '../billing/invoice.service.js';
 import { accessTokenVerifier } from '../access/token.service.js';
 import { createOpsServices } from '../ops/ops.services.js';
@@ -78,7 +80,10 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
       intervalMs: config.FAILURE_LOG_INTERVAL_MS,
     }),
   };
-  const payNow = createPayNowService({ dataSource, stripeClients });
+  const paypalConnections = core.paypal.connections;
+  const payWithPaypal = createPayWithPaypalService({ dataSource, stripeClients, paypalConnections, api: core.paypal.api });
+  // A card payment waits while a PayPal capture of the invoice is being recorded, and the reverse.
+  const payNow = createPayNowService({ dataSource, stripeClients, otherGateways: payWithPaypal.refuseWhileCapturing });
   const drift = createApiDrift({ config, dataSource, accounts, stripeClients, audit: ops.audit, ingestor: webhooks.ingestor, logger, now: core.now });
   const app = createApp({
     dataSource,
@@ -89,9 +94,11 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
     invoices: createInvoiceService({ dataSource, accountExists: (id) => accounts.exists(id) }),
     payNow,
     payLinks: createPayLinkService({ dataSource, payNow, publicBaseUrl: config.PUBLIC_BASE_URL, now: core.now }),
+    payPage: createPayPage({ dataSource, stripeClients, paypalConnections }),
+    payWithPaypal,
     accounts,
     connections,
-    paypalConnections: core.paypal.connections,
+    paypalConnections,
     paypalSignatures: core.paypal.signatures,
     ops,
     sync: sync.ops,

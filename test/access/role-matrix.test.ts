@@ -73,6 +73,9 @@ const MATRIX: [method: string, path: string, access: Access][] = [
   ['GET', '/ops/queues/login', 'public'],
   ['POST', '/ops/queues/login', 'public'],
   ['POST', '/pay/bpl_000000000000000000000000000000000000000000a', 'public'],
+  ['GET', '/pay/bpl_000000000000000000000000000000000000000000a', 'public'],
+  ['POST', '/pay/bpl_000000000000000000000000000000000000000000a/paypal', 'public'],
+  ['POST', '/pay/bpl_000000000000000000000000000000000000000000a/paypal/capture', 'public'],
 ];
 /** Routes that take no bearer token: webhooks authenticate by signature; the dashboard page's static files hold no data. */
 const NO_TOKEN = ['POST /webhooks/stripe', 'POST /webhooks/stripe/:accountId', 'POST /webhooks/paypal/:accountId', 'GET /dashboard/:file'];

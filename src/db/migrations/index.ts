@@ -17,6 +17,7 @@ import { IndexFactsByStripeCreated1764231346000 } from './1764231346000-index-fa
 import { CreatePaypalConnections1764231717000 } from './1764231717000-create-paypal-connections.js';
 import { PaypalGateway1764232117000 } from './1764232117000-paypal-gateway.js';
 import { PaypalFees1764232500000 } from './1764232500000-paypal-fees.js';
+import { InvoicePaypalOrders1764233000000 } from './1764233000000-invoice-paypal-orders.js';
 
 /** In order. A new migration is added here and nowhere else. */
 import { QueueProcesses1764232900000 } from './1764232900000-queue-processes.js';
@@ -42,4 +43,5 @@ export const migrations = [
   PaypalGateway1764232117000,
   PaypalFees1764232500000,
   QueueProcesses1764232900000,
+  InvoicePaypalOrders1764233000000,
 ];
