@@ -68,6 +68,7 @@ export function startSyncOps(deps: {
   const audit = createAuditLog(deps.dataSource);
   const ops = createSyncOps({
     syncState,
+    paypalSyncState: createSyncState(deps.dataSource, 'paypal'),
     endpointHealth: createEndpointHealth({
       connections: deps.connections,
       syncState,

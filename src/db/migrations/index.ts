@@ -16,6 +16,7 @@ import { CatchUpAndEndpointHealth1764231300000 } from './1764231300000-catch-up-
 import { IndexFactsByStripeCreated1764231346000 } from './1764231346000-index-facts-by-stripe-created.js';
 import { CreatePaypalConnections1764231717000 } from './1764231717000-create-paypal-connections.js';
 import { PaypalGateway1764232117000 } from './1764232117000-paypal-gateway.js';
+import { CatchUpPerGateway1764232500000 } from './1764232500000-catch-up-per-gateway.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [
@@ -37,4 +38,5 @@ export const migrations = [
   IndexFactsByStripeCreated1764231346000,
   CreatePaypalConnections1764231717000,
   PaypalGateway1764232117000,
+  CatchUpPerGateway1764232500000,
 ];
