@@ -3,6 +3,7 @@ import type { RedisClient } from '../src/redis/connections.js';
 import { SYNC_QUEUE_NAME, type SyncJobData, type SyncJobResult } from '../src/sync/sync.queue.js';
 import type { CatchUp } from '../src/sync/catch-up.service.js';
 import type { PaypalCatchUp } from '../src/sync/paypal-catch-up.service.js';
+import type { PaypalWebhookHealth } from '../src/sync/paypal-webhook-health.service.js';
 import type { EndpointHealth, EndpointHealthView } from '../src/sync/endpoint-health.service.js';
 import { runWithContext } from '../src/shared/context.js';
 import { AppError, describeError } from '../src/shared/errors.js';
@@ -15,6 +16,7 @@ export interface SyncWorkerOptions {
   catchUp: CatchUp;
   paypalCatchUp: Pick<PaypalCatchUp, 'run'>;
   endpointHealth: EndpointHealth;
+  paypalWebhookHealth: Pick<PaypalWebhookHealth, 'check'>;
   logger: Logger;
   redisHealth: RedisHealth;
   /** Aborted when the process stops. */
@@ -26,11 +28,11 @@ const SYNC_CONCURRENCY = 4;
 
 /**
  * The stripe-sync queue's worker: one account's catch-up of one gateway (Stripe's unless the job
- * says PayPal), then, for Stripe, its endpoint check. Progress goes
+ * says PayPal), then the check of its Stripe endpoint or PayPal webhook. Progress goes
  * to the job (the ops CLI polls it); the summary is the job's return value.
  */
 export function createSyncWorker(options: SyncWorkerOptions): Worker<SyncJobData, SyncJobResult> {
-  const { catchUp, paypalCatchUp, endpointHealth, logger } = options;
+  const { catchUp, paypalCatchUp, endpointHealth, paypalWebhookHealth, logger } = options;
   const worker = new Worker<SyncJobData, SyncJobResult>(
     SYNC_QUEUE_NAME,
     (job) =>
@@ -56,8 +58,8 @@ export function createSyncWorker(options: SyncWorkerOptions): Worker<SyncJobData
           outcome = { ran: false, accountId, gateway, reason: 'not_connected' };
         }
         let webhookEndpoint: EndpointHealthView | null = null;
-        if (gateway === 'stripe' && accountId !== null && !(outcome.ran === false && outcome.reason === 'not_connected')) {
-          webhookEndpoint = await endpointHealth.check(accountId).catch((error: unknown) => {
+        if (accountId !== null && !(outcome.ran === false && outcome.reason === 'not_connected')) {
+          webhookEndpoint = await (gateway === 'paypal' ? paypalWebhookHealth : endpointHealth).check(accountId).catch((error: unknown) => {
             logger.warn('webhook endpoint check failed', { accountId, error: describeError(error) });
             return null;
           });

@@ -135,12 +135,12 @@ export function createMetrics(options: { eventTypes?: readonly string[] } = {}) 
   });
   new Gauge({
     name: 'billed_webhook_endpoint_problems',
-    help: 'Problems found on the account\'s webhook endpoint at its last check (disabled, deleted, wrong URL, missing event types, check failed); 0: healthy',
-    labelNames: ['account'] as const,
+    help: 'Problems found on the account\'s webhook endpoint (Stripe) or webhook (PayPal) at its last check (disabled, deleted, wrong URL, missing event types, check failed); 0: healthy',
+    labelNames: ['account', 'gateway'] as const,
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await syncStats()) if (row.endpointProblems !== null) this.set({ account: row.account }, row.endpointProblems);
+      for (const row of await syncStats()) if (row.endpointProblems !== null) this.set({ account: row.account, gateway: row.gateway }, row.endpointProblems);
     },
   });
 

@@ -21,6 +21,7 @@ import { createCatchUp, type CatchUp } from './catch-up.service.js';
 import { createEndpointHealth } from './endpoint-health.service.js';
 import { createSyncState } from './sync-state.js';
 import { createPaypalCatchUp, type PaypalCatchUp } from './paypal-catch-up.service.js';
+import { createPaypalWebhookHealth } from './paypal-webhook-health.service.js';
 import { addStartupRuns, createSyncQueue, SYNC_QUEUE_NAME, syncCatchUpSchedulers, type SyncTarget } from './sync.queue.js';
 
 /** How often each worker process makes the schedulers match the connected accounts (a new account's first run follows within this). */
@@ -34,7 +35,7 @@ export interface StripeSyncDeps {
   stripeClients: StripeClients;
   connections: ConnectionService;
   /** PayPal-connected accounts are caught up too, with their app's credentials. */
-  paypalConnections: Pick<PaypalConnectionService, 'credentials'>;
+  paypalConnections: Pick<PaypalConnectionService, 'get' | 'credentials'>;
   logger: Logger;
   metrics: Metrics;
   redisHealth: RedisHealth;
@@ -44,8 +45,8 @@ export interface StripeSyncDeps {
 /**
  * The worker side of staying in step with the gateways (ROLE all|worker): a job scheduler per
  * account with a Stripe key and per account with a PayPal connection (every CATCH_UP_INTERVAL_MS),
- * one run of each after start-up, and the worker that runs them (catch-up, then Stripe's endpoint
- * check). Events the catch-up finds go through an
+ * one run of each after start-up, and the worker that runs them (catch-up, then the check of the
+ * account's Stripe endpoint or PayPal webhook). Events the catch-up finds go through an
  * Ingestor of its own, into the same inbox and queue as deliveries.
  */
 export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp: CatchUp; paypalCatchUp: PaypalCatchUp; stop(timeoutMs?: number): Promise<void> } {
@@ -85,6 +86,13 @@ export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp
     maxRps: config.CATCH_UP_MAX_RPS,
     now: deps.now,
   });
+  const paypalWebhookHealth = createPaypalWebhookHealth({
+    paypalConnections: deps.paypalConnections,
+    syncState: paypalSyncState,
+    logger,
+    api: { apiBase: config.PAYPAL_API_BASE },
+    now: deps.now,
+  });
   const endpointHealth = createEndpointHealth({
     connections: deps.connections,
     syncState,
@@ -99,7 +107,7 @@ export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp
   queue.on('error', deps.redisHealth.errorListener('sync queue error'));
   // On stop, a long run ends after its current page instead of holding the process: the next run lists the rest.
   const stopping = new AbortController();
-  const worker = createSyncWorker({ connection, prefix, catchUp, paypalCatchUp, endpointHealth, logger, redisHealth: deps.redisHealth, signal: stopping.signal });
+  const worker = createSyncWorker({ connection, prefix, catchUp, paypalCatchUp, endpointHealth, paypalWebhookHealth, logger, redisHealth: deps.redisHealth, signal: stopping.signal });
 
   /** Stripe's accounts with a key, then PayPal's connected accounts: one catch-up each. */
   const accounts = async (): Promise<SyncTarget[]> => [

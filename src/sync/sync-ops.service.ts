@@ -11,6 +11,7 @@ import { catchUpWindow } from './catch-up-window.js';
 import type { CatchUpProgress } from './catch-up.service.js';
 import type { EndpointHealth, EndpointHealthView } from './endpoint-health.service.js';
 import { paypalNotConnected } from './paypal-catch-up.service.js';
+import type { PaypalWebhookHealth } from './paypal-webhook-health.service.js';
 import type { SyncGateway, SyncState, SyncStateRow } from './sync-state.js';
 import { operatorRun, type SyncJobData, type SyncJobResult } from './sync.queue.js';
 
@@ -20,6 +21,8 @@ export interface SyncOpsDeps {
   /** PayPal's (gateway 'paypal'). */
   paypalSyncState: SyncState;
   endpointHealth: EndpointHealth;
+  /** The PayPal webhook's health as last checked. */
+  paypalWebhookHealth: Pick<PaypalWebhookHealth, 'view'>;
   accounts: AccountService;
   stripeClients: StripeClients;
   audit: AuditLog;
@@ -66,7 +69,7 @@ export function createSyncOps(deps: SyncOpsDeps) {
   return {
     /**
      * Per account and gateway it can be caught up for (Stripe: a key; PayPal: a connection): its last
-     * catch-up, what catch-up recovered, and (Stripe's) its endpoint's health. `onlyAccount`: that account's only.
+     * catch-up, what catch-up recovered, and its Stripe endpoint's or PayPal webhook's health. `onlyAccount`: that account's only.
      */
     async status(onlyAccount?: string) {
       const data = [];
@@ -81,8 +84,8 @@ export function createSyncOps(deps: SyncOpsDeps) {
             lastSuccessAt: iso(row?.last_success_at ?? null),
             watermark: iso(row?.watermark_at ?? null),
             recoveredTotal: Number(row?.recovered_total ?? 0),
-            // The default account's endpoint is set up outside the service (STRIPE_WEBHOOK_SECRET), PayPal's webhook is not checked: not watched.
-            webhookEndpoint: accountId === null || gateway === 'paypal' ? null : await deps.endpointHealth.view(accountId),
+            // The default account's endpoint is set up outside the service (STRIPE_WEBHOOK_SECRET): not watched.
+            webhookEndpoint: accountId === null ? null : gateway === 'paypal' ? await deps.paypalWebhookHealth.view(accountId) : await deps.endpointHealth.view(accountId),
           });
         }
       }

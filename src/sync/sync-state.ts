@@ -128,7 +128,7 @@ export function createSyncState(dataSource: DataSource, gateway: SyncGateway = '
     async listActive(defaultKeySet: boolean): Promise<(SyncStateRow & { connection_endpoint_id: string | null })[]> {
       if (gateway === 'paypal') {
         return (await dataSource.query(
-          `SELECT s.*, NULL AS connection_endpoint_id
+          `SELECT s.*, c.webhook_id AS connection_endpoint_id
              FROM stripe_sync_state s JOIN paypal_connections c ON c.account_id = s.account_id
             WHERE s.gateway = 'paypal'
             ORDER BY s.account_scope`,

@@ -25,7 +25,7 @@ export interface SyncJobData {
 /** What a job returns (kept with the job: the CLI prints it). */
 export interface SyncJobResult {
   catchUp: CatchUpOutcome | { ran: false; accountId: string | null; gateway: SyncGateway; reason: 'not_connected' };
-  /** Stripe's merchant accounts only: the default account's endpoint is configured outside the service; PayPal's webhook is not watched. */
+  /** Merchant accounts only (the default account's endpoint is configured outside the service): their Stripe endpoint's or PayPal webhook's health. */
   webhookEndpoint: EndpointHealthView | null;
 }
 

@@ -234,7 +234,7 @@ describe('catch-up from PayPal: event notifications PayPal never delivered are l
       return view.state === 'completed' ? view : undefined;
     }, 30_000, 50);
     assert.equal(job.gateway, 'paypal');
-    assert.equal(job.webhookEndpoint, null);
+    assert.deepEqual([job.webhookEndpoint.status, job.webhookEndpoint.endpointId], ['ok', pp.webhookId], 'the PayPal webhook is checked with the run');
     const audit = await t.http.get('/api/ops/audit?action=catch_up.run').set(operator).expect(200);
     assert.equal(audit.body.data[0].details.gateway, 'paypal');
   });
@@ -268,16 +268,37 @@ describe('catch-up from PayPal: event notifications PayPal never delivered are l
     const run = await cli(['catch-up', '--gateway', 'paypal', '--account', card.accountId, '--since', '5m'], env);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, new RegExp(`^${card.accountId} \\(PayPal\\): listed \\d+, new 1, already had \\d+$`, 'm'));
-    assert.match(run.stdout, new RegExp(`^${card.accountId}\\s+done\\s+\\d+\\s+1\\s+\\d+\\s+0\\s+[\\d.]+\\s+\\d+\\s+not watched \\(PayPal\\)$`, 'm'));
+    assert.match(run.stdout, new RegExp(`^${card.accountId}\\s+done\\s+\\d+\\s+1\\s+\\d+\\s+0\\s+[\\d.]+\\s+\\d+\\s+ok$`, 'm'));
 
     const status = await cli(['status'], env);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`^${card.accountId}\\s+stripe\\s+\\S+\\s+succeeded \\(operator\\)`, 'm'));
-    assert.match(status.stdout, new RegExp(`^${card.accountId}\\s+paypal\\s+\\S+\\s+succeeded \\(operator\\)\\s+\\d+\\s+1\\s+\\d+\\s+not watched \\(PayPal\\)$`, 'm'));
+    assert.match(status.stdout, new RegExp(`^${card.accountId}\\s+paypal\\s+\\S+\\s+succeeded \\(operator\\)\\s+\\d+\\s+1\\s+\\d+\\s+ok$`, 'm'));
 
     const wrong = await cli(['catch-up', '--gateway', 'adyen'], env);
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /--gateway must be stripe or paypal/);
+  });
+
+  it('checks the PayPal webhook with each run: one deleted in the app is reported (job, status, /metrics) until PayPal is connected again', async () => {
+    paypal.webhooks.delete(pp.webhookId);
+    const job = await paypalRun({ since: '10m' });
+    assert.equal(job.state, 'completed', 'the catch-up itself still runs');
+    assert.deepEqual(job.webhookEndpoint!.problems.map((p) => p.code), ['deleted']);
+    assert.equal(job.webhookEndpoint!.status, 'problems');
+    assert.equal(await metricValue(t, 'billed_webhook_endpoint_problems', `account="${card.accountId}",gateway="paypal"`), 1);
+    const status = await t.http.get('/api/ops/catch-up').set(operator).expect(200);
+    const row = status.body.data.find((a: { accountId: string; gateway: string }) => a.accountId === card.accountId && a.gateway === 'paypal');
+    assert.match(row.webhookEndpoint.problems[0].message, /PayPal has no webhook .*Connect PayPal again/);
+    // Stripe's endpoint of the same account is its own row, healthy.
+    const stripeRow = status.body.data.find((a: { accountId: string; gateway: string }) => a.accountId === card.accountId && a.gateway === 'stripe');
+    assert.notEqual(stripeRow.webhookEndpoint.status, 'problems');
+
+    const again = await t.http.put(`/api/accounts/${card.accountId}/paypal`).set(auth).send({ clientId: pp.app.clientId, clientSecret: pp.app.clientSecret, mode: 'sandbox' }).expect(200);
+    assert.notEqual(again.body.webhookId, pp.webhookId);
+    const fixed = await paypalRun({ since: '10m' });
+    assert.deepEqual([fixed.webhookEndpoint!.status, fixed.webhookEndpoint!.endpointId], ['ok', again.body.webhookId]);
+    assert.equal(await metricValue(t, 'billed_webhook_endpoint_problems', `account="${card.accountId}",gateway="paypal"`), 0);
   });
 });
 

@@ -45,11 +45,9 @@ export interface SyncCommandContext {
   pollMs?: number;
 }
 
-const endpointCell = (health: EndpointHealth | null, gateway = 'stripe') =>
+const endpointCell = (health: EndpointHealth | null) =>
   !health
-    ? gateway === 'paypal'
-      ? 'not watched (PayPal)'
-      : 'not watched (default account)'
+    ? 'not watched (default account)'
     : health.status === 'problems'
       ? `PROBLEMS: ${health.problems.map((p) => p.code).join(', ')}`
       : health.status;
@@ -104,8 +102,8 @@ export function addSyncCommands(program: Command, cli: SyncCommandContext): void
           done.map((job) => {
             const run = job.catchUp;
             if (job.state === 'failed' || !run) return [job.accountId, `failed: ${job.error ?? ''}`, job.progress?.listed, job.progress?.new, job.progress?.alreadyHad, job.progress?.rateLimited, '', '', ''];
-            if (!run.ran) return [job.accountId, run.reason === 'not_connected' ? 'skipped: not connected' : 'skipped', '', '', '', '', '', '', endpointCell(job.webhookEndpoint, job.gateway)];
-            return [job.accountId, 'done', run.listed, run.new, run.alreadyHad, run.rateLimited, (run.durationMs / 1000).toFixed(1), run.eventsPerSecond, endpointCell(job.webhookEndpoint, job.gateway)];
+            if (!run.ran) return [job.accountId, run.reason === 'not_connected' ? 'skipped: not connected' : 'skipped', '', '', '', '', '', '', endpointCell(job.webhookEndpoint)];
+            return [job.accountId, 'done', run.listed, run.new, run.alreadyHad, run.rateLimited, (run.durationMs / 1000).toFixed(1), run.eventsPerSecond, endpointCell(job.webhookEndpoint)];
           }),
           80,
         ),
@@ -130,12 +128,23 @@ export function addSyncCommands(program: Command, cli: SyncCommandContext): void
           a.lastRun?.listed,
           a.lastRun?.new,
           a.recoveredTotal,
-          endpointCell(a.webhookEndpoint, a.gateway),
+          endpointCell(a.webhookEndpoint),
         ]);
         const text = table(['ACCOUNT', 'GATEWAY', 'LAST CATCH-UP', 'OUTCOME', 'LISTED', 'NEW', 'RECOVERED', 'ENDPOINT'], rows, 70);
-        const problems = status.data.flatMap((a) => (a.webhookEndpoint?.problems ?? []).map((p) => `  ${a.accountId} (${a.webhookEndpoint!.endpointId}): ${p.message}`));
+        const problemsOf = (gateway: string) =>
+          status.data
+            .filter((a) => (a.gateway ?? 'stripe') === gateway)
+            .flatMap((a) => (a.webhookEndpoint?.problems ?? []).map((p) => `  ${a.accountId} (${a.webhookEndpoint!.endpointId}): ${p.message}`));
+        const [problems, paypalProblems] = [problemsOf('stripe'), problemsOf('paypal')];
         const every = status.intervalMs > 0 ? `Automatic catch-up every ${Math.round(status.intervalMs / 60_000)} min.` : 'Automatic catch-up is off (CATCH_UP_INTERVAL_MS=0).';
-        return [text, problems.length ? `Endpoint problems (fix with: billed-ops endpoint repair <account>):\n${problems.join('\n')}` : '', every].filter(Boolean).join('\n\n');
+        return [
+          text,
+          problems.length ? `Endpoint problems (fix with: billed-ops endpoint repair <account>):\n${problems.join('\n')}` : '',
+          paypalProblems.length ? `PayPal webhook problems (fix: connect PayPal again, PUT /api/accounts/<account>/paypal):\n${paypalProblems.join('\n')}` : '',
+          every,
+        ]
+          .filter(Boolean)
+          .join('\n\n');
       });
     });
 
