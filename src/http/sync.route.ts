@@ -3,7 +3,7 @@ import type { SyncOps } from '../sync/sync-ops.service.js';
 import { onlyAccount, requireRole, type Principal, type TokenVerifier } from './auth.middleware.js';
 
 /**
- * On-call: catch-up from Stripe (status, runs on demand and their progress) and webhook endpoint repair. Operators (and admins).
+ * On-call: catch-up from Stripe and PayPal (status, runs on demand and their progress) and Stripe webhook endpoint repair. Operators (and admins).
  * A token confined to one merchant account sees, runs and repairs that account's only; another
  * account's (the default one's too) answers as a missing one.
  */

@@ -51,7 +51,7 @@ export async function startApi(core: Core): Promise<ApiRuntime> {
   metrics.sources.shardCounts = () => publisher.jobCountsByQueue();
   const ops = createOpsServices({ dataSource, publisher, redis, redisHealth, queues, relayAfterMs: config.RELAY_AFTER_MS, logger });
   metrics.sources.eventStats = ops.eventStats;
-  const sync = startSyncOps({ config, dataSource, accounts, connections, stripeClients, logger, redis, queues, redisHealth, now: core.now });
+  const sync = startSyncOps({ config, dataSource, accounts, connections, paypalConnections: core.paypal.connections, stripeClients, logger, redis, queues, redisHealth, now: core.now });
   metrics.sources.syncStats = sync.metrics;
   const relay = createRelay({ dataSource, publisher, logger, metrics, intervalMs: config.RELAY_INTERVAL_MS, afterMs: config.RELAY_AFTER_MS });
   // A Redis that restarted, or a cluster master that failed over, may have lost queued jobs: the next relay pass looks at every stored event.

@@ -73,8 +73,20 @@ export function startWorkers(core: Core): WorkerRuntime {
     retentionDays: config.EVENT_RETENTION_DAYS,
     intervalMs: config.EVENT_RETENTION_INTERVAL_MS,
   });
-  // Catch-up from Stripe and endpoint health: a job scheduler per account on the stripe-sync queue.
-  const sync = startStripeSync({ config, redis: core.redis, queues, dataSource, stripeClients: core.stripeClients, connections, logger, metrics, redisHealth, now: core.now });
+  // Catch-up from Stripe and PayPal, and Stripe endpoint health: a job scheduler per account and gateway on the stripe-sync queue.
+  const sync = startStripeSync({
+    config,
+    redis: core.redis,
+    queues,
+    dataSource,
+    stripeClients: core.stripeClients,
+    connections,
+    paypalConnections: core.paypal.connections,
+    logger,
+    metrics,
+    redisHealth,
+    now: core.now,
+  });
   logger.info('worker started', { concurrency: config.WORKER_CONCURRENCY, eventQueues: queues.eventQueues.length });
 
   return {

@@ -11,6 +11,8 @@ export interface InboxStats {
 export interface AccountSyncStats {
   /** `default` or the merchant account id: bounded by the connected accounts. */
   account: string;
+  /** Whose events: `stripe` or `paypal`. */
+  gateway: 'stripe' | 'paypal';
   recoveredTotal: number;
   /** Unix seconds; null until a catch-up of the account succeeded. */
   lastSuccessAt: number | null;
@@ -113,32 +115,32 @@ export function createMetrics(options: { eventTypes?: readonly string[] } = {}) 
   const syncStats = async () => (await sources.syncStats?.().catch(() => undefined)) ?? [];
   new Counter({
     name: 'billed_catch_up_recovered_events_total',
-    help: 'Events the catch-up found at Stripe that no delivery had brought (non-zero: deliveries were missed), per account',
-    labelNames: ['account'] as const,
+    help: 'Events the catch-up found at the gateway (Stripe or PayPal) that no delivery had brought (non-zero: deliveries were missed), per account and gateway',
+    labelNames: ['account', 'gateway'] as const,
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await syncStats()) this.inc({ account: row.account }, row.recoveredTotal);
+      for (const row of await syncStats()) this.inc({ account: row.account, gateway: row.gateway }, row.recoveredTotal);
     },
   });
   new Gauge({
     name: 'billed_catch_up_last_success_timestamp_seconds',
-    help: 'When the last successful catch-up of the account ended (unix seconds)',
-    labelNames: ['account'] as const,
+    help: 'When the last successful catch-up of the account (of the gateway\'s events) ended (unix seconds)',
+    labelNames: ['account', 'gateway'] as const,
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await syncStats()) if (row.lastSuccessAt !== null) this.set({ account: row.account }, row.lastSuccessAt);
+      for (const row of await syncStats()) if (row.lastSuccessAt !== null) this.set({ account: row.account, gateway: row.gateway }, row.lastSuccessAt);
     },
   });
   new Gauge({
     name: 'billed_webhook_endpoint_problems',
-    help: 'Problems found on the account\'s webhook endpoint at its last check (disabled, deleted, wrong URL, missing event types, check failed); 0: healthy',
-    labelNames: ['account'] as const,
+    help: 'Problems found on the account\'s webhook endpoint (Stripe) or webhook (PayPal) at its last check (disabled, deleted, wrong URL, missing event types, check failed); 0: healthy',
+    labelNames: ['account', 'gateway'] as const,
     registers: [registry],
     async collect() {
       this.reset();
-      for (const row of await syncStats()) if (row.endpointProblems !== null) this.set({ account: row.account }, row.endpointProblems);
+      for (const row of await syncStats()) if (row.endpointProblems !== null) this.set({ account: row.account, gateway: row.gateway }, row.endpointProblems);
     },
   });
 

@@ -4,7 +4,7 @@ const DAY_MS = 86_400_000;
 
 /** How far back the first catch-up of an account lists: as long as Stripe retries a delivery. */
 export const FIRST_RUN_LOOKBACK_MS = 3 * DAY_MS;
-/** Stripe keeps events for 30 days: nothing older can be listed. */
+/** Stripe keeps events for 30 days, and PayPal lists event notifications of the last 30: nothing older can be listed. */
 export const STRIPE_EVENT_RETENTION_MS = 30 * DAY_MS;
 /**
  * The next run lists from the start of the last successful one minus this: events Stripe shows in
@@ -34,13 +34,14 @@ export interface CatchUpWindow {
  * outage, the newest deliveries are newer than the ones that were lost. An operator's `since`
  * or `until` replaces either end (a `since` older than 30 days is refused, not shortened).
  */
-export function catchUpWindow(options: { now: Date; watermark: Date | null; since?: Date; until?: Date }): CatchUpWindow {
+export function catchUpWindow(options: { now: Date; watermark: Date | null; since?: Date; until?: Date; gatewayName?: 'Stripe' | 'PayPal' }): CatchUpWindow {
+  const gateway = options.gatewayName ?? 'Stripe';
   const now = options.now.getTime();
   const oldest = now - STRIPE_EVENT_RETENTION_MS;
   const automatic = Math.max(options.watermark ? options.watermark.getTime() - WATERMARK_MARGIN_MS : now - FIRST_RUN_LOOKBACK_MS, oldest);
   const latest = now - LIVE_DELIVERY_GRACE_MS;
   if (options.since && options.since.getTime() < oldest - 60_000) {
-    throw new AppError(400, 'invalid_since', 'since must be within the last 30 days: Stripe keeps events for 30 days, older ones cannot be listed.', { field: 'since' });
+    throw new AppError(400, 'invalid_since', `since must be within the last 30 days: ${gateway} keeps events for 30 days, older ones cannot be listed.`, { field: 'since' });
   }
   const since = options.since ? Math.max(options.since.getTime(), oldest) : automatic;
   const until = options.until ? Math.min(options.until.getTime(), now) : latest;

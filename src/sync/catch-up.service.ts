@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
-import type { Ingestor, IncomingEvent, StoredBatch } from '../events/ingest.js';
+import type { Ingestor, IncomingEvent } from '../events/ingest.js';
 import { parseEventEnvelope } from '../events/stripe-event-envelope.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 import { createStripeClient, type StripeClientOptions } from '../stripe/stripe-client.js';
@@ -8,9 +8,9 @@ import { createRequestPacer, createThrottledHttpClient, type RequestPacer } from
 import { accountScope } from '../shared/account-scope.js';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { catchUpWindow } from './catch-up-window.js';
+import { createPageStore, recordedRun } from './catch-up-run.js';
 import { withRunLock } from './run-lock.js';
-import type { SyncState } from './sync-state.js';
+import type { SyncGateway, SyncState } from './sync-state.js';
 
 /** Events per page: Stripe's largest. */
 export const PAGE_SIZE = 100;
@@ -42,9 +42,11 @@ export interface CatchUpRequest {
 
 export interface CatchUpProgress {
   accountId: string | null;
+  /** Whose events were listed. */
+  gateway: SyncGateway;
   since: string;
   until: string;
-  /** Events Stripe listed. */
+  /** Events the gateway listed (PayPal's: of the handled types). */
   listed: number;
   /** Listed events the inbox did not have: stored and queued now (deliveries that never came). */
   new: number;
@@ -52,7 +54,7 @@ export interface CatchUpProgress {
   alreadyHad: number;
   /** Listed objects that are not events this service can store (none in practice; logged). */
   invalid: number;
-  /** Requests sent to Stripe (pages, retries included). */
+  /** Requests sent to the gateway (pages, retries included). */
   requests: number;
   /** 429 answers waited out. */
   rateLimited: number;
@@ -67,7 +69,7 @@ export interface CatchUpSummary extends CatchUpProgress {
   advancedWatermark: boolean;
 }
 
-export type CatchUpOutcome = ({ ran: true } & CatchUpSummary) | { ran: false; accountId: string | null; reason: 'already_running' };
+export type CatchUpOutcome = ({ ran: true } & CatchUpSummary) | { ran: false; accountId: string | null; gateway: SyncGateway; reason: 'already_running' };
 
 export interface CatchUpDeps {
   dataSource: DataSource;
@@ -109,23 +111,7 @@ export function createCatchUp(deps: CatchUpDeps) {
     const { client: httpClient, stats } = createThrottledHttpClient({ pacer: pacerFor(request.accountId), backoffBaseMs: deps.rateLimitBackoffMs });
     const stripe = createStripeClient(key, { ...deps.stripe, maxNetworkRetries: MAX_NETWORK_RETRIES, timeoutMs: 30_000, httpClient });
     const created = { gte: Math.floor(window.since.getTime() / 1000), lte: Math.floor(window.until.getTime() / 1000) };
-
-    let storing: Promise<void> = Promise.resolve();
-    const store = async (page: IncomingEvent[]) => {
-      const stored: StoredBatch = await deps.ingestor.storeBatch(page, { enqueueTimeoutMs: 5000 });
-      progress.new += stored.fresh.length;
-      progress.alreadyHad += stored.duplicates;
-      Object.assign(progress, { requests: stats.requests, rateLimited: stats.rateLimited });
-      await deps.syncState.addRecovered(request.accountId, stored.fresh.length);
-      await request.onProgress?.({ ...progress });
-      request.signal?.throwIfAborted();
-    };
-    // One page is stored while the next is fetched; the one before must be stored first.
-    const flush = async (page: IncomingEvent[]) => {
-      await storing;
-      storing = store(page);
-      storing.catch(() => undefined); // awaited below; a rejection must not be unhandled meanwhile
-    };
+    const pages = createPageStore(deps, request, progress, stats);
 
     const listPages = async () => {
       let page: IncomingEvent[] = [];
@@ -147,74 +133,21 @@ export function createCatchUp(deps: CatchUpDeps) {
           }
           page.push({ ...envelope, accountId: request.accountId, payload: JSON.stringify(event), source: 'catch_up' });
           if (page.length === PAGE_SIZE) {
-            await flush(page);
+            await pages.flush(page);
             page = [];
           }
         }
       }
-      if (page.length > 0) await flush(page);
+      if (page.length > 0) await pages.flush(page);
     };
     try {
       await listPages();
     } catch (error) {
-      // The page being stored finishes (or fails) before the run is recorded as failed.
-      await storing.catch(() => undefined);
+      await pages.settle();
       throw error;
     }
-    await storing;
+    await pages.done();
     Object.assign(progress, { requests: stats.requests, rateLimited: stats.rateLimited });
-  }
-
-  async function runLocked(request: CatchUpRequest, key: string): Promise<CatchUpSummary> {
-    const startedAt = now();
-    const state = await deps.syncState.get(request.accountId);
-    const window = catchUpWindow({ now: startedAt, watermark: state?.watermark_at ?? null, since: request.since, until: request.until });
-    const advances = window.coversAccount && request.types === undefined;
-    const progress: CatchUpProgress = {
-      accountId: request.accountId,
-      since: window.since.toISOString(),
-      until: window.until.toISOString(),
-      listed: 0,
-      new: 0,
-      alreadyHad: 0,
-      invalid: 0,
-      requests: 0,
-      rateLimited: 0,
-    };
-    await deps.syncState.runStarted(request.accountId, request.trigger, startedAt);
-    await request.onProgress?.({ ...progress });
-    try {
-      await listInto(request, key, window, progress);
-    } catch (error) {
-      await deps.syncState
-        .runFailed(request.accountId, { finishedAt: now(), listed: progress.listed, fresh: progress.new, error: describeError(error) })
-        .catch((stateError: unknown) => deps.logger.error('could not record the failed catch-up', { error: describeError(stateError) }));
-      deps.logger.error('catch-up failed', { accountId: request.accountId, trigger: request.trigger, listed: progress.listed, new: progress.new, error: describeError(error) });
-      throw error;
-    }
-    const finishedAt = now();
-    await deps.syncState.runSucceeded(request.accountId, { finishedAt, listed: progress.listed, fresh: progress.new, watermark: advances ? startedAt : null });
-    const durationMs = finishedAt.getTime() - startedAt.getTime();
-    const summary: CatchUpSummary = {
-      ...progress,
-      trigger: request.trigger,
-      startedAt: startedAt.toISOString(),
-      durationMs,
-      eventsPerSecond: durationMs > 0 ? Math.round((progress.listed * 1000) / durationMs) : progress.listed,
-      advancedWatermark: advances,
-    };
-    // Events no delivery brought: Stripe gave up on them, or has not retried yet. Someone should know why.
-    deps.logger.log(progress.new > 0 ? 'warn' : 'info', progress.new > 0 ? 'catch-up recovered events no delivery had brought' : 'catch-up done', {
-      accountId: request.accountId,
-      trigger: request.trigger,
-      listed: progress.listed,
-      new: progress.new,
-      alreadyHad: progress.alreadyHad,
-      requests: progress.requests,
-      rateLimited: progress.rateLimited,
-      durationMs,
-    });
-    return summary;
   }
 
   return {
@@ -226,10 +159,12 @@ export function createCatchUp(deps: CatchUpDeps) {
     async run(request: CatchUpRequest): Promise<CatchUpOutcome> {
       const key = await deps.stripeClients.apiKey(request.accountId);
       const waitS = request.ifBusy === 'wait' ? WAIT_FOR_RUNNING_S : 0;
-      const locked = await withRunLock(deps.dataSource, `catch-up:${accountScope(request.accountId)}`, waitS, () => runLocked(request, key));
+      const locked = await withRunLock(deps.dataSource, `catch-up:${accountScope(request.accountId)}`, waitS, () =>
+        recordedRun({ syncState: deps.syncState, logger: deps.logger, now }, request, (window, progress) => listInto(request, key, window, progress)),
+      );
       if (!locked.ran) {
         deps.logger.info('catch-up skipped: another run of this account is under way', { accountId: request.accountId, trigger: request.trigger });
-        return { ran: false, accountId: request.accountId, reason: 'already_running' };
+        return { ran: false, accountId: request.accountId, gateway: 'stripe', reason: 'already_running' };
       }
       return { ran: true, ...locked.value };
     },

@@ -10,6 +10,7 @@ import type { RedisHealth } from '../events/redis-health.js';
 import { SUBSCRIBED_EVENT_TYPES } from '../events/subscribed-events.js';
 import type { ConnectionService } from '../stripe/connection.service.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
+import type { PaypalConnectionService } from '../paypal/paypal-connection.service.js';
 import { createAuditLog } from '../ops/audit-log.js';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -19,7 +20,9 @@ import { createSyncWorker } from '../../workers/sync.worker.js';
 import { createCatchUp, type CatchUp } from './catch-up.service.js';
 import { createEndpointHealth } from './endpoint-health.service.js';
 import { createSyncState } from './sync-state.js';
-import { addStartupRuns, createSyncQueue, SYNC_QUEUE_NAME, syncCatchUpSchedulers } from './sync.queue.js';
+import { createPaypalCatchUp, type PaypalCatchUp } from './paypal-catch-up.service.js';
+import { createPaypalWebhookHealth } from './paypal-webhook-health.service.js';
+import { addStartupRuns, createSyncQueue, SYNC_QUEUE_NAME, syncCatchUpSchedulers, type SyncTarget } from './sync.queue.js';
 
 /** How often each worker process makes the schedulers match the connected accounts (a new account's first run follows within this). */
 const SCHEDULER_SYNC_MS = 60_000;
@@ -31,6 +34,8 @@ export interface StripeSyncDeps {
   dataSource: DataSource;
   stripeClients: StripeClients;
   connections: ConnectionService;
+  /** PayPal-connected accounts are caught up too, with their app's credentials. */
+  paypalConnections: Pick<PaypalConnectionService, 'get' | 'credentials'>;
   logger: Logger;
   metrics: Metrics;
   redisHealth: RedisHealth;
@@ -38,12 +43,13 @@ export interface StripeSyncDeps {
 }
 
 /**
- * The worker side of staying in step with Stripe (ROLE all|worker): a job scheduler per account
- * with a key (every CATCH_UP_INTERVAL_MS), one run per account after start-up, and the worker
- * that runs them (catch-up, then the endpoint check). Events the catch-up finds go through an
+ * The worker side of staying in step with the gateways (ROLE all|worker): a job scheduler per
+ * account with a Stripe key and per account with a PayPal connection (every CATCH_UP_INTERVAL_MS),
+ * one run of each after start-up, and the worker that runs them (catch-up, then the check of the
+ * account's Stripe endpoint or PayPal webhook). Events the catch-up finds go through an
  * Ingestor of its own, into the same inbox and queue as deliveries.
  */
-export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp: CatchUp; stop(timeoutMs?: number): Promise<void> } {
+export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp: CatchUp; paypalCatchUp: PaypalCatchUp; stop(timeoutMs?: number): Promise<void> } {
   const { config, logger } = deps;
   const connection = createWorkerConnection(deps.redis, deps.redisHealth, 'sync worker');
   // The queue adds of found events must fail fast while Redis is down (the relay enqueues them later), as a delivery's do.
@@ -56,16 +62,35 @@ export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp
     backoffMs: config.JOB_BACKOFF_MS,
   });
   const syncState = createSyncState(deps.dataSource);
+  const paypalSyncState = createSyncState(deps.dataSource, 'paypal');
   const stripe = { apiBase: config.STRIPE_API_BASE };
+  const ingestor = new Ingestor({ dataSource: deps.dataSource, publisher, logger, metrics: deps.metrics });
   const catchUp = createCatchUp({
     dataSource: deps.dataSource,
-    ingestor: new Ingestor({ dataSource: deps.dataSource, publisher, logger, metrics: deps.metrics }),
+    ingestor,
     stripeClients: deps.stripeClients,
     syncState,
     logger,
     stripe,
     maxRps: config.CATCH_UP_MAX_RPS,
     subscribedTypes: SUBSCRIBED_EVENT_TYPES,
+    now: deps.now,
+  });
+  const paypalCatchUp = createPaypalCatchUp({
+    dataSource: deps.dataSource,
+    ingestor,
+    paypalConnections: deps.paypalConnections,
+    syncState: paypalSyncState,
+    logger,
+    api: { apiBase: config.PAYPAL_API_BASE },
+    maxRps: config.CATCH_UP_MAX_RPS,
+    now: deps.now,
+  });
+  const paypalWebhookHealth = createPaypalWebhookHealth({
+    paypalConnections: deps.paypalConnections,
+    syncState: paypalSyncState,
+    logger,
+    api: { apiBase: config.PAYPAL_API_BASE },
     now: deps.now,
   });
   const endpointHealth = createEndpointHealth({
@@ -82,9 +107,13 @@ export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp
   queue.on('error', deps.redisHealth.errorListener('sync queue error'));
   // On stop, a long run ends after its current page instead of holding the process: the next run lists the rest.
   const stopping = new AbortController();
-  const worker = createSyncWorker({ connection, prefix, catchUp, endpointHealth, logger, redisHealth: deps.redisHealth, signal: stopping.signal });
+  const worker = createSyncWorker({ connection, prefix, catchUp, paypalCatchUp, endpointHealth, paypalWebhookHealth, logger, redisHealth: deps.redisHealth, signal: stopping.signal });
 
-  const accounts = () => syncState.accountsWithKey(Boolean(config.STRIPE_SECRET_KEY));
+  /** Stripe's accounts with a key, then PayPal's connected accounts: one catch-up each. */
+  const accounts = async (): Promise<SyncTarget[]> => [
+    ...(await syncState.accountsWithKey(Boolean(config.STRIPE_SECRET_KEY))).map((accountId) => ({ accountId, gateway: 'stripe' as const })),
+    ...(await paypalSyncState.accountsWithKey(false)).map((accountId) => ({ accountId, gateway: 'paypal' as const })),
+  ];
   const syncSchedulers = async () => syncCatchUpSchedulers(queue, await accounts(), config.CATCH_UP_INTERVAL_MS);
   let timer: NodeJS.Timeout | undefined;
   // Not awaited: with Redis down at start-up this completes once it is back, and start() is not held up.
@@ -106,6 +135,7 @@ export function startStripeSync(deps: StripeSyncDeps): { worker: Worker; catchUp
   return {
     worker,
     catchUp,
+    paypalCatchUp,
     async stop(timeoutMs = 10_000) {
       clearInterval(timer);
       stopping.abort(new Error('the process is stopping'));

@@ -14,6 +14,8 @@ import type { AccountSyncStats } from '../shared/metrics.js';
 import { closeQueue } from '../runtime/graceful-close.js';
 import { createEndpointHealth } from './endpoint-health.service.js';
 import { createSyncOps, type SyncOps } from './sync-ops.service.js';
+import { createPaypalWebhookHealth } from './paypal-webhook-health.service.js';
+import type { PaypalConnectionService } from '../paypal/paypal-connection.service.js';
 import { createSyncState } from './sync-state.js';
 import { createSyncQueue, SYNC_QUEUE_NAME, type SyncJobData } from './sync.queue.js';
 
@@ -29,6 +31,7 @@ export function startSyncOps(deps: {
   dataSource: DataSource;
   accounts: AccountService;
   connections: ConnectionService;
+  paypalConnections: Pick<PaypalConnectionService, 'get' | 'credentials'>;
   stripeClients: StripeClients;
   logger: Logger;
   redis: RedisClient;
@@ -66,8 +69,11 @@ export function startSyncOps(deps: {
 
   const syncState = createSyncState(deps.dataSource);
   const audit = createAuditLog(deps.dataSource);
+  const paypalSyncState = createSyncState(deps.dataSource, 'paypal');
   const ops = createSyncOps({
     syncState,
+    paypalSyncState,
+    paypalWebhookHealth: createPaypalWebhookHealth({ paypalConnections: deps.paypalConnections, syncState: paypalSyncState, logger: deps.logger, api: { apiBase: config.PAYPAL_API_BASE }, now: deps.now }),
     endpointHealth: createEndpointHealth({
       connections: deps.connections,
       syncState,

@@ -10,12 +10,19 @@ import type { AccountSyncStats } from '../shared/metrics.js';
 import { catchUpWindow } from './catch-up-window.js';
 import type { CatchUpProgress } from './catch-up.service.js';
 import type { EndpointHealth, EndpointHealthView } from './endpoint-health.service.js';
-import type { SyncState, SyncStateRow } from './sync-state.js';
+import { paypalNotConnected } from './paypal-catch-up.service.js';
+import type { PaypalWebhookHealth } from './paypal-webhook-health.service.js';
+import type { SyncGateway, SyncState, SyncStateRow } from './sync-state.js';
 import { operatorRun, type SyncJobData, type SyncJobResult } from './sync.queue.js';
 
 export interface SyncOpsDeps {
+  /** Stripe's catch-up state. */
   syncState: SyncState;
+  /** PayPal's (gateway 'paypal'). */
+  paypalSyncState: SyncState;
   endpointHealth: EndpointHealth;
+  /** The PayPal webhook's health as last checked. */
+  paypalWebhookHealth: Pick<PaypalWebhookHealth, 'view'>;
   accounts: AccountService;
   stripeClients: StripeClients;
   audit: AuditLog;
@@ -28,6 +35,7 @@ export interface SyncOpsDeps {
 
 const catchUpBody = z.object({
   accountId: z.unknown().optional(),
+  gateway: z.enum(['stripe', 'paypal']).optional(),
   since: z.string().optional(),
   until: z.string().optional(),
 });
@@ -55,62 +63,81 @@ export function createSyncOps(deps: SyncOpsDeps) {
     return built;
   };
 
+  const stateOf = (gateway: SyncGateway) => (gateway === 'paypal' ? deps.paypalSyncState : deps.syncState);
+  const gatewayAccounts = (gateway: SyncGateway) => stateOf(gateway).accountsWithKey(deps.defaultKeySet);
+
   return {
-    /** Per account with a key: its last catch-up, what catch-up recovered, and its endpoint's health. `onlyAccount`: that account's only. */
+    /**
+     * Per account and gateway it can be caught up for (Stripe: a key; PayPal: a connection): its last
+     * catch-up, what catch-up recovered, and its Stripe endpoint's or PayPal webhook's health. `onlyAccount`: that account's only.
+     */
     async status(onlyAccount?: string) {
-      const accounts = (await deps.syncState.accountsWithKey(deps.defaultKeySet)).filter((id) => !onlyAccount || id === onlyAccount);
       const data = [];
-      for (const accountId of accounts) {
-        const row = await deps.syncState.get(accountId);
-        data.push({
-          accountId: accountLabel(accountId),
-          lastRun: lastRunOf(row),
-          lastSuccessAt: iso(row?.last_success_at ?? null),
-          watermark: iso(row?.watermark_at ?? null),
-          recoveredTotal: Number(row?.recovered_total ?? 0),
-          // The default account's endpoint is set up outside the service (STRIPE_WEBHOOK_SECRET): not watched.
-          webhookEndpoint: accountId === null ? null : await deps.endpointHealth.view(accountId),
-        });
+      for (const gateway of ['stripe', 'paypal'] as const) {
+        const accounts = (await gatewayAccounts(gateway)).filter((id) => !onlyAccount || id === onlyAccount);
+        for (const accountId of accounts) {
+          const row = await stateOf(gateway).get(accountId);
+          data.push({
+            accountId: accountLabel(accountId),
+            gateway,
+            lastRun: lastRunOf(row),
+            lastSuccessAt: iso(row?.last_success_at ?? null),
+            watermark: iso(row?.watermark_at ?? null),
+            recoveredTotal: Number(row?.recovered_total ?? 0),
+            // The default account's endpoint is set up outside the service (STRIPE_WEBHOOK_SECRET): not watched.
+            webhookEndpoint: accountId === null ? null : gateway === 'paypal' ? await deps.paypalWebhookHealth.view(accountId) : await deps.endpointHealth.view(accountId),
+          });
+        }
       }
       return { intervalMs: deps.intervalMs, data };
     },
 
     /**
-     * POST /api/ops/catch-up {accountId?, since?, until?}: one job per account (each account with a key
-     * when none is named; a token confined to one account: that account), run by the workers; 202
-     * with the job ids to follow. Audited.
+     * POST /api/ops/catch-up {accountId?, gateway?, since?, until?}: one job per account (each account
+     * the gateway can be caught up for when none is named; a token confined to one account: that
+     * account), run by the workers; 202 with the job ids to follow. Audited. `gateway`: stripe
+     * (the default) or paypal.
      */
     async start(body: unknown, actor: AuditActor, onlyAccount?: string) {
       const parsed = catchUpBody.safeParse(body ?? {});
       if (!parsed.success) {
-        throw new AppError(400, 'invalid_body', 'Send {"accountId"?: "ma_…" | "default", "since"?: "3d" | ISO time, "until"?: …}.');
+        throw new AppError(400, 'invalid_body', 'Send {"accountId"?: "ma_…" | "default", "gateway"?: "stripe" | "paypal", "since"?: "3d" | ISO time, "until"?: …}.');
       }
+      const gateway = parsed.data.gateway ?? 'stripe';
       const now = new Date();
       const since = parsed.data.since ? parseInstant(parsed.data.since, 'since', now) : undefined;
       const until = parsed.data.until ? parseInstant(parsed.data.until, 'until', now) : undefined;
-      catchUpWindow({ now, watermark: null, since, until }); // refuses a window Stripe cannot list, before anything is queued
+      // Refuses a window the gateway cannot list, before anything is queued.
+      catchUpWindow({ now, watermark: null, since, until, gatewayName: gateway === 'paypal' ? 'PayPal' : 'Stripe' });
       let accounts: (string | null)[];
       if (parsed.data.accountId === undefined && !onlyAccount) {
-        accounts = await deps.syncState.accountsWithKey(deps.defaultKeySet);
+        accounts = await gatewayAccounts(gateway);
+        if (accounts.length === 0 && gateway === 'paypal') {
+          throw new AppError(409, 'paypal_not_connected', 'No account has connected PayPal, so there are no PayPal events to list: connect one first (PUT /api/accounts/:id/paypal).');
+        }
         if (accounts.length === 0) {
           throw new AppError(409, 'stripe_not_connected', 'No account has a Stripe key to list events with: set STRIPE_SECRET_KEY, or connect an account (PUT /api/accounts/:id/stripe).');
         }
       } else {
         const accountId = await accountInScope(parseAccountChoice(parsed.data.accountId), onlyAccount, deps.accounts);
-        await deps.stripeClients.apiKey(accountId); // 409 stripe_not_connected without a key
+        if (gateway === 'paypal') {
+          if (accountId === null || !(await gatewayAccounts('paypal')).includes(accountId)) throw paypalNotConnected(accountId);
+        } else {
+          await deps.stripeClients.apiKey(accountId); // 409 stripe_not_connected without a key
+        }
         accounts = [accountId];
       }
       const runs = accounts.map((accountId) =>
-        operatorRun({ accountId, since: since?.toISOString(), until: until?.toISOString(), requestedBy: actor.name }),
+        operatorRun({ accountId, ...(gateway === 'paypal' ? { gateway } : {}), since: since?.toISOString(), until: until?.toISOString(), requestedBy: actor.name }),
       );
       await (await queue()).addBulk(runs);
-      const jobs = runs.map((run) => ({ accountId: accountLabel(run.data.accountId), jobId: run.opts.jobId }));
+      const jobs = runs.map((run) => ({ accountId: accountLabel(run.data.accountId), gateway, jobId: run.opts.jobId }));
       const auditId = await deps.audit.record({
         actor,
         action: 'catch_up.run',
         target: parsed.data.accountId === undefined ? null : jobs[0]!.accountId,
         count: jobs.length,
-        details: { since: since?.toISOString() ?? null, until: until?.toISOString() ?? null, jobs },
+        details: { gateway, since: since?.toISOString() ?? null, until: until?.toISOString() ?? null, jobs },
       });
       return { jobs, auditId };
     },
@@ -129,6 +156,7 @@ export function createSyncOps(deps: SyncOpsDeps) {
       return {
         jobId,
         accountId: accountLabel(job.data.accountId),
+        gateway: job.data.gateway ?? 'stripe',
         state,
         requestedBy: job.data.requestedBy ?? null,
         progress: typeof job.progress === 'object' ? (job.progress as unknown as CatchUpProgress) : null,
@@ -146,13 +174,14 @@ export function createSyncOps(deps: SyncOpsDeps) {
       return deps.endpointHealth.repair(accountId, actor);
     },
 
-    /** For /metrics. */
+    /** For /metrics: Stripe's accounts with a key, then PayPal's connected ones. */
     async metrics(): Promise<AccountSyncStats[]> {
-      const rows = await deps.syncState.listActive(deps.defaultKeySet);
+      const rows = [...(await deps.syncState.listActive(deps.defaultKeySet)), ...(await deps.paypalSyncState.listActive(false))];
       return rows.map((row) => {
         const current = row.endpoint_checked_at !== null && row.endpoint_id !== null && row.endpoint_id === row.connection_endpoint_id;
         return {
           account: accountLabel(row.account_id),
+          gateway: row.gateway,
           recoveredTotal: Number(row.recovered_total),
           lastSuccessAt: row.last_success_at ? Math.floor(row.last_success_at.getTime() / 1000) : null,
           endpointProblems: current ? (JSON.parse(row.endpoint_problems ?? '[]') as unknown[]).length : null,

@@ -9,8 +9,13 @@ export interface EndpointProblem {
   message: string;
 }
 
+/** Whose events a catch-up lists. */
+export type SyncGateway = 'stripe' | 'paypal';
+export const SYNC_GATEWAYS: readonly SyncGateway[] = ['stripe', 'paypal'];
+
 export interface SyncStateRow {
   account_scope: string;
+  gateway: SyncGateway;
   account_id: string | null;
   watermark_at: Date | null;
   last_success_at: Date | null;
@@ -29,22 +34,25 @@ export interface SyncStateRow {
 }
 
 /**
- * `stripe_sync_state`: per account scope, the catch-up's watermark and last run, the events it
- * recovered, and the webhook endpoint's health as last checked. Rows are created on first write.
+ * `stripe_sync_state`: per account scope and gateway, the catch-up's watermark and last run, the
+ * events it recovered, and (Stripe's) the webhook endpoint's health as last checked. Rows are
+ * created on first write. One of these reads and writes one gateway's rows (Stripe's by default).
  */
-export function createSyncState(dataSource: DataSource) {
+export function createSyncState(dataSource: DataSource, gateway: SyncGateway = 'stripe') {
   const upsert = (accountId: string | null, columns: Record<string, unknown>) => {
     const names = Object.keys(columns);
     return dataSource.query(
-      `INSERT INTO stripe_sync_state (account_scope, account_id, ${names.join(', ')}) VALUES (?, ?, ${names.map(() => '?').join(', ')})
+      `INSERT INTO stripe_sync_state (account_scope, gateway, account_id, ${names.join(', ')}) VALUES (?, ?, ?, ${names.map(() => '?').join(', ')})
        ON DUPLICATE KEY UPDATE ${names.map((name) => `${name} = VALUES(${name})`).join(', ')}`,
-      [accountScope(accountId), accountId, ...Object.values(columns)],
+      [accountScope(accountId), gateway, accountId, ...Object.values(columns)],
     );
   };
 
   return {
+    gateway,
+
     async get(accountId: string | null): Promise<SyncStateRow | undefined> {
-      const [row] = (await dataSource.query('SELECT * FROM stripe_sync_state WHERE account_scope = ?', [accountScope(accountId)])) as SyncStateRow[];
+      const [row] = (await dataSource.query('SELECT * FROM stripe_sync_state WHERE account_scope = ? AND gateway = ?', [accountScope(accountId), gateway])) as SyncStateRow[];
       return row;
     },
 
@@ -62,10 +70,11 @@ export function createSyncState(dataSource: DataSource) {
       });
       if (run.watermark) {
         // Never backwards: a long run that started before a shorter one finished must not undo it.
-        await dataSource.query('UPDATE stripe_sync_state SET watermark_at = GREATEST(COALESCE(watermark_at, ?), ?) WHERE account_scope = ?', [
+        await dataSource.query('UPDATE stripe_sync_state SET watermark_at = GREATEST(COALESCE(watermark_at, ?), ?) WHERE account_scope = ? AND gateway = ?', [
           run.watermark,
           run.watermark,
           accountScope(accountId),
+          gateway,
         ]);
       }
     },
@@ -83,9 +92,9 @@ export function createSyncState(dataSource: DataSource) {
     async addRecovered(accountId: string | null, count: number): Promise<void> {
       if (count <= 0) return;
       await dataSource.query(
-        `INSERT INTO stripe_sync_state (account_scope, account_id, recovered_total) VALUES (?, ?, ?)
+        `INSERT INTO stripe_sync_state (account_scope, gateway, account_id, recovered_total) VALUES (?, ?, ?, ?)
          ON DUPLICATE KEY UPDATE recovered_total = recovered_total + VALUES(recovered_total)`,
-        [accountScope(accountId), accountId, count],
+        [accountScope(accountId), gateway, accountId, count],
       );
     },
 
@@ -97,8 +106,16 @@ export function createSyncState(dataSource: DataSource) {
         endpoint_checked_at: health.checkedAt,
       }),
 
-    /** Every account catch-up can list events for: null (the default account) when STRIPE_SECRET_KEY is set, and each connected merchant. */
+    /**
+     * Every account catch-up can list this gateway's events for. Stripe: null (the default account)
+     * when STRIPE_SECRET_KEY is set, and each connected merchant. PayPal: each account with a PayPal
+     * connection (there is no default PayPal account).
+     */
     async accountsWithKey(defaultKeySet: boolean): Promise<(string | null)[]> {
+      if (gateway === 'paypal') {
+        const rows = (await dataSource.query('SELECT account_id FROM paypal_connections ORDER BY account_id')) as { account_id: string }[];
+        return rows.map((row) => row.account_id);
+      }
       const rows = (await dataSource.query('SELECT account_id FROM stripe_connections ORDER BY account_id')) as { account_id: string }[];
       return [...(defaultKeySet ? [null] : []), ...rows.map((row) => row.account_id)];
     },
@@ -109,10 +126,18 @@ export function createSyncState(dataSource: DataSource) {
      * stays (its watermark is kept for a reconnect) but is not shown.
      */
     async listActive(defaultKeySet: boolean): Promise<(SyncStateRow & { connection_endpoint_id: string | null })[]> {
+      if (gateway === 'paypal') {
+        return (await dataSource.query(
+          `SELECT s.*, c.webhook_id AS connection_endpoint_id
+             FROM stripe_sync_state s JOIN paypal_connections c ON c.account_id = s.account_id
+            WHERE s.gateway = 'paypal'
+            ORDER BY s.account_scope`,
+        )) as (SyncStateRow & { connection_endpoint_id: string | null })[];
+      }
       return (await dataSource.query(
         `SELECT s.*, c.webhook_endpoint_id AS connection_endpoint_id
            FROM stripe_sync_state s LEFT JOIN stripe_connections c ON c.account_id = s.account_id
-          WHERE (s.account_scope = '' AND ?) OR c.account_id IS NOT NULL
+          WHERE s.gateway = 'stripe' AND ((s.account_scope = '' AND ?) OR c.account_id IS NOT NULL)
           ORDER BY s.account_scope`,
         [defaultKeySet],
       )) as (SyncStateRow & { connection_endpoint_id: string | null })[];

@@ -12,7 +12,7 @@ export interface CatchUpJobView {
   state: string;
   progress: Record<string, number | string> | null;
   catchUp: ({ ran: true } & Record<string, number | string | boolean>) | { ran: false; reason: string } | null;
-  webhookEndpoint: { status: string; problems: { code: string }[] } | null;
+  webhookEndpoint: { status: string; endpointId?: string | null; problems: { code: string }[] } | null;
   error: string | null;
 }
 

@@ -5,6 +5,7 @@ import { crc32 } from 'node:zlib';
 import { issue, issueTestCa, type TestCertificate } from './test-certificates.js';
 import { paypalTime } from './paypal-events.js';
 import { addOrderRoutes, FakeOrderBook, paypalError } from './fake-paypal-orders.js';
+import { addEventListRoutes } from './fake-paypal-event-list.js';
 
 export { paypalError };
 
@@ -22,6 +23,8 @@ export { paypalError };
  * - `POST /v1/notifications/verify-webhook-signature`: PayPal's check, done for real against the
  *   certificates this fake serves.
  * - `GET /v1/notifications/certs/:id`: the signing certificate, then its test CA, as a PEM chain.
+ * - `GET /v1/notifications/webhooks-events`: the event notifications recorded with `recordEvent`,
+ *   by time, type and page, with `next` links (fake-paypal-event-list.ts).
  * - orders, captures and refunds: fake-paypal-orders.ts.
  *
  * `deliver()` signs an event as PayPal signs a webhook delivery; tests post it to the service.
@@ -49,6 +52,8 @@ export interface FakeWebhook {
 export interface FakePaypalRequest {
   method: string;
   path: string;
+  /** The path and query string. */
+  url: string;
   /** The Host header: PayPal's host name for the SDK's requests. */
   host: string;
   body: unknown;
@@ -108,6 +113,10 @@ export class FakePaypal {
   unreachable = false;
   /** Every answer waits this long (PayPal slow). */
   delayMs = 0;
+  /** The event notifications each app's listing shows (by client id): `recordEvent`. */
+  readonly events = new Map<string, Record<string, unknown>[]>();
+  /** The origin of the listing's `next` links; this fake's URL unless set (PayPal's host, another host). */
+  eventLinkBase?: string;
   url = '';
   private readonly tokens = new Map<string, FakeApp>();
   private readonly routes: Route[] = [];
@@ -124,6 +133,16 @@ export class FakePaypal {
     };
     this.apps.push(full);
     return full;
+  }
+
+  /**
+   * An event notification PayPal keeps for the app, listed by GET /v1/notifications/webhooks-events
+   * (fake-paypal-event-list.ts) whether or not it was delivered (`deliver` is separate).
+   */
+  recordEvent(app: FakeApp, event: Record<string, unknown>): void {
+    const events = this.events.get(app.clientId) ?? [];
+    events.push(event);
+    this.events.set(app.clientId, events);
   }
 
   /** Adds a route; the latest added wins. A handler returning undefined passes to the next route. */
@@ -222,6 +241,7 @@ export class FakePaypal {
     const request: FakePaypalRequest = {
       method: req.method ?? 'GET',
       path: url.pathname,
+      url: `${url.pathname}${url.search}`,
       host,
       body,
       clientId: bearerApp?.clientId ?? null,
@@ -352,10 +372,11 @@ function addWebhookRoutes(fake: FakePaypal): void {
   });
 }
 
-/** A started fake PayPal: tokens, webhooks, signature checks, certificates, orders, captures and refunds. */
+/** A started fake PayPal: tokens, webhooks, event notifications, signature checks, certificates, orders, captures and refunds. */
 export async function startFakePaypal(): Promise<FakePaypal> {
   const fake = new FakePaypal();
   addWebhookRoutes(fake);
+  addEventListRoutes(fake);
   addOrderRoutes(fake);
   await fake.start();
   return fake;

@@ -92,9 +92,9 @@ describe('billed-ops catch-up, status and endpoint repair', function () {
 
     const status = await cli(['status'], env);
     assert.equal(status.code, 0, status.stderr);
-    assert.match(status.stdout, /^ACCOUNT\s+LAST CATCH-UP\s+OUTCOME\s+LISTED\s+NEW\s+RECOVERED\s+ENDPOINT$/m);
-    assert.match(status.stdout, /^default\s+\S+\s+succeeded \(operator\)\s+250\s+0\s+250\s+not watched/m);
-    assert.match(status.stdout, new RegExp(`^${merchantId}\\s+\\S+\\s+succeeded \\(operator\\)\\s+0\\s+0\\s+0\\s+PROBLEMS: disabled$`, 'm'));
+    assert.match(status.stdout, /^ACCOUNT\s+GATEWAY\s+LAST CATCH-UP\s+OUTCOME\s+LISTED\s+NEW\s+RECOVERED\s+ENDPOINT$/m);
+    assert.match(status.stdout, /^default\s+stripe\s+\S+\s+succeeded \(operator\)\s+250\s+0\s+250\s+not watched/m);
+    assert.match(status.stdout, new RegExp(`^${merchantId}\\s+stripe\\s+\\S+\\s+succeeded \\(operator\\)\\s+0\\s+0\\s+0\\s+PROBLEMS: disabled$`, 'm'));
     assert.match(status.stdout, new RegExp(`fix with: billed-ops endpoint repair <account>\\):\\n\\s+${merchantId} \\(${endpointId}\\): Stripe reports the endpoint disabled`));
 
     const repaired = await cli(['endpoint', 'repair', merchantId], env);

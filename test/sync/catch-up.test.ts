@@ -92,8 +92,8 @@ describe('catch-up: events Stripe never delivered are listed from Stripe and app
     assert.equal(detail.body.source, 'catch_up');
     assert.deepEqual(detail.body.history[0], { at: detail.body.receivedAt, what: 'received', via: 'catch_up' });
 
-    assert.equal(await metricValue(t, 'billed_catch_up_recovered_events_total', 'account="default"'), 300);
-    const lastSuccess = await metricValue(t, 'billed_catch_up_last_success_timestamp_seconds', 'account="default"');
+    assert.equal(await metricValue(t, 'billed_catch_up_recovered_events_total', 'account="default",gateway="stripe"'), 300);
+    const lastSuccess = await metricValue(t, 'billed_catch_up_last_success_timestamp_seconds', 'account="default",gateway="stripe"');
     assert.ok(lastSuccess && Math.abs(lastSuccess - Date.now() / 1000) < 60, `last success ${lastSuccess}`);
 
     // Again over the same two hours: everything listed is already had; nothing is stored or counted twice.
@@ -104,7 +104,7 @@ describe('catch-up: events Stripe never delivered are listed from Stripe and app
     assert.equal(summaryOf(third!).new, 0);
     assert.equal(Number((await t.query<{ n: number }>('SELECT COUNT(*) AS n FROM stripe_events'))[0]!.n), 2000);
     assert.equal(await amountsPaid(t, ids), total);
-    assert.equal(await metricValue(t, 'billed_catch_up_recovered_events_total', 'account="default"'), 300);
+    assert.equal(await metricValue(t, 'billed_catch_up_recovered_events_total', 'account="default",gateway="stripe"'), 300);
 
     const audit = await t.http.get('/api/ops/audit?action=catch_up.run').set(operator).expect(200);
     assert.equal(audit.body.data.length, 3);

@@ -49,7 +49,7 @@ describe('webhook endpoint health: checked with each catch-up, shown, and repair
     const { accountId, connection } = await connected();
     assert.equal(connection.webhookEndpoint.status, 'unchecked', 'not checked yet right after connecting');
     assert.equal((await check(accountId)).status, 'ok');
-    assert.equal(await metricValue(t, 'billed_webhook_endpoint_problems', `account="${accountId}"`), 0);
+    assert.equal(await metricValue(t, 'billed_webhook_endpoint_problems', `account="${accountId}",gateway="stripe"`), 0);
 
     fake.endpoints.get(connection.webhookEndpointId)!.status = 'disabled';
     await check(accountId);
@@ -58,7 +58,7 @@ describe('webhook endpoint health: checked with each catch-up, shown, and repair
     assert.deepEqual(reported.problems.map((p: { code: string }) => p.code), ['disabled']);
     assert.match(reported.problems[0].message, /disabled.*Repair re-enables it/);
     assert.ok(Date.now() - Date.parse(reported.checkedAt) < 30_000);
-    assert.equal(await metricValue(t, 'billed_webhook_endpoint_problems', `account="${accountId}"`), 1);
+    assert.equal(await metricValue(t, 'billed_webhook_endpoint_problems', `account="${accountId}",gateway="stripe"`), 1);
     const status = await t.http.get('/api/ops/catch-up').set(operator).expect(200);
     const mine = status.body.data.find((a: { accountId: string }) => a.accountId === accountId);
     assert.equal(mine.webhookEndpoint.status, 'problems');
@@ -69,7 +69,7 @@ describe('webhook endpoint health: checked with each catch-up, shown, and repair
     assert.equal(repaired.body.webhookEndpoint.status, 'ok');
     assert.equal(fake.endpoints.get(connection.webhookEndpointId)!.status, 'enabled');
     assert.equal((await health(accountId)).status, 'ok');
-    assert.equal(await metricValue(t, 'billed_webhook_endpoint_problems', `account="${accountId}"`), 0);
+    assert.equal(await metricValue(t, 'billed_webhook_endpoint_problems', `account="${accountId}",gateway="stripe"`), 0);
     const audit = await t.http.get(`/api/ops/audit?action=webhook_endpoint.repair&target=${accountId}`).set(operator).expect(200);
     assert.equal(audit.body.data.length, 1);
     assert.equal(audit.body.data[0].actor.name, 'endpoint-operator');

@@ -17,11 +17,11 @@ import { IndexFactsByStripeCreated1764231346000 } from './1764231346000-index-fa
 import { CreatePaypalConnections1764231717000 } from './1764231717000-create-paypal-connections.js';
 import { PaypalGateway1764232117000 } from './1764232117000-paypal-gateway.js';
 import { PaypalFees1764232500000 } from './1764232500000-paypal-fees.js';
+import { CatchUpPerGateway1764232600000 } from './1764232600000-catch-up-per-gateway.js';
+import { QueueProcesses1764232900000 } from './1764232900000-queue-processes.js';
 import { InvoicePaypalOrders1764233000000 } from './1764233000000-invoice-paypal-orders.js';
 
 /** In order. A new migration is added here and nowhere else. */
-import { QueueProcesses1764232900000 } from './1764232900000-queue-processes.js';
-
 export const migrations = [
   CreateStripeEvents1764230000000,
   CreateBilling1764230100000,
@@ -42,6 +42,7 @@ export const migrations = [
   CreatePaypalConnections1764231717000,
   PaypalGateway1764232117000,
   PaypalFees1764232500000,
+  CatchUpPerGateway1764232600000,
   QueueProcesses1764232900000,
   InvoicePaypalOrders1764233000000,
 ];

@@ -20,6 +20,7 @@ interface EndpointHealth {
 interface JobView {
   jobId: string;
   accountId: string;
+  gateway?: string;
   state: string;
   progress: (Progress & { since: string; until: string }) | null;
   catchUp: (Progress & { ran: true; durationMs: number; eventsPerSecond: number; since: string; until: string }) | { ran: false; reason: string } | null;
@@ -29,6 +30,7 @@ interface JobView {
 
 interface AccountStatus {
   accountId: string;
+  gateway?: string;
   lastRun: { trigger: string; outcome: string; startedAt: string; listed: number | null; new: number | null; error: string | null } | null;
   lastSuccessAt: string | null;
   recoveredTotal: number;
@@ -44,25 +46,34 @@ export interface SyncCommandContext {
 }
 
 const endpointCell = (health: EndpointHealth | null) =>
-  !health ? 'not watched (default account)' : health.status === 'problems' ? `PROBLEMS: ${health.problems.map((p) => p.code).join(', ')}` : health.status;
+  !health
+    ? 'not watched (default account)'
+    : health.status === 'problems'
+      ? `PROBLEMS: ${health.problems.map((p) => p.code).join(', ')}`
+      : health.status;
 
-const progressLine = (job: JobView, p: Progress) => `${job.accountId}: listed ${p.listed}, new ${p.new}, already had ${p.alreadyHad}${p.rateLimited ? `, rate-limited ${p.rateLimited}×` : ''}`;
+const GATEWAYS = ['stripe', 'paypal'];
 
-/** `catch-up`, `status` and `endpoint repair`: the catch-up from Stripe and webhook endpoint health (docs/operations.md). */
+const progressLine = (job: JobView, p: Progress) => `${job.accountId}${job.gateway === 'paypal' ? ' (PayPal)' : ''}: listed ${p.listed}, new ${p.new}, already had ${p.alreadyHad}${p.rateLimited ? `, rate-limited ${p.rateLimited}×` : ''}`;
+
+/** `catch-up`, `status` and `endpoint repair`: the catch-up from Stripe and PayPal, and Stripe webhook endpoint health (docs/operations.md). */
 export function addSyncCommands(program: Command, cli: SyncCommandContext): void {
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   program
     .command('catch-up')
-    .description("list Stripe's events of an account (or every account) and store those no delivery brought; shows progress, then a summary")
-    .option('--account <accountId>', 'a merchant account (ma_...) or "default"; every account with a key when left out')
+    .description("list the gateway's events of an account (or every account) and store those no delivery brought; shows progress, then a summary")
+    .option('--account <accountId>', 'a merchant account (ma_...) or "default"; every account with a key (PayPal: a connection) when left out')
+    .option('--gateway <gateway>', 'whose events: stripe or paypal', 'stripe')
     .option('--since <when>', 'created at or after: ISO date/time or a duration ago (3d); default: from the account\'s last catch-up (3 days on the first), at most 30 days')
     .option('--until <when>', 'created before: default two minutes ago (newer events are left to their delivery)')
     .option('--no-wait', 'start the runs and print their job ids; do not follow them')
-    .action(async (options: { account?: string; since?: string; until?: string; wait: boolean }, command: Command) => {
+    .action(async (options: { account?: string; gateway: string; since?: string; until?: string; wait: boolean }, command: Command) => {
       const { api, json } = cli.context(command);
+      if (!GATEWAYS.includes(options.gateway)) throw new CliError(EXIT.usage, `--gateway must be stripe or paypal, not "${options.gateway}".`);
       const started = await api.post<{ jobs: { accountId: string; jobId: string }[]; auditId: number }>('/api/ops/catch-up', {
         accountId: options.account,
+        gateway: options.gateway,
         since: options.since,
         until: options.until,
       });
@@ -103,14 +114,15 @@ export function addSyncCommands(program: Command, cli: SyncCommandContext): void
 
   program
     .command('status')
-    .description("each account's last catch-up, the events catch-up recovered, and its webhook endpoint's health")
+    .description("each account's last catch-up per gateway, the events catch-up recovered, and its Stripe webhook endpoint's health")
     .action(async (_options: unknown, command: Command) => {
       const { api, json } = cli.context(command);
       const status = await api.get<{ intervalMs: number; data: AccountStatus[] }>('/api/ops/catch-up');
       cli.print(json, status, () => {
-        if (status.data.length === 0) return 'No account has a Stripe key (STRIPE_SECRET_KEY, or a connected account): nothing to catch up.';
+        if (status.data.length === 0) return 'No account has a Stripe key (STRIPE_SECRET_KEY, or a connected account) or a PayPal connection: nothing to catch up.';
         const rows = status.data.map((a) => [
           a.accountId,
+          a.gateway ?? 'stripe',
           a.lastRun?.startedAt,
           a.lastRun ? (a.lastRun.error ? `${a.lastRun.outcome}: ${a.lastRun.error}` : `${a.lastRun.outcome} (${a.lastRun.trigger})`) : 'never run',
           a.lastRun?.listed,
@@ -118,10 +130,21 @@ export function addSyncCommands(program: Command, cli: SyncCommandContext): void
           a.recoveredTotal,
           endpointCell(a.webhookEndpoint),
         ]);
-        const text = table(['ACCOUNT', 'LAST CATCH-UP', 'OUTCOME', 'LISTED', 'NEW', 'RECOVERED', 'ENDPOINT'], rows, 70);
-        const problems = status.data.flatMap((a) => (a.webhookEndpoint?.problems ?? []).map((p) => `  ${a.accountId} (${a.webhookEndpoint!.endpointId}): ${p.message}`));
+        const text = table(['ACCOUNT', 'GATEWAY', 'LAST CATCH-UP', 'OUTCOME', 'LISTED', 'NEW', 'RECOVERED', 'ENDPOINT'], rows, 70);
+        const problemsOf = (gateway: string) =>
+          status.data
+            .filter((a) => (a.gateway ?? 'stripe') === gateway)
+            .flatMap((a) => (a.webhookEndpoint?.problems ?? []).map((p) => `  ${a.accountId} (${a.webhookEndpoint!.endpointId}): ${p.message}`));
+        const [problems, paypalProblems] = [problemsOf('stripe'), problemsOf('paypal')];
         const every = status.intervalMs > 0 ? `Automatic catch-up every ${Math.round(status.intervalMs / 60_000)} min.` : 'Automatic catch-up is off (CATCH_UP_INTERVAL_MS=0).';
-        return [text, problems.length ? `Endpoint problems (fix with: billed-ops endpoint repair <account>):\n${problems.join('\n')}` : '', every].filter(Boolean).join('\n\n');
+        return [
+          text,
+          problems.length ? `Endpoint problems (fix with: billed-ops endpoint repair <account>):\n${problems.join('\n')}` : '',
+          paypalProblems.length ? `PayPal webhook problems (fix: connect PayPal again, PUT /api/accounts/<account>/paypal):\n${paypalProblems.join('\n')}` : '',
+          every,
+        ]
+          .filter(Boolean)
+          .join('\n\n');
       });
     });
 
