@@ -34,6 +34,7 @@ export function paypalFailure(error: unknown): unknown {
     return new AppError(409, 'paypal_currency_unsupported', 'PayPal does not take this invoice\'s currency (for this merchant): pay by card.');
   }
   if (error.unreachable) return new AppError(502, 'paypal_unreachable', 'PayPal could not be reached; nothing was paid. Try again in a minute.');
+  if (error.status === 429) return new AppError(502, 'paypal_unreachable', 'PayPal is busy (it answered "too many requests"); nothing was paid. Try again in a minute.');
   if (error.status === 401) {
     return new AppError(409, 'paypal_credentials_refused', 'PayPal refused the merchant\'s connected app (its secret regenerated, or the app deleted): the merchant must connect PayPal again (Settings > Payment Gateways > PayPal).');
   }

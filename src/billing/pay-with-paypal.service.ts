@@ -205,15 +205,12 @@ export function createPayWithPaypalService(deps: { dataSource: DataSource; strip
         asked = true;
         order = await captureOnce(orders, row.id);
       } catch (error) {
-        // Only PayPal's 4xx says nothing was captured; no answer, a 5xx or an answer that cannot be read leaves it in doubt.
-        const refused = error instanceof PaypalApiError && error.status !== null && error.status >= 400 && error.status < 500;
-        if (asked && !refused) {
-          if (!(error instanceof PaypalApiError)) throw error;
-          return new AppError(502, 'paypal_unreachable', 'PayPal could not be reached (or its answer could not be read), so whether it took the payment is not known yet: try again in a minute (the retry cannot take it twice).');
-        }
-        const restore = row.status === 'capturing' ? 'approved' : row.status;
+        // A capture asked for now, or in an earlier call whose answer was lost, is in doubt: only PayPal's own
+        // record of the order clears it. A 4xx of the capture call does not (a 429, a request still in
+        // progress, an expired token say nothing of what an earlier try took), nor a failure before PayPal was asked.
+        if (asked || row.status === 'capturing') return settleDoubt(tx, invoice, row.id, orders, live, error);
         const forgotten = error instanceof PaypalApiError && error.status === 404;
-        await setStatus(tx, row.id, forgotten ? 'expired' : error instanceof PaypalApiError && error.issue === 'ORDER_NOT_APPROVED' ? 'created' : restore);
+        await setStatus(tx, row.id, forgotten ? 'expired' : error instanceof PaypalApiError && error.issue === 'ORDER_NOT_APPROVED' ? 'created' : row.status);
         if (forgotten) return orderNotFound(orderId);
         return refusal(error);
       }
@@ -223,6 +220,33 @@ export function createPayWithPaypalService(deps: { dataSource: DataSource; strip
     });
     if (outcome instanceof AppError) throw outcome;
     return outcome;
+  }
+
+  /**
+   * A capture whose outcome is not known (the capture call failed, or an earlier one's answer was
+   * lost): PayPal's record of the order decides. Captured: that capture is the answer. Not captured:
+   * the order is open again and the call's refusal is answered. PayPal forgot it: not found. PayPal
+   * cannot be asked: the order stays `capturing`, holding every other payment of the invoice back.
+   */
+  async function settleDoubt(tx: EntityManager, invoice: PayableInvoice, orderId: string, orders: PaypalOrders, live: boolean, error: unknown): Promise<PaypalCaptureResult | AppError> {
+    if (!(error instanceof PaypalApiError) && !(error instanceof AppError)) throw error; // a defect: rolled back, the order stays capturing
+    let order: PaypalOrderView;
+    try {
+      order = await orders.get(orderId);
+    } catch (lookup) {
+      if (lookup instanceof PaypalApiError && lookup.status === 404) {
+        await setStatus(tx, orderId, 'expired');
+        return orderNotFound(orderId);
+      }
+      return new AppError(
+        502,
+        'paypal_unreachable',
+        'PayPal could not be reached (or its answer could not be read), so whether it took the payment is not known yet: try again in a minute (the retry cannot take it twice).',
+      );
+    }
+    await remember(tx, invoice, order, live);
+    if (order.capture) return { status: order.capture.status, captureId: order.capture.id, amount: order.capture.amount, currency: order.capture.currency };
+    return error instanceof PaypalApiError ? refusal(error) : error;
   }
 
   /** One PayPal-Request-Id per order: a retried capture is answered, not made again; one PayPal made already is read. */

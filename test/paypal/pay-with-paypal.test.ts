@@ -289,6 +289,44 @@ describe('Pay with PayPal through a pay link', function () {
     assert.deepEqual([(await invoice(invoiceId)).status, (await invoice(invoiceId)).amountPaid], ['paid', 1500]);
   });
 
+  it('a capture in doubt is cleared only by PayPal\'s record of the order: a 429 on the retry does not let the card pay what PayPal took', async () => {
+    const invoiceId = await card.invoice(1000);
+    const { token } = await linkFor(invoiceId);
+    const { orderId } = (await order(token)).body;
+    paypal.orders.approve(orderId);
+    paypal.unreachable = true;
+    try {
+      assert.deepEqual(error(await capture(token, orderId)), [502, 'paypal_unreachable']);
+    } finally {
+      paypal.unreachable = false;
+    }
+    // The capture reached PayPal after all (its answer was lost): PayPal holds it under the order's request id.
+    const orders = new OrdersController(createPaypalSdkClient(pp.app, 'sandbox', { apiBase: paypal.url }));
+    await orders.captureOrder({ id: orderId, paypalRequestId: `capture-${orderId}` });
+    // The retry is refused for another reason (PayPal busy): that says nothing of the first try.
+    let limited = 1;
+    paypal.route('POST', new RegExp(`^/v2/checkout/orders/${orderId}/capture$`), () =>
+      limited-- > 0 ? paypalError(429, 'RATE_LIMIT_REACHED', 'Too many requests', [{ issue: 'RATE_LIMIT_REACHED' }]) : undefined,
+    );
+    const retry = await capture(token, orderId);
+    assert.equal(retry.status, 200, JSON.stringify(retry.body));
+    const [captureId] = [...paypal.orders.captures.keys()].filter((id) => (paypal.orders.captures.get(id)!.value.supplementary_data as { related_ids: { order_id: string } }).related_ids.order_id === orderId);
+    assert.equal(retry.body.captureId, captureId, 'PayPal\'s record answered: the capture it made');
+    assert.deepEqual(error(await payByCard(token)), [409, 'payment_processing'], 'the card waits for the capture\'s event');
+    assert.equal(capturesOf(orderId), 1);
+
+    // A retry refused by a 429 while PayPal cannot be asked either keeps the order in doubt.
+    const other = await card.invoice(700);
+    const second = await linkFor(other);
+    const next = (await order(second.token)).body.orderId as string;
+    paypal.orders.approve(next);
+    paypal.route('POST', new RegExp(`^/v2/checkout/orders/${next}/capture$`), () => paypalError(429, 'RATE_LIMIT_REACHED', 'Too many requests', [{ issue: 'RATE_LIMIT_REACHED' }]));
+    paypal.route('GET', new RegExp(`^/v2/checkout/orders/${next}$`), () => paypalError(429, 'RATE_LIMIT_REACHED', 'Too many requests'));
+    assert.deepEqual(error(await capture(second.token, next)), [502, 'paypal_unreachable']);
+    const [row] = await t.query<{ status: string }>('SELECT status FROM invoice_paypal_orders WHERE id = ?', [next]);
+    assert.equal(row!.status, 'capturing', 'still in doubt: nothing said whether PayPal took it');
+  });
+
   it('PayPal down: 502 paypal_unreachable, nothing recorded; a capture in doubt holds the card back until PayPal answers', async () => {
     const invoiceId = await card.invoice(1200);
     const { token } = await linkFor(invoiceId);
