@@ -41,11 +41,7 @@ export async function claimQueueLayout(
   const id = randomBytes(12).toString('hex');
   const claimed = await withRunLock(dataSource, `queue-layout:${layout.prefix}`, 10, async () => {
     await dataSource.query('DELETE FROM queue_processes WHERE seen_at < NOW(3) - INTERVAL ? MICROSECOND', [GONE_AFTER_MS * 1000]);
-    const others = (await dataSource.query(
-      `SELECT queue_shards, role, host, pid, TIMESTAMPDIFF(MICROSECOND, seen_at, NOW(3)) DIV 1000 AS seen_ago_ms
-         FROM queue_processes WHERE queue_prefix = ? AND queue_shards <> ? ORDER BY seen_at DESC`,
-      [layout.prefix, layout.shards],
-    )) as ProcessRow[];
+    const others = await disagreeing(dataSource, layout);
     if (others.length > 0) throw mismatch(layout, others);
     await dataSource.query(
       'INSERT INTO queue_processes (id, queue_prefix, queue_shards, role, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, NOW(3), NOW(3))',
@@ -54,15 +50,29 @@ export async function claimQueueLayout(
   });
   if (!claimed.ran) throw new StartupError(`Another process held the queue layout check of QUEUE_PREFIX "${layout.prefix}" for 10 s: start again.`, { variable: 'QUEUE_SHARDS', exitCode: EX_CONFIG });
 
+  // The heartbeat also looks again: a process that was taken for gone (no heartbeat for 30 s: a
+  // database failover, a stalled event loop) while another started with other shards comes back to a
+  // conflict no start-up saw. It cannot be undone from here, so it is said loudly, once a minute.
+  let lastWarned = 0;
+  const beat = async () => {
+    await dataSource.query(
+      `INSERT INTO queue_processes (id, queue_prefix, queue_shards, role, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, NOW(3), NOW(3))
+       ON DUPLICATE KEY UPDATE seen_at = NOW(3)`,
+      [id, layout.prefix, layout.shards, layout.role, hostname().slice(0, 255), process.pid],
+    );
+    const others = await disagreeing(dataSource, layout);
+    if (others.length > 0 && Date.now() - lastWarned >= 60_000) {
+      lastWarned = Date.now();
+      logger.error('queue layout conflict: processes on this QUEUE_PREFIX use other QUEUE_SHARDS, so some events wait in shards no worker reads; restart every process with one value', {
+        queuePrefix: layout.prefix,
+        queueShards: layout.shards,
+        others: others.map((row) => `${row.role} pid ${row.pid} on ${row.host}: QUEUE_SHARDS=${row.queue_shards}`),
+      });
+    }
+  };
   const timer = setInterval(() => {
     // A database outage only delays the heartbeat; the row is written again once it is back.
-    dataSource
-      .query(
-        `INSERT INTO queue_processes (id, queue_prefix, queue_shards, role, host, pid, started_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, NOW(3), NOW(3))
-         ON DUPLICATE KEY UPDATE seen_at = NOW(3)`,
-        [id, layout.prefix, layout.shards, layout.role, hostname().slice(0, 255), process.pid],
-      )
-      .catch((error: unknown) => logger.debug('queue layout heartbeat failed', { error: describeError(error) }));
+    beat().catch((error: unknown) => logger.debug('queue layout heartbeat failed', { error: describeError(error) }));
   }, HEARTBEAT_MS);
   timer.unref();
   return {
@@ -72,6 +82,14 @@ export async function claimQueueLayout(
     },
   };
 }
+
+/** The processes seen within GONE_AFTER_MS on this prefix whose QUEUE_SHARDS differs. */
+const disagreeing = async (dataSource: DataSource, layout: { prefix: string; shards: number }) =>
+  (await dataSource.query(
+    `SELECT queue_shards, role, host, pid, TIMESTAMPDIFF(MICROSECOND, seen_at, NOW(3)) DIV 1000 AS seen_ago_ms
+       FROM queue_processes WHERE queue_prefix = ? AND queue_shards <> ? AND seen_at >= NOW(3) - INTERVAL ? MICROSECOND ORDER BY seen_at DESC`,
+    [layout.prefix, layout.shards, GONE_AFTER_MS * 1000],
+  )) as ProcessRow[];
 
 function mismatch(layout: { prefix: string; shards: number }, others: ProcessRow[]): StartupError {
   const shown = others

@@ -196,8 +196,9 @@ export function encryptionKeyStartupError(found: UnreadableSecrets, databaseUrl:
     problem,
     `Fix: set ENCRYPTION_KEY ${keySet ? 'back ' : ''}to the key they were sealed with, and start again.`,
     `If that key is lost, these accounts must connect ${[stripe && 'Stripe', paypal && 'PayPal'].filter(Boolean).join(' and ')} again (the default account, STRIPE_SECRET_KEY, is not affected):`,
-    ...(stripe ? [`  1. forget their stored keys and webhook signing secrets: ${forgetCommand(stripe, 'stripe_connections', databaseUrl)}`] : []),
-    ...(paypal ? [`  1. forget their stored PayPal secrets: ${forgetCommand(paypal, 'paypal_connections', databaseUrl)}`] : []),
+    `  1. forget their stored ${[stripe && 'keys and webhook signing secrets', paypal && 'PayPal secrets'].filter(Boolean).join(' and ')}:`,
+    ...(stripe ? [`     ${forgetCommand(stripe, 'stripe_connections', databaseUrl)}`] : []),
+    ...(paypal ? [`     ${forgetCommand(paypal, 'paypal_connections', databaseUrl)}`] : []),
     '  2. start the service with the new ENCRYPTION_KEY;',
     ...(stripe
       ? [
@@ -208,7 +209,7 @@ export function encryptionKeyStartupError(found: UnreadableSecrets, databaseUrl:
       : []),
     ...(paypal
       ? [
-          '  3. connect PayPal again: PUT /api/accounts/<account id>/paypal {"clientId": "...", "clientSecret": "...", "mode": "sandbox" or "live"};',
+          `  ${stripe ? '4' : '3'}. connect PayPal again: PUT /api/accounts/<account id>/paypal {"clientId": "...", "clientSecret": "...", "mode": "sandbox" or "live"};`,
           '     with PUBLIC_BASE_URL set, the webhook PayPal already has at the account\'s URL is found and kept.',
         ]
       : []),

@@ -74,12 +74,24 @@ describe('QUEUE_SHARDS agreement between processes on one queue prefix', functio
     assert.equal(totals.body.data.filter((row: { id: string }) => invoices.some((invoice) => invoice.id === row.id)).length, invoices.length);
   });
 
-  it('forgets a process killed without stopping once it has not been seen for 30 s', async () => {
+  it('forgets a process not seen for 30 s; if that process was only stalled, its next heartbeat says the layouts conflict', async () => {
     const t = await startService(1);
+    // t's heartbeat stalled for over 30 s (a database failover, a blocked event loop): taken for gone.
     await t.query('UPDATE queue_processes SET seen_at = NOW(3) - INTERVAL 31 SECOND WHERE queue_prefix = ?', [prefix]);
     const other = await startService(2);
     const rows = await other.query<{ queue_shards: number }>('SELECT queue_shards FROM queue_processes WHERE queue_prefix = ?', [prefix]);
     assert.deepEqual(rows.map((row) => Number(row.queue_shards)), [2], 'the stale claim was removed; the new one recorded');
+    // t comes back: nothing can stop either now, so the conflict is logged as an error (each heartbeat, 10 s).
+    const line = await waitFor(
+      'the conflict logged by the stalled process',
+      () => t.logs.find((entry) => entry.includes('queue layout conflict')),
+      15_000,
+      200,
+    );
+    const logged = JSON.parse(line) as { level: string; queueShards: number; others: string[] };
+    assert.equal(logged.level, 'error');
+    assert.equal(logged.queueShards, 1);
+    assert.match(logged.others.join(), /QUEUE_SHARDS=2/);
     await stopService(other);
     await stopService(t);
   });
