@@ -3,6 +3,7 @@ import { AppError } from '../shared/errors.js';
 import type { StripeClients } from '../stripe/stripe-clients.js';
 import type { PaypalConnectionService } from '../paypal/paypal-connection.service.js';
 import type { PaypalMode } from '../paypal/paypal-client.js';
+import type { PayableInvoice } from './pay-lock.js';
 
 export interface PayPageView {
   invoiceNumber: string;
@@ -32,14 +33,9 @@ export function createPayPage(deps: { dataSource: DataSource; stripeClients: Str
 
   return {
     async view(invoiceId: string): Promise<PayPageView> {
-      const [invoice] = (await deps.dataSource.query('SELECT number, account_id, currency, amount_due, amount_paid, status FROM invoices WHERE id = ?', [invoiceId])) as {
-        number: string;
-        account_id: string | null;
-        currency: string;
-        amount_due: string;
-        amount_paid: string;
-        status: string;
-      }[];
+      const [invoice] = (await deps.dataSource.query('SELECT number, account_id, currency, amount_due, amount_paid, status FROM invoices WHERE id = ?', [
+        invoiceId,
+      ])) as Omit<PayableInvoice, 'id' | 'due'>[];
       // A link outlives nothing it names: invoices are not deleted, but answer as for any bad link if one were.
       if (!invoice) throw new AppError(404, 'pay_link_invalid', 'This payment link is unknown, expired or revoked: ask the merchant for a new one.');
       return {

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { AppError, describeError, echo } from '../shared/errors.js';
 import { SealedContextError, type SecretBox } from '../shared/secret-box.js';
+import { findUnreadableSecrets, type UnreadableConnections } from '../shared/unreadable-secrets.js';
 import type { Logger } from '../shared/logger.js';
 import type { AccountService } from '../accounts/account.service.js';
 import { PAYPAL_EVENT_TYPES } from './event-types.js';
@@ -270,37 +271,18 @@ export function createPaypalConnectionService(deps: PaypalConnectionDeps) {
      * another account (a copied row) is no key problem: it opens under that account's context, so it
      * is logged and that connection alone is refused when used.
      */
-    async unreadableConnections(): Promise<{ keySet: boolean; accountIds: string[]; stored: number } | null> {
+    async unreadableConnections(): Promise<UnreadableConnections | null> {
       const rows = (await dataSource.query('SELECT account_id, client_secret_enc FROM paypal_connections ORDER BY account_id')) as Pick<PaypalConnectionRow, 'account_id' | 'client_secret_enc'>[];
-      let keySet = true;
-      const opens = (sealed: string, accountId: string) => {
-        try {
-          secretBox.open(sealed, paypalSealContext(accountId));
-          return true;
-        } catch (error) {
-          if (error instanceof SealedContextError) return false;
-          if (error instanceof AppError && error.code === 'encryption_not_configured') keySet = false;
-          throw error;
-        }
-      };
-      const accountIds = rows
-        .filter((row) => {
-          try {
-            if (opens(row.client_secret_enc, row.account_id)) return false;
-            const sealedFor = rows.find((other) => other !== row && opens(row.client_secret_enc, other.account_id));
-            if (!sealedFor) return true;
-            deps.logger.error('stored PayPal secret refused: it was sealed for another account (its row was copied); connect PayPal again for this account', {
-              accountId: row.account_id,
-              sealedFor: sealedFor.account_id,
-            });
-            return false;
-          } catch (error) {
-            if (error instanceof AppError && error.code === 'encryption_not_configured') return true;
-            throw error;
-          }
-        })
-        .map((row) => row.account_id);
-      return accountIds.length > 0 ? { keySet, accountIds, stored: rows.length } : null;
+      return findUnreadableSecrets(
+        secretBox,
+        rows.map((row) => ({ accountId: row.account_id, sealed: row.client_secret_enc })),
+        {
+          contextOf: paypalSealContext,
+          legacy: false,
+          onCopied: (accountId, sealedFor) =>
+            deps.logger.error('stored PayPal secret refused: it was sealed for another account (its row was copied); connect PayPal again for this account', { accountId, sealedFor }),
+        },
+      );
     },
 
     /** What PayPal's JS SDK on the pay page needs (the client id is public, as PayPal's button carries it); null when not connected. */

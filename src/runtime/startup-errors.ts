@@ -3,6 +3,7 @@ import { DATABASE_CONNECT_TIMEOUT_MS } from '../db/data-source.js';
 import { EX_CONFIG, StartupError, describeError } from '../shared/errors.js';
 import { connectionFailureReason } from '../shared/network-errors.js';
 import { maskUrlPassword, redactSecrets } from '../shared/redact.js';
+import type { UnreadableConnections } from '../shared/unreadable-secrets.js';
 
 /**
  * The one classification of start-up failures: what the process prints and the
@@ -148,15 +149,7 @@ export function databaseStartupError(error: unknown, databaseUrl: string, step: 
   });
 }
 
-/** What one gateway's start-up check found: stored connections whose sealed secret the configured ENCRYPTION_KEY cannot open. */
-export interface UnreadableConnections {
-  /** false: ENCRYPTION_KEY is not set at all. */
-  keySet: boolean;
-  /** The accounts whose stored secret cannot be opened. */
-  accountIds: string[];
-  /** Every stored connection of that gateway, readable or not. */
-  stored: number;
-}
+export type { UnreadableConnections };
 
 /** Both gateways' findings; a gateway whose secrets all open is absent. */
 export interface UnreadableSecrets {

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import Stripe from 'stripe';
 import { AppError, describeError, echo } from '../shared/errors.js';
 import { isLegacySealed, SealedContextError, type SecretBox } from '../shared/secret-box.js';
+import { findUnreadableSecrets, type UnreadableConnections } from '../shared/unreadable-secrets.js';
 import type { Logger } from '../shared/logger.js';
 import type { AccountService } from '../accounts/account.service.js';
 import { checkSecretKey, checkWebhookSecret, RESTRICTED_KEY_PERMISSIONS, type CheckedKey } from './key-check.js';
@@ -415,40 +416,18 @@ export function createConnectionService(deps: ConnectionDeps) {
      * account (a row copied onto this one) is no key problem: it opens under that account's context,
      * so it is logged, naming the account, and that connection alone is refused when used.
      */
-    async unreadableConnections(): Promise<{ keySet: boolean; accountIds: string[]; stored: number } | null> {
+    async unreadableConnections(): Promise<UnreadableConnections | null> {
       const rows = (await dataSource.query('SELECT account_id, secret_key_enc FROM stripe_connections ORDER BY account_id')) as { account_id: string; secret_key_enc: string }[];
-      const opens = (sealed: string, context: string) => {
-        try {
-          secretBox.open(sealed, context);
-          return true;
-        } catch (error) {
-          if (error instanceof SealedContextError) return false;
-          throw error;
-        }
-      };
-      let keySet = true;
-      const accountIds = rows
-        .filter((row) => {
-          try {
-            if (isLegacySealed(row.secret_key_enc)) {
-              secretBox.openLegacy(row.secret_key_enc);
-              return false;
-            }
-            if (opens(row.secret_key_enc, sealContext('secret_key', row.account_id))) return false;
-            const sealedFor = rows.find((other) => other !== row && opens(row.secret_key_enc, sealContext('secret_key', other.account_id)));
-            if (!sealedFor) return true;
-            deps.logger.error('stored Stripe key refused: it was sealed for another account (its row was copied); connect Stripe again for this account', {
-              accountId: row.account_id,
-              sealedFor: sealedFor.account_id,
-            });
-            return false;
-          } catch (error) {
-            if (error instanceof AppError && error.code === 'encryption_not_configured') keySet = false;
-            return true;
-          }
-        })
-        .map((row) => row.account_id);
-      return accountIds.length > 0 ? { keySet, accountIds, stored: rows.length } : null;
+      return findUnreadableSecrets(
+        secretBox,
+        rows.map((row) => ({ accountId: row.account_id, sealed: row.secret_key_enc })),
+        {
+          contextOf: (accountId) => sealContext('secret_key', accountId),
+          legacy: true,
+          onCopied: (accountId, sealedFor) =>
+            deps.logger.error('stored Stripe key refused: it was sealed for another account (its row was copied); connect Stripe again for this account', { accountId, sealedFor }),
+        },
+      );
     },
 
     /**
