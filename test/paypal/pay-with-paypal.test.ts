@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { OrdersController } from '@paypal/paypal-server-sdk';
-import { startTestService, type TestService } from '../helpers/test-service.js';
-import { startFakePaypal, paypalError, type FakePaypal } from '../helpers/fake-paypal.js';
+import type { TestService } from '../helpers/test-service.js';
+import { startTwoGateways, type TwoGateways } from '../helpers/two-gateways.js';
+import { paypalError, type FakePaypal } from '../helpers/fake-paypal.js';
 import { startFakeStripe } from '../helpers/fake-stripe.js';
 import { auth } from '../helpers/billing-client.js';
 import { connectMerchant, type Merchant } from '../helpers/merchants.js';
@@ -10,7 +11,6 @@ import { paypalEvent } from '../helpers/paypal-events.js';
 import { paymentEvents } from '../helpers/payment-events.js';
 import { createPaypalSdkClient } from '../../src/paypal/paypal-client.js';
 
-const PUBLIC_BASE_URL = 'https://billing.example.test';
 
 /**
  * Pay with PayPal through a pay link (issue 17): the page's offer, the order made or reused under
@@ -26,18 +26,15 @@ describe('Pay with PayPal through a pay link', function () {
   let card: Merchant;
   let pp: PaypalMerchant;
 
+  let gateways: TwoGateways | undefined;
+
   before(async () => {
-    paypal = await startFakePaypal();
-    stripe = await startFakeStripe();
-    t = await startTestService({ PAYPAL_API_BASE: paypal.url, PUBLIC_BASE_URL, STRIPE_API_BASE: stripe.url });
-    card = await connectMerchant(t, stripe, 'Both gateways');
-    pp = await connectPaypal(t, paypal, card.accountId);
+    gateways = await startTwoGateways('Both gateways');
+    ({ paypal, stripe, t, card, pp } = gateways);
   });
   after(async () => {
-    paypal.unreachable = false;
-    await t?.stop();
-    await paypal?.stop();
-    await stripe?.stop();
+    if (paypal) paypal.unreachable = false;
+    await gateways?.stop();
   });
 
   const linkFor = async (invoiceId: string) => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { startTestService, type TestService } from '../helpers/test-service.js';
-import { startFakePaypal, type FakePaypal } from '../helpers/fake-paypal.js';
+import type { TestService } from '../helpers/test-service.js';
+import { startTwoGateways, type TwoGateways } from '../helpers/two-gateways.js';
+import type { FakePaypal } from '../helpers/fake-paypal.js';
 import { startFakeStripe } from '../helpers/fake-stripe.js';
 import { auth } from '../helpers/billing-client.js';
 import { connectMerchant, type Merchant } from '../helpers/merchants.js';
@@ -9,7 +10,6 @@ import { captureResource, disputeResource, orderResource, paypalEvent, paypalId,
 import { paymentEvents } from '../helpers/payment-events.js';
 import { inParallel, permutations } from '../helpers/orderings.js';
 
-const PUBLIC_BASE_URL = 'https://billing.example.test';
 
 type PaypalEvent = Record<string, unknown> & { id: string };
 
@@ -50,17 +50,14 @@ describe('PayPal events on the invoices', function () {
     };
   };
 
+  let gateways: TwoGateways | undefined;
+
   before(async () => {
-    paypal = await startFakePaypal();
-    stripe = await startFakeStripe();
-    t = await startTestService({ PAYPAL_API_BASE: paypal.url, PUBLIC_BASE_URL, STRIPE_API_BASE: stripe.url, WORKER_CONCURRENCY: '8' });
-    card = await connectMerchant(t, stripe, 'Acme Plumbing');
-    pp = await connectPaypal(t, paypal, card.accountId);
+    gateways = await startTwoGateways('Acme Plumbing', { WORKER_CONCURRENCY: '8' });
+    ({ paypal, stripe, t, card, pp } = gateways);
   });
   after(async () => {
-    await t?.stop();
-    await paypal?.stop();
-    await stripe?.stop();
+    await gateways?.stop();
   });
 
   it('PAYMENT.CAPTURE.PENDING then .COMPLETED: pending holds no money, completed pays the invoice named by custom_id, the payment is PayPal\'s', async () => {

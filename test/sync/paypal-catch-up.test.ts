@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { SYNC_QUEUE_NAME } from '../../src/sync/sync.queue.js';
 import { startTestService, type TestService } from '../helpers/test-service.js';
+import { startTwoGateways, type TwoGateways } from '../helpers/two-gateways.js';
 import { startFakePaypal, paypalError, type FakePaypal } from '../helpers/fake-paypal.js';
 import { startFakeStripe } from '../helpers/fake-stripe.js';
 import { uniqueDatabaseUrl } from '../helpers/test-database.js';
@@ -60,27 +61,18 @@ describe('catch-up from PayPal: event notifications PayPal never delivered are l
       [accountId],
     );
 
+  let gateways: TwoGateways | undefined;
+
   before(async () => {
-    paypal = await startFakePaypal();
-    stripe = await startFakeStripe();
-    t = await startTestService({
-      DATABASE_URL: uniqueDatabaseUrl('paypal_catch_up'),
-      PAYPAL_API_BASE: paypal.url,
-      PUBLIC_BASE_URL,
-      STRIPE_API_BASE: stripe.url,
-      CATCH_UP_MAX_RPS: '100',
-    });
-    card = await connectMerchant(t, stripe, 'Both gateways');
-    pp = await connectPaypal(t, paypal, card.accountId);
+    gateways = await startTwoGateways('Both gateways', { DATABASE_URL: uniqueDatabaseUrl('paypal_catch_up'), CATCH_UP_MAX_RPS: '100' });
+    ({ paypal, stripe, t, card, pp } = gateways);
     operator = bearer((await createToken(t, 'operator', 'paypal-catch-up-operator')).token);
   });
   afterEach(() => {
     paypal.eventLinkBase = undefined;
   });
   after(async () => {
-    await t?.stop();
-    await paypal?.stop();
-    await stripe?.stop();
+    await gateways?.stop();
   });
 
   it('finds a capture PayPal never delivered, stores it as a PayPal event fetched by catch-up, and pays the invoice once', async () => {
