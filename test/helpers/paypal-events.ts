@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { PAYPAL_EVENT_RESOURCES } from '../../src/paypal/event-types.js';
 
 /**
  * PayPal webhook events and the resources they carry (captures, refunds, disputes, orders), built
@@ -200,16 +201,10 @@ export function orderResource(o: OrderOptions): Record<string, unknown> {
   };
 }
 
-const RESOURCE_TYPES: Record<string, string> = {
-  'PAYMENT.CAPTURE.COMPLETED': 'capture',
-  'PAYMENT.CAPTURE.PENDING': 'capture',
-  'PAYMENT.CAPTURE.DENIED': 'capture',
-  'PAYMENT.CAPTURE.REFUNDED': 'refund',
-  'PAYMENT.CAPTURE.REVERSED': 'refund',
-  'CUSTOMER.DISPUTE.CREATED': 'dispute',
-  'CUSTOMER.DISPUTE.RESOLVED': 'dispute',
-  'CHECKOUT.ORDER.APPROVED': 'checkout-order',
-};
+/** `resource_type` as PayPal writes it: the handled types' resources, an order being a `checkout-order`. */
+const RESOURCE_TYPES: Record<string, string> = Object.fromEntries(
+  Object.entries(PAYPAL_EVENT_RESOURCES).map(([eventType, resource]) => [eventType, resource === 'order' ? 'checkout-order' : resource]),
+);
 
 /** The envelope PayPal posts: id WH-…, event_type, resource_type, a summary, the resource, links to resend it. */
 export function paypalEvent(eventType: string, resource: Record<string, unknown>, o: { id?: string; created?: Date; live?: boolean } = {}): Record<string, unknown> {
