@@ -312,8 +312,12 @@ async function load(receiver: Receiver, label: string, tag: string, seconds: num
     last = n;
   }
 
-  const [rowList] = await db.query<mysql.RowDataPacket[]>(`SELECT id FROM \`${receiver.database}\`.stripe_events WHERE id LIKE ?`, [pattern]);
+  // The service records the batch job an event went in (queue_job); the straight-line receiver's table has no such column.
+  const [rowList] = await db
+    .query<mysql.RowDataPacket[]>(`SELECT id, queue_job FROM \`${receiver.database}\`.stripe_events WHERE id LIKE ?`, [pattern])
+    .catch(() => db.query<mysql.RowDataPacket[]>(`SELECT id, NULL AS queue_job FROM \`${receiver.database}\`.stripe_events WHERE id LIKE ?`, [pattern]));
   const rows = new Set(rowList.map((row) => String(row.id)));
+  const jobOf = new Map(rowList.map((row) => [String(row.id), row.queue_job ? String(row.queue_job) : String(row.id)]));
   const ok = [...answered].filter(([, status]) => status >= 200 && status < 300).map(([id]) => id);
   let lost = 0;
   for (const id of ok) if (!rows.has(id)) lost += 1;
@@ -328,7 +332,7 @@ async function load(receiver: Receiver, label: string, tag: string, seconds: num
       unexpected += 1;
     }
   }
-  const queued = await countJobs(redis, receiver.prefix, [...rows]);
+  const queued = await countJobs(redis, receiver.prefix, [...rows].map((id) => jobOf.get(id)!));
 
   const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, { count: n }]) => [code, n]));
   return {
@@ -361,7 +365,7 @@ async function load(receiver: Receiver, label: string, tag: string, seconds: num
   };
 }
 
-/** How many of these events have a BullMQ job (jobId = event id). */
+/** How many of these events have a BullMQ job: each id is the event's job (its batch job, or its own, jobId = event id). */
 async function countJobs(redis: Redis, prefix: string, ids: string[]): Promise<number> {
   let found = 0;
   for (let i = 0; i < ids.length; i += 1000) {

@@ -20,7 +20,7 @@ describe('inbox group commit under a stuck INSERT', () => {
   it('answers a request queued behind it 503 storage_unavailable by its own deadline, not after another full wait', async () => {
     // MySQL black-holed: the first INSERT never answers.
     const dataSource = { query: () => new Promise(() => undefined) } as unknown as DataSource;
-    const publisher = { publish: async () => undefined } as unknown as EventPublisher;
+    const publisher = { assignBatchJobs: <E>(events: readonly E[]) => [...events], publish: async () => undefined } as unknown as EventPublisher;
     const ingestor = new Ingestor({ dataSource, publisher, logger: createMemoryLogger().logger, metrics: createMetrics(), storeTimeoutMs: 300, maxInFlight: 1 });
 
     const started = Date.now();

@@ -29,7 +29,7 @@ describe('relay', () => {
       );
       const published: string[] = [];
       const publisher = {
-        resubmit: async (rows: { id: string }[]) => (published.push(...rows.map((r) => r.id)), { readded: 0 }),
+        resubmit: async (rows: { id: string }[]) => (published.push(...rows.map((r) => r.id)), { readded: 0, submitted: rows.length }),
       } as unknown as EventPublisher;
       const relay = createRelay({ dataSource, publisher, logger: createMemoryLogger().logger, metrics: createMetrics(), intervalMs: 1000, afterMs: 60_000, batchSize: 3 });
 

@@ -227,7 +227,7 @@ describe('relay and retention, for an event id stored for two accounts', () => {
     try {
       const published: { id: string; accountId: string | null }[] = [];
       const publisher = {
-        resubmit: async (rows: { id: string; accountId: string | null }[]) => (published.push(...rows.map(({ id, accountId }) => ({ id, accountId }))), { readded: 0 }),
+        resubmit: async (rows: { id: string; accountId: string | null }[]) => (published.push(...rows.map(({ id, accountId }) => ({ id, accountId }))), { readded: 0, submitted: rows.length }),
       } as unknown as EventPublisher;
       const relay = createRelay({ dataSource, publisher, logger: createMemoryLogger().logger, metrics: createMetrics(), intervalMs: 1000, afterMs: 60_000, batchSize: 1 });
       assert.equal(await relay.runOnce(), 3);

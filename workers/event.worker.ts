@@ -1,7 +1,8 @@
-import { UnrecoverableError, Worker } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { RedisClient } from '../src/redis/connections.js';
-import { EVENT_QUEUE_NAME, type EventJobData } from '../src/events/event-queue.js';
+import { EVENT_QUEUE_NAME, isBatchJob, type AnyEventJobData, type BatchJobData, type EventJobData } from '../src/events/event-queue.js';
 import { EventNotStoredError, type EventProcessor } from '../src/events/process-event.js';
+import type { QueuedEvent } from '../src/events/event-publisher.js';
 import { runWithContext } from '../src/shared/context.js';
 import { EventRejectedError } from '../src/shared/errors.js';
 import type { Metrics } from '../src/shared/metrics.js';
@@ -17,41 +18,81 @@ export interface EventWorkerOptions {
   lockDurationMs: number;
   stalledIntervalMs: number;
   processEvent: EventProcessor;
+  /** Puts a batch job's unsettled events each in a job of its own on that queue (EventPublisher.handOver). */
+  handOver: (queue: string, events: QueuedEvent[]) => Promise<void>;
   metrics: Metrics;
   redisHealth: RedisHealth;
 }
 
-/** An event queue's worker (one per shard): context, timing and retry bookkeeping around processEvent. */
-export function createEventWorker(options: EventWorkerOptions): Worker<EventJobData> {
+/** A batch job's outcome, kept with the completed job for the queue UI. */
+export interface BatchJobResult {
+  settled: number;
+  /** Events put in jobs of their own, which try them as lone events. */
+  handedOver: string[];
+}
+
+/**
+ * An event queue's worker (one per shard): context, timing and retry bookkeeping around
+ * processEvent, for both kinds of job (src/events/event-queue.ts): an event's own job, and a batch
+ * job whose events settle in the processor's batches like any others.
+ */
+export function createEventWorker(options: EventWorkerOptions): Worker<AnyEventJobData> {
   const { processEvent, metrics } = options;
-  const worker = new Worker<EventJobData>(
-    options.queue ?? EVENT_QUEUE_NAME,
-    (job) =>
-      runWithContext({ jobId: job.id, eventId: job.data.eventId, ...(job.data.accountId ? { accountId: job.data.accountId } : {}) }, async () => {
-        const stopTimer = metrics.startEventJobTimer(job.name);
-        try {
-          const result = await processEvent({ eventId: job.data.eventId, accountId: job.data.accountId }, {
-            number: job.attemptsMade + 1,
-            max: job.opts.attempts ?? 1,
-          });
-          stopTimer({ outcome: result.status });
-          return result;
-        } catch (error) {
-          stopTimer({ outcome: 'error' });
-          // Neither can a retry help: the event is not stored, or its payload can never be applied as it stands (failed at once).
-          if (error instanceof EventNotStoredError || error instanceof EventRejectedError) throw new UnrecoverableError(error.message);
-          throw error;
-        }
-      }),
-    {
-      connection: options.connection,
-      prefix: options.prefix,
-      concurrency: options.concurrency,
-      lockDuration: options.lockDurationMs,
-      stalledInterval: options.stalledIntervalMs,
-      autorun: true,
-    },
-  );
+  const queueName = options.queue ?? EVENT_QUEUE_NAME;
+
+  const runEventJob = (job: Job<AnyEventJobData>, data: EventJobData) =>
+    runWithContext({ jobId: job.id, eventId: data.eventId, ...(data.accountId ? { accountId: data.accountId } : {}) }, async () => {
+      const stopTimer = metrics.startEventJobTimer(job.name);
+      try {
+        const result = await processEvent({ eventId: data.eventId, accountId: data.accountId }, {
+          number: job.attemptsMade + 1,
+          max: job.opts.attempts ?? 1,
+        });
+        stopTimer({ outcome: result.status });
+        return result;
+      } catch (error) {
+        stopTimer({ outcome: 'error' });
+        // Neither can a retry help: the event is not stored, or its payload can never be applied as it stands (failed at once).
+        if (error instanceof EventNotStoredError || error instanceof EventRejectedError) throw new UnrecoverableError(error.message);
+        throw error;
+      }
+    });
+
+  /**
+   * Every event of the batch goes to the processor at once (its batches group them). One that
+   * does not settle is not counted as a try: it goes on to a job of its own, and only if that
+   * hand-over fails does the batch job fail (BullMQ tries it again; its settled events are then
+   * skipped, and the relay covers a batch job that never succeeds).
+   */
+  async function runBatchJob(job: Job<AnyEventJobData>, data: BatchJobData): Promise<BatchJobResult> {
+    const attempt = { number: job.attemptsMade + 1, max: job.opts.attempts ?? 1 };
+    const left: QueuedEvent[] = [];
+    await Promise.all(
+      data.events.map((event) =>
+        runWithContext({ jobId: job.id, eventId: event.eventId, ...(event.accountId ? { accountId: event.accountId } : {}) }, async () => {
+          const stopTimer = metrics.startEventJobTimer(event.type);
+          try {
+            const result = await processEvent({ eventId: event.eventId, accountId: event.accountId }, attempt, { handOver: true });
+            stopTimer({ outcome: result.status });
+          } catch {
+            stopTimer({ outcome: 'handed_over' });
+            left.push({ id: event.eventId, accountId: event.accountId, type: event.type });
+          }
+        }),
+      ),
+    );
+    if (left.length > 0) await options.handOver(queueName, left);
+    return { settled: data.events.length - left.length, handedOver: left.map((event) => event.id) };
+  }
+
+  const worker = new Worker<AnyEventJobData>(queueName, (job) => (isBatchJob(job.data) ? runBatchJob(job, job.data) : runEventJob(job, job.data)), {
+    connection: options.connection,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs,
+    autorun: true,
+  });
   worker.on('error', options.redisHealth.errorListener('worker error'));
   return worker;
 }

@@ -1,6 +1,6 @@
 import type { Queue } from 'bullmq';
 import { closeQueue } from '../runtime/graceful-close.js';
-import { createEventQueue, eventJob, eventJobId, type EventJobData, type EventQueueOptions } from './event-queue.js';
+import { batchJob, createEventQueue, eventJob, eventJobId, newBatchJobId, type AnyEventJobData, type EventQueueOptions } from './event-queue.js';
 
 /**
  * A stored event as the queue needs it: its key (id and account), its type (the job's name), and
@@ -13,7 +13,15 @@ export interface QueuedEvent {
   type: string;
   accountId: string | null;
   routingKey?: string | null;
+  /**
+   * The batch job the event goes in (event-queue.ts, BatchJobData), chosen before it is stored
+   * (assignBatchJobs) and recorded on its row; null or absent: a job of its own.
+   */
+  queueJob?: string | null;
 }
+
+/** A batch job that BullMQ still holds for running: its events need no other job. */
+const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 const jobIdOf = (event: QueuedEvent) => eventJobId(event.id, event.accountId);
 
@@ -24,7 +32,7 @@ const jobIdOf = (event: QueuedEvent) => eventJobId(event.id, event.accountId);
  * until then publish() rejects (the relay catches up later).
  */
 export class EventPublisher {
-  private queues?: Map<string, Queue<EventJobData>>;
+  private queues?: Map<string, Queue<AnyEventJobData>>;
 
   constructor(private readonly options: EventQueueOptions) {
     if (options.connection.status === 'ready') this.build();
@@ -35,7 +43,7 @@ export class EventPublisher {
     this.queues ??= new Map(this.options.layout.eventQueues.map((name) => [name, createEventQueue(this.options, name)]));
   }
 
-  private ready(): Map<string, Queue<EventJobData>> {
+  private ready(): Map<string, Queue<AnyEventJobData>> {
     if (!this.queues) throw new Error('Redis has not been reachable since start-up');
     return this.queues;
   }
@@ -45,7 +53,7 @@ export class EventPublisher {
    * even when one fails (on a cluster, one master may be down while the others take their adds);
    * then the first failure is thrown, and the relay enqueues what it missed.
    */
-  private async perShard<T>(events: readonly QueuedEvent[], work: (queue: Queue<EventJobData>, events: QueuedEvent[]) => Promise<T>): Promise<T[]> {
+  private async perShard<T>(events: readonly QueuedEvent[], work: (queue: Queue<AnyEventJobData>, events: QueuedEvent[]) => Promise<T>): Promise<T[]> {
     const queues = this.ready();
     const groups = new Map<string, QueuedEvent[]>();
     for (const event of events) {
@@ -60,9 +68,39 @@ export class EventPublisher {
     return results.map((result) => (result as PromiseFulfilledResult<T>).value);
   }
 
+  /**
+   * Picks the job each event will go in, before the events are stored (the row records it): the
+   * events bound for one shard share a batch job when there are two or more of them, and one alone
+   * gets a job of its own, as it always did (so an idle service queues one job per event, by its id).
+   */
+  assignBatchJobs<E extends QueuedEvent>(events: readonly E[]): E[] {
+    const perShard = new Map<string, number>();
+    for (const event of events) {
+      const name = this.options.layout.eventQueueOf(event);
+      perShard.set(name, (perShard.get(name) ?? 0) + 1);
+    }
+    const ids = new Map<string, string>();
+    return events.map((event) => {
+      const name = this.options.layout.eventQueueOf(event);
+      if (perShard.get(name)! < 2) return { ...event, queueJob: null };
+      const id = ids.get(name) ?? ids.set(name, newBatchJobId()).get(name)!;
+      return { ...event, queueJob: id };
+    });
+  }
+
+  /** Queues events: those with a queueJob in their batch job (one add per batch), the others each in its own. */
   async publish(events: readonly QueuedEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.perShard(events, (queue, group) => queue.addBulk(group.map(eventJob)));
+    await this.perShard(events, (queue, group) => {
+      const batches = new Map<string, QueuedEvent[]>();
+      const own: QueuedEvent[] = [];
+      for (const event of group) {
+        if (!event.queueJob) own.push(event);
+        else if (batches.has(event.queueJob)) batches.get(event.queueJob)!.push(event);
+        else batches.set(event.queueJob, [event]);
+      }
+      return queue.addBulk([...[...batches].map(([id, batch]) => batchJob(id, batch)), ...own.map(eventJob)]);
+    });
   }
 
   /**
@@ -80,21 +118,45 @@ export class EventPublisher {
   }
 
   /**
-   * For the relay: puts stored-but-unsettled events on the queue. A plain add is a no-op
-   * when a job with that id exists, which is right for a job that is waiting, delayed
-   * or running, but not for one BullMQ already finished or gave up on (the database was
-   * down through every retry): those are removed and added again.
+   * For the relay: puts stored-but-unsettled events on the queue. An event whose batch job is
+   * still waiting or running is left to it. Any other goes in a job of its own: a plain add is a
+   * no-op when a job with that id exists, which is right for a job that is waiting, delayed or
+   * running, but not for one BullMQ already finished or gave up on (the database was down
+   * through every retry): those are removed and added again.
    */
-  async resubmit(events: readonly QueuedEvent[]): Promise<{ readded: number }> {
-    if (events.length === 0) return { readded: 0 };
-    const readded = await this.perShard(events, async (queue, group) => {
-      const states = await Promise.all(group.map((event) => queue.getJobState(jobIdOf(event))));
-      const finished = group.filter((_, i) => states[i] === 'failed' || states[i] === 'completed');
-      await Promise.all(finished.map((event) => queue.remove(jobIdOf(event))));
-      await queue.addBulk(group.map(eventJob));
-      return finished.length;
+  async resubmit(events: readonly QueuedEvent[]): Promise<{ readded: number; submitted: number }> {
+    if (events.length === 0) return { readded: 0, submitted: 0 };
+    const counts = await this.perShard(events, async (queue, all) => {
+      const batchIds = [...new Set(all.flatMap((event) => (event.queueJob ? [event.queueJob] : [])))];
+      const batchStates = await Promise.all(batchIds.map((id) => queue.getJobState(id)));
+      const queued = new Set(batchIds.filter((_, i) => LIVE_STATES.has(batchStates[i]!)));
+      const group = all.filter((event) => !event.queueJob || !queued.has(event.queueJob));
+      const readded = await this.ownJobs(queue, group);
+      // A batch job BullMQ gave up on (stalled too often) is superseded by its events' own jobs: not left as a failure for on-call.
+      await Promise.all(batchIds.filter((_, i) => batchStates[i] === 'failed').map((id) => queue.remove(id)));
+      return { readded, submitted: group.length };
     });
-    return { readded: readded.reduce((sum, n) => sum + n, 0) };
+    return { readded: counts.reduce((sum, n) => sum + n.readded, 0), submitted: counts.reduce((sum, n) => sum + n.submitted, 0) };
+  }
+
+  /**
+   * For a batch job's worker: puts events the batch could not settle each in a job of its own on
+   * the batch's queue (their shard), re-adding any finished job under the same id (see resubmit).
+   */
+  async handOver(queueName: string, events: readonly QueuedEvent[]): Promise<void> {
+    const queue = this.ready().get(queueName);
+    if (!queue) throw new Error(`no event queue named ${queueName}`);
+    await this.ownJobs(queue, events);
+  }
+
+  /** Each event in a job of its own (by its id): finished jobs removed and added again, live ones left. Returns how many were re-added. */
+  private async ownJobs(queue: Queue<AnyEventJobData>, events: readonly QueuedEvent[]): Promise<number> {
+    if (events.length === 0) return 0;
+    const states = await Promise.all(events.map((event) => queue.getJobState(jobIdOf(event))));
+    const finished = events.filter((_, i) => states[i] === 'failed' || states[i] === 'completed');
+    await Promise.all(finished.map((event) => queue.remove(jobIdOf(event))));
+    await queue.addBulk(events.map(eventJob));
+    return finished.length;
   }
 
   /** Redis is known to be unreachable: its outage is logged once for the process, so callers need not log each failure. */
@@ -103,12 +165,12 @@ export class EventPublisher {
   }
 
   /** The event queues, shard 0 first, once Redis has been reachable (for the queue UI); empty before. */
-  currentQueues(): Queue<EventJobData>[] {
+  currentQueues(): Queue<AnyEventJobData>[] {
     return this.queues ? [...this.queues.values()] : [];
   }
 
   /** The shard queue of that name, once Redis has been reachable. */
-  queueNamed(name: string): Queue<EventJobData> | undefined {
+  queueNamed(name: string): Queue<AnyEventJobData> | undefined {
     return this.queues?.get(name);
   }
 

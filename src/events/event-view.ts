@@ -1,5 +1,6 @@
 import type { StripeEventRecord } from './stripe-event.entity.js';
 import { RawJson } from '../shared/raw-json.js';
+import { eventJobId } from './event-queue.js';
 
 /** The processing record as the API shows it (camelCase, ISO dates, the raw payload as stored). */
 export function eventView(record: StripeEventRecord) {
@@ -20,6 +21,8 @@ export function eventView(record: StripeEventRecord) {
     reason: record.reason,
     attempts: record.attempts,
     lastError: record.lastError,
+    /** The BullMQ job it was queued in when stored: a batch job (`batch-…`), or its own (the event's id; replays and hand-overs use that one). */
+    queueJob: record.queueJob ?? eventJobId(record.id, record.accountId),
     receivedAt: record.receivedAt.toISOString(),
     processedAt: record.processedAt?.toISOString() ?? null,
     // Spliced in as stored (see stringifyWithRaw): never parsed and re-serialised on the way out.

@@ -15,6 +15,8 @@ export type EventSource = 'webhook' | 'catch_up';
 export interface IncomingEvent extends EventEnvelope {
   accountId: string | null;
   payload: string;
+  /** The batch job it is queued in (EventPublisher.assignBatchJobs), recorded on its row. */
+  queueJob?: string | null;
   /** Default `webhook`. */
   source?: EventSource;
 }
@@ -67,7 +69,7 @@ export const insertFailedLog = (logger: Logger, intervalMs: number): RateLimited
 /** A deadlocked INSERT is rolled back whole by InnoDB, so trying it again is safe. */
 const MAX_INSERT_ATTEMPTS = 3;
 
-const COLUMNS = '(id, account_id, account_scope, type, livemode, stripe_created, api_version, object_id, payload, source, ingest_batch)';
+const COLUMNS = '(id, account_id, account_scope, type, livemode, stripe_created, api_version, object_id, payload, source, ingest_batch, queue_job)';
 
 /**
  * An inbox row's key: the event id within the account scope of the endpoint it came in on. The
@@ -133,7 +135,7 @@ export class Ingestor {
   async storeBatch(events: IncomingEvent[], options: { enqueueTimeoutMs?: number } = {}): Promise<StoredBatch> {
     const firstByKey = new Map<string, IncomingEvent>();
     for (const event of events) if (!firstByKey.has(eventKey(event))) firstByKey.set(eventKey(event), event);
-    const unique = [...firstByKey.values()];
+    const unique = this.options.publisher.assignBatchJobs([...firstByKey.values()]);
     if (unique.length === 0) return { fresh: [], duplicates: 0 };
     const inserted = await this.insert(unique);
     const fresh = unique.filter((event) => inserted.has(eventKey(event)));
@@ -157,7 +159,8 @@ export class Ingestor {
     // The same event twice in one batch (to the same endpoint): the first is the delivery, the rest are duplicates.
     const firstByKey = new Map<string, IncomingEvent>();
     for (const { event } of batch) if (!firstByKey.has(eventKey(event))) firstByKey.set(eventKey(event), event);
-    const unique = [...firstByKey.values()];
+    // Two or more for one shard share a batch job, chosen now: each row records the job it is in.
+    const unique = this.options.publisher.assignBatchJobs([...firstByKey.values()]);
 
     let inserted: Set<string>;
     // The batch may take what its most impatient request has left, so no request waits past its deadline.
@@ -205,9 +208,9 @@ export class Ingestor {
     const token = randomBytes(8).toString('hex');
     const params: unknown[] = [];
     for (const e of events) {
-      params.push(e.id, e.accountId, accountScope(e.accountId), e.type, e.livemode, e.created, e.apiVersion, e.objectId, e.payload, e.source ?? 'webhook', token);
+      params.push(e.id, e.accountId, accountScope(e.accountId), e.type, e.livemode, e.created, e.apiVersion, e.objectId, e.payload, e.source ?? 'webhook', token, e.queueJob ?? null);
     }
-    const placeholders = events.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    const placeholders = events.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
     const result = await this.options.dataSource.query(
       `INSERT IGNORE INTO stripe_events ${COLUMNS} VALUES ${placeholders}`,
       params,

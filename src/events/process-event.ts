@@ -46,6 +46,18 @@ export class EventNotStoredError extends Error {
   }
 }
 
+/**
+ * Thrown instead of recording a failed try when the event came in a batch job: the try is not
+ * counted, and the batch job puts the event in a job of its own, where its tries, backoff and
+ * failure are a lone event's (workers/event.worker.ts).
+ */
+export class HandOverError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`handed over to a job of its own: ${describeError(cause)}`);
+    this.name = 'HandOverError';
+  }
+}
+
 /** Another run settled the event while this one waited: this run records nothing and reports it settled. */
 class SettledMeanwhile extends Error {}
 
@@ -193,7 +205,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
     return { status: now?.status ?? 'processed', reason: now?.reason ?? null, alreadySettled: true };
   }
 
-  async function processEvent(ref: string | EventRef, attempt: Attempt, startedAt = new Date()): Promise<ProcessResult> {
+  async function processEvent(ref: string | EventRef, attempt: Attempt, startedAt = new Date(), handOver = false): Promise<ProcessResult> {
     const record = await loadEvent(refOf(ref));
     if (!record) throw new EventNotStoredError(refOf(ref));
     // Redelivered jobs (stalled, relayed twice) must not run a settled event again; nor may a stray job
@@ -220,6 +232,8 @@ export function createEventProcessor(deps: ProcessorDeps) {
       return await runWithDeadlockRetry(record, handler, startedAt);
     } catch (error) {
       if (error instanceof SettledMeanwhile) return readSettled(record);
+      // Nothing recorded: the event's own job makes this try again, as its first.
+      if (handOver) throw new HandOverError(error);
       // A payload that can never be applied as it stands fails at once: retries would only repeat it.
       const rejected = error instanceof EventRejectedError ? error.reason : null;
       const final = rejected !== null || attempt.number >= attempt.max;
@@ -356,7 +370,7 @@ export function createEventProcessor(deps: ProcessorDeps) {
     // One after another: after a rollback, a burst of lone transactions would contend for the same rows again.
     for (const index of alone) {
       const item = items[index]!;
-      results[index] = await runWithContext(item.context, () => processEvent(item.ref, item.attempt, item.startedAt)).then(
+      results[index] = await runWithContext(item.context, () => processEvent(item.ref, item.attempt, item.startedAt, item.handOver)).then(
         (value) => ({ status: 'fulfilled' as const, value }),
         (reason: unknown) => ({ status: 'rejected' as const, reason }),
       );
@@ -364,9 +378,12 @@ export function createEventProcessor(deps: ProcessorDeps) {
     return results;
   }
 
-  if (!deps.batch || deps.batch.maxBatch <= 1) return processEvent;
+  /** `handOver`: the event came in a batch job; if it fails, throw HandOverError and record nothing. */
+  type Process = (ref: string | EventRef, attempt: Attempt, options?: { handOver?: boolean }) => Promise<ProcessResult>;
+  if (!deps.batch || deps.batch.maxBatch <= 1) return ((ref, attempt, options) => processEvent(ref, attempt, new Date(), options?.handOver)) as Process;
   const batched = createBatcher(processBatch, deps.batch);
-  return (ref: string | EventRef, attempt: Attempt): Promise<ProcessResult> => batched({ ref: refOf(ref), attempt, context: currentContext() ?? {}, startedAt: new Date() });
+  return ((ref, attempt, options) =>
+    batched({ ref: refOf(ref), attempt, context: currentContext() ?? {}, startedAt: new Date(), handOver: options?.handOver ?? false })) as Process;
 }
 
 interface BatchItem {
@@ -376,6 +393,8 @@ interface BatchItem {
   context: LogContext;
   /** When the job handed the event over: its try's start in the history. */
   startedAt: Date;
+  /** From a batch job: a failure is handed over, not recorded (HandOverError). */
+  handOver: boolean;
 }
 
 export type EventProcessor = ReturnType<typeof createEventProcessor>;

@@ -50,16 +50,19 @@ export function createRelay(options: RelayOptions) {
     // MariaDB ranges over `received_at >= ?`, not over a row comparison; the latter only drops the page's first rows.
     let after = { at: from ?? new Date(0), id: '', scope: '' };
     for (;;) {
-      const rows: { id: string; accountId: string | null; account_scope: string; type: string; payload: string; received_at: Date }[] = await options.dataSource.query(
+      const rows: { id: string; accountId: string | null; account_scope: string; type: string; payload: string; queue_job: string | null; received_at: Date }[] = await options.dataSource.query(
         // The payload, for the shard: the payment the event is about picks it, as it did when the event was delivered.
-        `SELECT id, account_id AS accountId, account_scope, type, payload, received_at FROM stripe_events
+        `SELECT id, account_id AS accountId, account_scope, type, payload, queue_job, received_at FROM stripe_events
           WHERE status = 'received' AND received_at < ? AND received_at >= ? AND (received_at, id, account_scope) > (?, ?, ?)
           ORDER BY received_at, id, account_scope LIMIT ?`,
         [cutoff, after.at, after.at, after.id, after.scope, batchSize],
       );
       if (rows.length === 0) break;
-      await options.publisher.resubmit(rows.map((row) => ({ id: row.id, accountId: row.accountId, type: row.type, routingKey: routingKeyOfPayload(row.payload) })));
-      total += rows.length;
+      const { submitted } = await options.publisher.resubmit(
+        rows.map((row) => ({ id: row.id, accountId: row.accountId, type: row.type, routingKey: routingKeyOfPayload(row.payload), queueJob: row.queue_job })),
+      );
+      // Events whose batch job is still waiting or running are not counted: they are queued.
+      total += submitted;
       const last = rows[rows.length - 1]!;
       after = { at: last.received_at, id: last.id, scope: last.account_scope };
       if (rows.length < batchSize) break;

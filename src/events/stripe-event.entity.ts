@@ -23,6 +23,8 @@ export interface StripeEventRecord {
   attempts: number;
   lastError: string | null;
   ingestBatch: string;
+  /** The batch job the event was queued in (src/events/event-queue.ts); null: a job of its own. */
+  queueJob: string | null;
   receivedAt: Date;
   processedAt: Date | null;
   updatedAt: Date;
@@ -49,6 +51,7 @@ export const StripeEventEntity = new EntitySchema<StripeEventRecord>({
     attempts: { type: 'int' },
     lastError: { name: 'last_error', type: 'text', nullable: true },
     ingestBatch: { name: 'ingest_batch', type: 'char', length: 16 },
+    queueJob: { name: 'queue_job', type: 'varchar', length: 64, nullable: true },
     receivedAt: { name: 'received_at', type: 'datetime', precision: 3 },
     processedAt: { name: 'processed_at', type: 'datetime', precision: 3, nullable: true },
     updatedAt: { name: 'updated_at', type: 'datetime', precision: 3 },

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { Job, Queue } from 'bullmq';
-import type { EventJobData } from '../events/event-queue.js';
+import { isBatchJob, type AnyEventJobData } from '../events/event-queue.js';
 import { AppError, describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { AuditActor } from './audit-log.js';
@@ -14,7 +14,7 @@ const PAGE = 100;
 export interface EventRetryDeps {
   replay: Pick<ReplayService, 'replayOne'>;
   /** An event queue (shard) by name, once Redis has answered. */
-  eventQueue: (name: string) => Queue<EventJobData> | undefined;
+  eventQueue: (name: string) => Queue<AnyEventJobData> | undefined;
   /** Whether a queue name is one of the event queue's shards. */
   isEventQueue: (name: string) => boolean;
   logger: Logger;
@@ -28,6 +28,9 @@ export interface EventRetryOutcome {
   replayAuditId?: number;
   retried?: number;
   skipped?: number;
+  /** A batch job's events (event-queue.ts, BatchJobData), each replayed under its own audit entry. */
+  eventIds?: string[];
+  replayAuditIds?: number[];
 }
 
 /**
@@ -45,24 +48,32 @@ export function eventRetryHandler(deps: EventRetryDeps): RequestHandler {
     return built;
   };
 
-  async function replayJob(job: Job<EventJobData>, actor: AuditActor) {
+  /** A batch job's events, each replayed (into a job of its own), in the job's order; or the one event of an event's job. */
+  async function replayJob(job: Job<AnyEventJobData>, actor: AuditActor) {
     const data = job.data;
+    if (isBatchJob(data)) {
+      const results = [];
+      for (const event of data.events) results.push(await deps.replay.replayOne(event.eventId, actor, event.accountId));
+      return results;
+    }
     if (!data || typeof data.eventId !== 'string') {
       throw new AppError(400, 'job_not_an_event', `Job ${job.id} carries no event id, so there is no stored event to run again: remove it (admin) instead.`);
     }
     // Jobs enqueued before the inbox was scoped by account carry no accountId: then the id names one copy.
     const account = 'accountId' in data ? (data.accountId ?? null) : undefined;
-    return deps.replay.replayOne(data.eventId, actor, account);
+    return [await deps.replay.replayOne(data.eventId, actor, account)];
   }
 
   async function retryOne(queueName: string, jobId: string, actor: AuditActor): Promise<EventRetryOutcome> {
-    const job = (await queue(queueName).getJob(jobId)) as Job<EventJobData> | undefined;
+    const job = (await queue(queueName).getJob(jobId)) as Job<AnyEventJobData> | undefined;
     if (!job) throw new AppError(404, 'job_not_found', `No job "${jobId.slice(0, 200)}" in ${queueName}: it may have been removed meanwhile; reload the page, or replay the event by its id.`);
     const state = await job.getState();
     if (!RETRIABLE.has(state)) {
       throw new AppError(400, 'job_not_retriable', `Job ${job.id} is ${state}: only a failed or completed job can be retried.`);
     }
-    const result = await replayJob(job, actor);
+    const results = await replayJob(job, actor);
+    if (results.length !== 1) return { retried: results.length, eventIds: results.map((result) => result.eventId), replayAuditIds: results.map((result) => result.auditId) };
+    const [result] = results as [(typeof results)[number]];
     return { eventId: result.eventId, accountId: result.accountId, previousStatus: result.previousStatus, replayAuditId: result.auditId };
   }
 

@@ -1,5 +1,6 @@
 import type { Worker } from 'bullmq';
-import { createWorkerConnection } from '../redis/connections.js';
+import { createProducerConnection, createWorkerConnection } from '../redis/connections.js';
+import { EventPublisher } from '../events/event-publisher.js';
 import { createEventProcessor } from '../events/process-event.js';
 import { createOutdatedEventRefresher } from '../stripe/outdated-events.js';
 import { createEventWorker } from '../../workers/event.worker.js';
@@ -46,6 +47,9 @@ export function startWorkers(core: Core): WorkerRuntime {
       else logger.warn('event mode differs from STRIPE_SECRET_KEY mode: check the key and the endpoint');
     },
   });
+  // A batch job's unsettled events go on to jobs of their own; those adds fail fast while Redis is down (the batch job is then tried again).
+  const producer = createProducerConnection(core.redis, redisHealth);
+  const handOvers = new EventPublisher({ connection: producer, redisHealth, layout: queues, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   // Every shard's worker feeds the one processor, whose batches take events from all of them.
   const eventWorkers = queues.eventQueues.map((queue) =>
     createEventWorker({
@@ -56,6 +60,7 @@ export function startWorkers(core: Core): WorkerRuntime {
       lockDurationMs: config.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
       processEvent,
+      handOver: (queue, events) => handOvers.handOver(queue, events),
       metrics,
       redisHealth,
     }),
@@ -97,7 +102,8 @@ export function startWorkers(core: Core): WorkerRuntime {
       // finished job could not be marked completed anyway (it will come back as stalled), so don't wait long.
       const timeoutMs = connection.status === 'ready' ? WORKER_CLOSE_TIMEOUT_MS : 2000;
       await Promise.all([...eventWorkers.map((worker) => closeWorker(worker, timeoutMs, logger)), payouts.stop(timeoutMs), maintenance.close(timeoutMs), sync.stop(timeoutMs)]);
-      await closeRedis(connection);
+      await handOvers.close();
+      await Promise.all([closeRedis(connection), closeRedis(producer)]);
     },
   };
 }

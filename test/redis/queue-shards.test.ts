@@ -37,9 +37,11 @@ describe('QUEUE_SHARDS=4 on one Redis', function () {
     await t?.stop();
   });
 
-  /** The shards whose queue holds the event's job. */
+  /** The shards whose queue holds the event's job: the batch job its row names, or its own (job id = event id). */
   const shardsHolding = async (id: string) => {
-    const states = await Promise.all(t.queues.map((queue) => queue.getJobState(id)));
+    const [row] = await t.query<{ queue_job: string | null }>('SELECT queue_job FROM stripe_events WHERE id = ?', [id]);
+    const jobId = row?.queue_job ?? id;
+    const states = await Promise.all(t.queues.map((queue) => queue.getJobState(jobId)));
     return states.flatMap((state, shard) => (state === 'unknown' ? [] : [shard]));
   };
 

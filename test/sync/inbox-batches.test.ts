@@ -27,6 +27,7 @@ describe('inbox: batches storing the same events at the same time', function () 
     await dataSource.initialize();
     const publisher = {
       redisDown: false,
+      assignBatchJobs: <E>(events: readonly E[]) => [...events],
       async publish(events: readonly { id: string }[]) {
         published.push(...events.map((e) => e.id));
       },

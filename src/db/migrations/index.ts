@@ -20,6 +20,7 @@ import { PaypalFees1764232500000 } from './1764232500000-paypal-fees.js';
 import { CatchUpPerGateway1764232600000 } from './1764232600000-catch-up-per-gateway.js';
 import { QueueProcesses1764232900000 } from './1764232900000-queue-processes.js';
 import { InvoicePaypalOrders1764233000000 } from './1764233000000-invoice-paypal-orders.js';
+import { InboxQueueJob1764233100000 } from './1764233100000-inbox-queue-job.js';
 
 /** In order. A new migration is added here and nowhere else. */
 export const migrations = [
@@ -45,4 +46,5 @@ export const migrations = [
   CatchUpPerGateway1764232600000,
   QueueProcesses1764232900000,
   InvoicePaypalOrders1764233000000,
+  InboxQueueJob1764233100000,
 ];

@@ -33,6 +33,7 @@ interface EventSummary {
 
 interface EventDetail extends EventSummary {
   livemode: boolean;
+  queueJob: string;
   payload: unknown;
   tries: { attempt: number; startedAt: string; durationMs: number; outcome: string; reason: string | null; error: string | null; stackLine: string | null }[];
   history: { at: string; what: string; via?: string; outcome?: string; reason?: string; by?: string; auditId?: number }[];
@@ -151,6 +152,7 @@ export function buildProgram(io: { out: (text: string) => void; err: (text: stri
             ['account', accountLabel(event.accountId)],
             ['livemode', String(event.livemode)],
             ['tries', event.attempts],
+            ['queued in', event.queueJob],
             ['received', event.source === 'catch_up' ? `${event.receivedAt} (fetched by catch-up: no delivery brought it)` : event.receivedAt],
             ['processed', event.processedAt],
             ['last error', event.lastError],
