@@ -33,6 +33,21 @@ function jobsByEvent(jobs: AnyJob[]): Map<string, string[]> {
   return holders;
 }
 
+/** A publisher on the service's queue layout, as the API's and the catch-up's are, for `work`. */
+async function withPublisher<T>(config: TestService['config'], work: (publisher: EventPublisher) => Promise<T>): Promise<T> {
+  const logger = createMemoryLogger().logger;
+  const redisHealth = createRedisHealth({ redisUrl: config.REDIS_URL, logger, consequence: 'test' });
+  const connection = createProducerConnection(queueSetup(config).redis, redisHealth);
+  const publisher = new EventPublisher({ connection, redisHealth, layout: queueSetup(config).queues, attempts: 3, backoffMs: 20 });
+  try {
+    await new Promise((resolve) => (connection.status === 'ready' ? resolve(null) : connection.once('ready', resolve)));
+    return await work(publisher);
+  } finally {
+    await publisher.close();
+    connection.disconnect();
+  }
+}
+
 const post = (t: TestService, event: Stripe.Event) => {
   const payload = JSON.stringify(event);
   return t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload);
@@ -136,23 +151,16 @@ describe('batch jobs: an event the batch cannot settle goes on to a job of its o
     const all = [...payments, dispute];
 
     // Stored as one INSERT, as a burst's group commit or a catch-up page is: one batch job for the shard.
-    const { config } = t;
-    const logger = createMemoryLogger().logger;
-    const redisHealth = createRedisHealth({ redisUrl: config.REDIS_URL, logger, consequence: 'test' });
-    const connection = createProducerConnection(queueSetup(config).redis, redisHealth);
-    const publisher = new EventPublisher({ connection, redisHealth, layout: queueSetup(config).queues, attempts: 3, backoffMs: 20 });
-    const dataSource = createDataSource(config.DATABASE_URL, { poolSize: 1 });
+    const dataSource = createDataSource(t.config.DATABASE_URL, { poolSize: 1 });
     await dataSource.initialize();
     try {
-      await new Promise((resolve) => (connection.status === 'ready' ? resolve(null) : connection.once('ready', resolve)));
-      const ingestor = new Ingestor({ dataSource, publisher, logger, metrics: createMetrics() });
-      const stored = await ingestor.storeBatch(
-        all.map((event) => ({ ...parseEventEnvelope(event), accountId: null, payload: JSON.stringify(event) })),
+      const stored = await withPublisher(t.config, (publisher) =>
+        new Ingestor({ dataSource, publisher, logger: createMemoryLogger().logger, metrics: createMetrics() }).storeBatch(
+          all.map((event) => ({ ...parseEventEnvelope(event), accountId: null, payload: JSON.stringify(event) })),
+        ),
       );
       assert.equal(stored.fresh.length, all.length);
     } finally {
-      await publisher.close();
-      connection.disconnect();
       await dataSource.destroy();
     }
 
@@ -210,13 +218,7 @@ describe('batch jobs: the relay re-adds the events of a batch job that is gone',
   after(() => t.stop());
 
   it('an event whose batch job waits is left to it; one whose batch job is gone goes in a job of its own', async () => {
-    const { config } = t;
-    const logger = createMemoryLogger().logger;
-    const redisHealth = createRedisHealth({ redisUrl: config.REDIS_URL, logger, consequence: 'test' });
-    const connection = createProducerConnection(queueSetup(config).redis, redisHealth);
-    const publisher = new EventPublisher({ connection, redisHealth, layout: queueSetup(config).queues, attempts: 3, backoffMs: 20 });
-    try {
-      await new Promise((resolve) => (connection.status === 'ready' ? resolve(null) : connection.once('ready', resolve)));
+    await withPublisher(t.config, async (publisher) => {
       const event = (batch: string | null) => ({ id: uniqueId('evt'), type: 'payment_intent.succeeded', accountId: null, queueJob: batch });
       const waiting = [event('batch-waits'), event('batch-waits')];
       const lost = [event('batch-lost'), event('batch-lost')];
@@ -228,9 +230,6 @@ describe('batch jobs: the relay re-adds the events of a batch job that is gone',
       const holders = jobsByEvent((await t.queue.getJobs(['waiting'])) as AnyJob[]);
       for (const e of waiting) assert.deepEqual(holders.get(e.id), ['batch-waits']);
       for (const e of lost) assert.deepEqual(holders.get(e.id), [e.id], 'a job of its own, named after it');
-    } finally {
-      await publisher.close();
-      connection.disconnect();
-    }
+    });
   });
 });
