@@ -157,6 +157,8 @@ interface LayoutResult {
   layout: string;
   eventsPerSec: number;
   seconds: number;
+  /** When the last event was stored, from the start (the API's part of the burst; null draining a stored backlog). */
+  storedSeconds: number | null;
   exact: boolean;
   failed: number;
   rssApiMb: number | null;
@@ -237,7 +239,7 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
     // autocannon hands back control on its own once-a-second tick, which would add up to a second.
     // Draining a stored backlog, the start is the first event applied: the workers begin before their "started" line is read.
     const [[applied]] = await db.query<mysql.RowDataPacket[]>(
-      'SELECT UNIX_TIMESTAMP(MIN(processed_at)) * 1000 AS first, UNIX_TIMESTAMP(MAX(processed_at)) * 1000 AS last FROM stripe_events',
+      'SELECT UNIX_TIMESTAMP(MIN(processed_at)) * 1000 AS first, UNIX_TIMESTAMP(MAX(processed_at)) * 1000 AS last, UNIX_TIMESTAMP(MAX(received_at)) * 1000 AS stored FROM stripe_events',
     );
     const seconds = (Number(applied!.last) - (settings.drainOnly ? Number(applied!.first) : started)) / 1000;
     const cpuAfter = cpuNow();
@@ -258,6 +260,7 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
       layout: `${layout.processes}×${layout.concurrency}`,
       eventsPerSec: Math.round(settings.events / seconds),
       seconds,
+      storedSeconds: settings.drainOnly ? null : (Number(applied!.stored) - started) / 1000,
       exact: Number(totals!.paid) === expectedPaid && burst['2xx'] === settings.events,
       failed: Number(totals!.failed),
       rssApiMb: null,
@@ -303,7 +306,9 @@ async function main(): Promise<number> {
     console.error(`end-to-end: ${layout.processes} worker process(es) × concurrency ${layout.concurrency}…`);
     // BENCH_STEADY_SECONDS=0 leaves the steady phase out (e.g. to profile the burst alone).
     const result = await runLayout(layout, i === 0 && settings.steadySeconds > 0);
-    console.error(`  ${result.eventsPerSec} events/s (${result.seconds.toFixed(1)} s), exact ${result.exact}, failed ${result.failed}`);
+    console.error(
+      `  ${result.eventsPerSec} events/s (${result.seconds.toFixed(1)} s${result.storedSeconds === null ? '' : `; the last stored at ${result.storedSeconds.toFixed(1)} s`}), exact ${result.exact}, failed ${result.failed}`,
+    );
     results.push(result);
   }
   const ingestionFile = path.join(resultsDir, 'ingestion-latest.json');
