@@ -180,7 +180,7 @@ export const envSchema = z
     SIGNATURE_LOG_INTERVAL_MS: positiveInt(60_000),
     /** A request failing for a known cause (503 storage_unavailable, webhook_not_configured…) is logged at most once per cause per this many ms, with the count of those not logged. */
     FAILURE_LOG_INTERVAL_MS: positiveInt(60_000),
-    /** Jobs a worker process runs at once. */
+    /** Jobs a worker process runs at once; a batch job counts once, with at most WORKER_BATCH_SIZE of its events in flight. */
     WORKER_CONCURRENCY: positiveInt(64),
     /** Events at most per database transaction when jobs queue up (1: one transaction per event). */
     WORKER_BATCH_SIZE: positiveInt(32),

@@ -9,6 +9,8 @@ import { Ingestor } from '../src/events/ingest.js';
 import { createRedisHealth } from '../src/events/redis-health.js';
 import { parseEventEnvelope } from '../src/events/stripe-event-envelope.js';
 import { eventHandlers } from '../src/events/subscribed-events.js';
+import { onPaymentIntent } from '../src/billing/payment-intent.handlers.js';
+import { createHandOver } from '../src/events/hand-over.js';
 import { queueSetup } from '../src/runtime/core-services.js';
 import { createProducerConnection } from '../src/redis/connections.js';
 import { createMetrics } from '../src/shared/metrics.js';
@@ -45,6 +47,22 @@ async function withPublisher<T>(config: TestService['config'], work: (publisher:
   } finally {
     await publisher.close();
     connection.disconnect();
+  }
+}
+
+/** Stores the events with one INSERT, as a burst's group commit or a catch-up page does: one batch job for their shard. */
+async function storeAsOneBatch(config: TestService['config'], events: Stripe.Event[]): Promise<void> {
+  const dataSource = createDataSource(config.DATABASE_URL, { poolSize: 1 });
+  await dataSource.initialize();
+  try {
+    const stored = await withPublisher(config, (publisher) =>
+      new Ingestor({ dataSource, publisher, logger: createMemoryLogger().logger, metrics: createMetrics() }).storeBatch(
+        events.map((event) => ({ ...parseEventEnvelope(event), accountId: null, payload: JSON.stringify(event) })),
+      ),
+    );
+    assert.equal(stored.fresh.length, events.length);
+  } finally {
+    await dataSource.destroy();
   }
 }
 
@@ -151,18 +169,7 @@ describe('batch jobs: an event the batch cannot settle goes on to a job of its o
     const all = [...payments, dispute];
 
     // Stored as one INSERT, as a burst's group commit or a catch-up page is: one batch job for the shard.
-    const dataSource = createDataSource(t.config.DATABASE_URL, { poolSize: 1 });
-    await dataSource.initialize();
-    try {
-      const stored = await withPublisher(t.config, (publisher) =>
-        new Ingestor({ dataSource, publisher, logger: createMemoryLogger().logger, metrics: createMetrics() }).storeBatch(
-          all.map((event) => ({ ...parseEventEnvelope(event), accountId: null, payload: JSON.stringify(event) })),
-        ),
-      );
-      assert.equal(stored.fresh.length, all.length);
-    } finally {
-      await dataSource.destroy();
-    }
+    await storeAsOneBatch(t.config, all);
 
     const row = await waitFor('the dispute to fail', async () => {
       const [r] = await t.query<{ status: string; attempts: number; queue_job: string }>('SELECT status, attempts, queue_job FROM stripe_events WHERE id = ?', [dispute.id]);
@@ -231,5 +238,109 @@ describe('batch jobs: the relay re-adds the events of a batch job that is gone',
       for (const e of waiting) assert.deepEqual(holders.get(e.id), ['batch-waits']);
       for (const e of lost) assert.deepEqual(holders.get(e.id), [e.id], 'a job of its own, named after it');
     });
+  });
+});
+
+describe('batch jobs: a stopping worker, Retry all, and events settled meanwhile', () => {
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  // A payment handler slow enough for a stop to land in the middle of a batch job.
+  const slowPayments = Object.assign(
+    async (context: Parameters<typeof onPaymentIntent>[0]) => {
+      await sleep(40);
+      return onPaymentIntent(context);
+    },
+    { lockTarget: onPaymentIntent.lockTarget },
+  );
+  const prefix = `billed-test-${randomBytes(4).toString('hex')}`;
+  let api: TestService;
+  let worker: TestService | undefined;
+  /** The events this service's queue has seen (other tests share the database, not the queue). */
+  const ours: string[] = [];
+  before(async () => {
+    api = await startTestService({ ROLE: 'api', QUEUE_PREFIX: prefix });
+  });
+  after(async () => {
+    await worker?.stop();
+    await api.stop();
+  });
+
+  it('a worker that stops mid-batch hands the events it has not started to jobs of their own; the next worker applies each once', async () => {
+    const invoices = await Promise.all(Array.from({ length: 40 }, () => createInvoice(api, { amountDue: 900 })));
+    const events = invoices.map((invoice) => paymentEvents({ invoiceId: invoice.id, amount: 900 }).paymentIntent('payment_intent.succeeded'));
+    await storeAsOneBatch(api.config, events);
+    const batchId = (await api.query<{ queue_job: string }>('SELECT queue_job FROM stripe_events WHERE id = ?', [events[0]!.id]))[0]!.queue_job;
+
+    worker = await startTestService({ ROLE: 'worker', QUEUE_PREFIX: prefix, WORKER_BATCH_SIZE: '2' }, { registry: { ...eventHandlers, 'payment_intent.succeeded': slowPayments } });
+    const ids = events.map((event) => event.id);
+    const processed = async () => Number((await api.query<{ n: number }>("SELECT COUNT(*) AS n FROM stripe_events WHERE id IN (?) AND status = 'processed'", [ids]))[0]!.n);
+    await waitFor('a few events processed', async () => ((await processed()) >= 4) || undefined);
+    const stoppedAt = Date.now();
+    await worker.stop();
+    worker = undefined;
+    assert.ok(Date.now() - stoppedAt < 5000, 'the stop did not wait for the whole batch');
+    const done = (await api.queue.getJob(batchId))!;
+    assert.equal(await done.getState(), 'completed');
+    const { settled, handedOver } = done.returnvalue as { settled: number; handedOver: string[] };
+    assert.ok(handedOver.length > 0 && settled + handedOver.length === events.length, `settled ${settled}, handed over ${handedOver.length}`);
+    for (const id of handedOver) assert.equal(await api.queue.getJobState(id), 'waiting', `${id} waits in a job of its own`);
+
+    worker = await startTestService({ ROLE: 'worker', QUEUE_PREFIX: prefix });
+    await waitFor('every event processed', async () => ((await processed()) === events.length) || undefined, 20_000);
+    for (const invoice of invoices) assert.equal((await getInvoice(api, invoice.id)).amountPaid, 900);
+    const tries = await api.query<{ n: number }>('SELECT COUNT(*) AS n FROM event_attempts WHERE event_id IN (?)', [ids]);
+    assert.equal(Number(tries[0]!.n), events.length, 'one try each');
+  });
+
+  it('Retry all over batch jobs and jobs of their own replays each event once, counts events, and removes the batch jobs', async () => {
+    const invoices = await Promise.all(Array.from({ length: 4 }, () => createInvoice(api, { amountDue: 500 })));
+    const events = invoices.map((invoice) => paymentEvents({ invoiceId: invoice.id, amount: 500 }).paymentIntent('payment_intent.succeeded'));
+    await storeAsOneBatch(api.config, events.slice(0, 3));
+    ours.push(...events.map((event) => event.id));
+    const alone = events[3]!;
+    const delivered = await post(api, alone);
+    assert.equal(delivered.status, 200);
+    const ids = events.map((event) => event.id);
+    const processed = async () => Number((await api.query<{ n: number }>("SELECT COUNT(*) AS n FROM stripe_events WHERE id IN (?) AND status = 'processed'", [ids]))[0]!.n);
+    await waitFor('the four processed', async () => ((await processed()) === 4) || undefined, 20_000);
+    const batchId = (await api.query<{ queue_job: string }>('SELECT queue_job FROM stripe_events WHERE id = ?', [events[0]!.id]))[0]!.queue_job;
+
+    const before = new Set((await api.queue.getJobs(['completed'])).map((job) => job.id));
+    const res = await api.http.put('/ops/queues/api/queues/stripe-events/retry/completed').set(auth);
+    assert.equal(res.status, 200, res.text);
+    // Every event of the completed set once (the earlier test's events too: this service's queue), none twice.
+    const replays = await api.query<{ event_id: string; n: number }>('SELECT event_id, COUNT(*) AS n FROM event_replays WHERE event_id IN (?) GROUP BY event_id', [ours]);
+    assert.ok(replays.every((row) => Number(row.n) === 1), `no event replayed twice: ${JSON.stringify(replays.filter((row) => Number(row.n) !== 1))}`);
+    for (const id of ids) assert.ok(replays.some((row) => row.event_id === id), `${id} replayed`);
+    assert.equal(replays.length, ours.length, 'each event of the set (the earlier test’s batch, partly handed over, included)');
+    // Counted in events: ours, and any other test's the relay put on this queue (they share the database).
+    assert.ok(res.body.retried >= ours.length, `retried ${res.body.retried}`);
+    assert.equal(res.body.skipped, 0);
+    assert.ok(before.has(batchId), 'the batch job was in the set');
+    assert.equal(await api.queue.getJob(batchId), undefined, 'and is removed');
+    await waitFor('the replays run', async () => ((await processed()) === 4) || undefined, 20_000);
+    for (const invoice of invoices) assert.equal((await getInvoice(api, invoice.id)).amountPaid, 500, 'nothing applied twice');
+  });
+
+  it('hands over only events still received: one settled meanwhile keeps its finished job', async () => {
+    const dataSource = createDataSource(api.config.DATABASE_URL, { poolSize: 1 });
+    await dataSource.initialize();
+    try {
+      const open = uniqueId('evt');
+      const failed = uniqueId('evt');
+      await dataSource.query(
+        `INSERT INTO stripe_events (id, account_id, account_scope, type, livemode, stripe_created, payload, ingest_batch, status)
+         VALUES (?, NULL, '', 'charge.refunded', 0, 1, '{}', 'test', 'received'), (?, NULL, '', 'charge.refunded', 0, 1, '{}', 'test', 'failed')`,
+        [open, failed],
+      );
+      const handedOver: string[] = [];
+      const publisher = { handOver: async (_queue: string, events: { id: string }[]) => void handedOver.push(...events.map((e) => e.id)) } as unknown as EventPublisher;
+      await createHandOver({ dataSource, publisher })('stripe-events', [
+        { id: open, accountId: null, type: 'charge.refunded' },
+        { id: failed, accountId: null, type: 'charge.refunded' },
+      ]);
+      assert.deepEqual(handedOver, [open]);
+    } finally {
+      await dataSource.destroy();
+    }
   });
 });

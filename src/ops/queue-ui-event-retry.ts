@@ -72,37 +72,62 @@ export function eventRetryHandler(deps: EventRetryDeps): RequestHandler {
       throw new AppError(400, 'job_not_retriable', `Job ${job.id} is ${state}: only a failed or completed job can be retried.`);
     }
     const results = await replayJob(job, actor);
-    if (results.length !== 1) return { retried: results.length, eventIds: results.map((result) => result.eventId), replayAuditIds: results.map((result) => result.auditId) };
+    if (isBatchJob(job.data)) {
+      // Its events are in jobs of their own now: the batch job leaves the set, as a replayed event's own job does.
+      await job.remove().catch(() => undefined);
+      return { retried: results.length, eventIds: results.map((result) => result.eventId), replayAuditIds: results.map((result) => result.auditId) };
+    }
     const [result] = results as [(typeof results)[number]];
     return { eventId: result.eventId, accountId: result.accountId, previousStatus: result.previousStatus, replayAuditId: result.auditId };
   }
 
-  /** Retry all in one status: each job's event replayed, page by page from the head of the set (a replayed job leaves it). */
+  /**
+   * Retry all in one status: each event of the set's jobs replayed once. The set is listed first
+   * and then replayed: a replay adds jobs of their own that may finish into the same set while it
+   * runs (a batch job's events do, under new ids), and those must not be replayed again. A batch
+   * job whose events were all replayed is removed, as a replayed event's own job leaves the set.
+   */
   async function retryAll(queueName: string, status: string, actor: AuditActor): Promise<EventRetryOutcome> {
     if (status !== 'failed' && status !== 'completed') {
       throw new AppError(400, 'status_not_retriable', `Only failed or completed jobs can be retried, not ${status.slice(0, 40)}.`);
     }
     const eventQueue = queue(queueName);
     const total = (await eventQueue.getJobCounts(status))[status] ?? 0;
-    const tried = new Set<string>();
-    let retried = 0;
-    // A job whose event could not be replayed stays in the set, ahead of the ones not yet tried: page past them.
-    let stuck = 0;
-    while (tried.size < total) {
-      const page = (await eventQueue.getJobs([status], stuck, stuck + PAGE - 1)).filter((job) => job?.id && !tried.has(job.id));
+    const listed: Job<AnyEventJobData>[] = [];
+    for (let start = 0; start < total; start += PAGE) {
+      const page = (await eventQueue.getJobs([status], start, start + PAGE - 1)) as (Job<AnyEventJobData> | undefined)[];
       if (page.length === 0) break;
-      const results = await Promise.allSettled(page.map((job) => replayJob(job, actor)));
-      results.forEach((result, i) => {
-        tried.add(page[i]!.id!);
-        if (result.status === 'fulfilled') {
-          retried += 1;
-          return;
-        }
-        stuck += 1;
-        deps.logger.warn('queue UI retry all: a job could not be replayed', { jobId: page[i]!.id, error: describeError(result.reason) });
-      });
+      listed.push(...page.filter((job): job is Job<AnyEventJobData> => Boolean(job?.id)));
     }
-    return { retried, skipped: Math.max(0, total - retried) };
+    const seen = new Set<string>();
+    let retried = 0;
+    let skipped = 0;
+    for (let start = 0; start < listed.length; start += PAGE) {
+      const jobs = listed.slice(start, start + PAGE);
+      await Promise.all(
+        jobs.map(async (job) => {
+          const events = isBatchJob(job.data) ? job.data.events : [job.data];
+          let replayedAll = true;
+          for (const event of events) {
+            const key = `${event.eventId}\u0000${event.accountId ?? ''}`;
+            if (seen.has(key)) continue;
+            seen.add(key);
+            try {
+              if (typeof event?.eventId !== 'string') throw new AppError(400, 'job_not_an_event', `Job ${job.id} carries no event id.`);
+              // Jobs enqueued before the inbox was scoped by account carry no accountId: then the id names one copy.
+              await deps.replay.replayOne(event.eventId, actor, 'accountId' in event ? (event.accountId ?? null) : undefined);
+              retried += 1;
+            } catch (error) {
+              replayedAll = false;
+              skipped += 1;
+              deps.logger.warn('queue UI retry all: an event could not be replayed', { jobId: job.id, eventId: event?.eventId, error: describeError(error) });
+            }
+          }
+          if (isBatchJob(job.data) && replayedAll) await job.remove().catch(() => undefined);
+        }),
+      );
+    }
+    return { retried, skipped };
   }
 
   return async (req, res, next) => {

@@ -1,6 +1,7 @@
 import type { Worker } from 'bullmq';
 import { createProducerConnection, createWorkerConnection } from '../redis/connections.js';
 import { EventPublisher } from '../events/event-publisher.js';
+import { createHandOver } from '../events/hand-over.js';
 import { createEventProcessor } from '../events/process-event.js';
 import { createOutdatedEventRefresher } from '../stripe/outdated-events.js';
 import { createEventWorker } from '../../workers/event.worker.js';
@@ -25,8 +26,9 @@ export interface WorkerRuntime {
 
 /**
  * WORKER_CONCURRENCY is the process's, shared by the shards it consumes: a process takes no more
- * events at once with four shards than with one (its batches, its database connections and its
- * memory stay what they were measured at), and a shard with no work leaves its share idle.
+ * jobs at once with four shards than with one (its batches, its database connections and its
+ * memory stay what they were measured at), and a shard with no work leaves its share idle. A
+ * batch job counts once and has at most WORKER_BATCH_SIZE of its events in flight.
  */
 export const perShardConcurrency = (concurrency: number, shards: number): number => Math.max(1, Math.ceil(concurrency / shards));
 
@@ -50,6 +52,7 @@ export function startWorkers(core: Core): WorkerRuntime {
   // A batch job's unsettled events go on to jobs of their own; those adds fail fast while Redis is down (the batch job is then tried again).
   const producer = createProducerConnection(core.redis, redisHealth);
   const handOvers = new EventPublisher({ connection: producer, redisHealth, layout: queues, attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+  const handOver = createHandOver({ dataSource, publisher: handOvers });
   // Every shard's worker feeds the one processor, whose batches take events from all of them.
   const eventWorkers = queues.eventQueues.map((queue) =>
     createEventWorker({
@@ -60,8 +63,10 @@ export function startWorkers(core: Core): WorkerRuntime {
       lockDurationMs: config.WORKER_LOCK_DURATION_MS,
       stalledIntervalMs: config.WORKER_STALLED_INTERVAL_MS,
       processEvent,
-      handOver: (queue, events) => handOvers.handOver(queue, events),
+      batchJobChunk: config.WORKER_BATCH_SIZE,
+      handOver,
       metrics,
+      logger,
       redisHealth,
     }),
   );
