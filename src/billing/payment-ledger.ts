@@ -112,14 +112,14 @@ export async function lockPaymentsUpFront(manager: Tx, locks: PaymentLock[]): Pr
   if (ordered.length === 0) return;
   const facts = locks.flatMap((lock) => (lock.fact ? [lock.fact] : []));
   const factRead = facts.length ? factsReadStatement(facts) : undefined;
+  // A loop, not flatMap (several times slower in V8 for a batch's payments).
+  const params: unknown[] = [];
+  for (const lock of ordered) params.push(lock.paymentId, lock.origin.accountId, lock.origin.livemode);
+  params.push(ordered.map((lock) => lock.paymentId), ...(factRead?.params ?? []));
   const [, payments, factRows] = (await manager.query(
     `INSERT INTO payments (id, account_id, livemode) VALUES ${ordered.map(() => '(?, ?, ?)').join(', ')} ON DUPLICATE KEY UPDATE id = id;
      SELECT ${PAYMENT_COLUMNS} FROM payments WHERE id IN (?) ORDER BY id FOR UPDATE${factRead ? `;\n${factRead.sql}` : ''}`,
-    [
-      ...ordered.flatMap((lock) => [lock.paymentId, lock.origin.accountId, lock.origin.livemode]),
-      ordered.map((lock) => lock.paymentId),
-      ...(factRead?.params ?? []),
-    ],
+    params,
   )) as [unknown, PaymentRow[], StoredFactRow[] | undefined];
   if (facts.length) keepFacts(manager, facts, factRows ?? []);
   const invoiceOf = (payment: PaymentRow) => payment.invoice_id ?? byPayment.get(payment.id)!.referencedInvoiceId ?? null;
@@ -357,7 +357,8 @@ function invoiceTotalsUpdate(states: Map<string, InvoiceState>): [string, unknow
   return [
     `UPDATE invoices i JOIN (${rowsSql}) s ON s.id = i.id
         SET i.amount_paid = s.paid, i.amount_refunded = s.refunded, i.amount_disputed = s.disputed, i.status = s.status, i.review_reason = s.review`,
-    values.flat(),
+    // concat, not flat (the same one level, without flat's per-element cost in V8).
+    ([] as unknown[]).concat(...values),
   ];
 }
 
