@@ -336,11 +336,15 @@ export function recomputeBeforeCommit(manager: Tx, invoice: LockedInvoice, logge
 async function recomputeInvoices(manager: Tx, invoices: LockedInvoice[]): Promise<Map<string, InvoiceState>> {
   const ids = invoices.map((invoice) => invoice.id);
   const rows = (await manager.query(FACTS_SQL, [ids, ids, ids, ids])) as FactRow[];
-  const states = new Map<string, InvoiceState>();
-  for (const invoice of invoices) {
-    const mine = rows.filter((row) => row.invoice_id === invoice.id);
-    states.set(invoice.id, deriveInvoiceState(toFacts(invoice, mine)));
+  // Each invoice's rows, in the order read, in one pass (not a pass over every row per invoice).
+  const byInvoice = new Map<string, FactRow[]>();
+  for (const row of rows) {
+    const mine = byInvoice.get(row.invoice_id);
+    if (mine) mine.push(row);
+    else byInvoice.set(row.invoice_id, [row]);
   }
+  const states = new Map<string, InvoiceState>();
+  for (const invoice of invoices) states.set(invoice.id, deriveInvoiceState(toFacts(invoice, byInvoice.get(invoice.id) ?? [])));
   // Nothing later in the transaction reads the invoice rows, so the write rides with the next statement.
   manager.defer(...invoiceTotalsUpdate(states));
   return states;

@@ -100,6 +100,8 @@ const columnsOf = (update: RowUpdate) => Object.keys(update.set).sort().join(','
 function foldRowUpdates(writes: Deferred[]): Outgoing[] {
   const out: Outgoing[] = [];
   let run: RowUpdate[] | undefined;
+  // The run's columns, worked out once per run rather than again for each row compared with it.
+  let runColumns = '';
   let ids = new Set<string>();
   for (const write of writes) {
     if (!isRowUpdate(write)) {
@@ -107,11 +109,13 @@ function foldRowUpdates(writes: Deferred[]): Outgoing[] {
       run = undefined;
       continue;
     }
-    if (run && run[0]!.table === write.table && columnsOf(run[0]!) === columnsOf(write) && !ids.has(write.id)) {
+    const columns = columnsOf(write);
+    if (run && run[0]!.table === write.table && runColumns === columns && !ids.has(write.id)) {
       run.push(write);
       ids.add(write.id);
     } else {
       run = [write];
+      runColumns = columns;
       ids = new Set([write.id]);
       out.push(run);
     }
