@@ -139,9 +139,22 @@ function rowUpdatesStatement(rows: RowUpdate[]): Statement {
   const whens = rows.map(() => 'WHEN ? THEN ?').join(' ');
   // Loops, not flatMap: V8's flatMap takes ~80 µs for a batch of 32 rows of 7 columns, these ~4.
   const params: unknown[] = [];
-  for (const c of columns) for (const row of rows) params.push(row.id, row.set[c]);
+  const sets: string[] = [];
+  for (const c of columns) {
+    const value = first.set[c];
+    // A column every row sets to the same value (a batch's payments: their currency, status, no unmatched
+    // reason) is set once: every row the UPDATE reaches is in the CASE, so the CASE would give them all that
+    // value. Fewer values for the client to escape and MariaDB to parse.
+    if (rows.every((row) => row.set[c] === value)) {
+      sets.push(`${c} = ?`);
+      params.push(value);
+      continue;
+    }
+    sets.push(`${c} = CASE id ${whens} ELSE ${c} END`);
+    for (const row of rows) params.push(row.id, row.set[c]);
+  }
   params.push(rows.map((row) => row.id));
-  return { sql: `UPDATE ${first.table} SET ${columns.map((c) => `${c} = CASE id ${whens} ELSE ${c} END`).join(', ')} WHERE id IN (?)`, params };
+  return { sql: `UPDATE ${first.table} SET ${sets.join(', ')} WHERE id IN (?)`, params };
 }
 
 class FoldedTx implements Tx {
