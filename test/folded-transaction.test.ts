@@ -72,6 +72,27 @@ describe('folded transaction: deferred writes', () => {
     ]);
   });
 
+  it('sets a column every row of such an UPDATE gives the same value once, and still each row its own values of the others', async () => {
+    await dataSource.query("INSERT INTO rows_under_test (id, a, b) VALUES ('r3', 30, 31), ('r4', 40, 41)");
+    const updates = await foldedTransaction(dataSource, async (tx) => {
+      const before = await updatesSoFar(tx);
+      tx.deferUpdate('rows_under_test', 'r1', { a: 5, b: 1 });
+      tx.deferUpdate('rows_under_test', 'r2', { b: 2, a: 5 });
+      tx.deferUpdate('rows_under_test', 'r3', { a: 5, b: null });
+      const after = await updatesSoFar(tx);
+      return { final: [], done: () => after - before };
+    });
+    assert.equal(updates, 1);
+    const rows = (await dataSource.query('SELECT id, a, b FROM rows_under_test ORDER BY id')) as { id: string; a: number | null; b: number | null }[];
+    assert.deepEqual(rows.map((r) => ({ ...r })), [
+      { id: 'r1', a: 5, b: 1 },
+      { id: 'r2', a: 5, b: 2 },
+      { id: 'r3', a: 5, b: null },
+      // Not in the UPDATE: untouched.
+      { id: 'r4', a: 40, b: 41 },
+    ]);
+  });
+
   it('a deferred write is seen by the next statement of the transaction, and is undone with it on rollback', async () => {
     await assert.rejects(
       foldedTransaction(dataSource, async (tx) => {

@@ -68,9 +68,12 @@ export function attemptInsert(row: AttemptRow): { sql: string; params: unknown[]
  * `jobId` is passed in: the batch runs outside each job's own context.
  */
 export function successfulAttemptsInsert(rows: (AttemptRow & { jobId: string | null })[]): { sql: string; params: unknown[] } {
+  // A loop, not flatMap (several times slower in V8 for a batch's rows).
+  const params: unknown[] = [];
+  for (const row of rows) params.push(row.eventId, accountScope(row.accountId), row.attempt, row.jobId, row.startedAt, row.outcome, row.reason ?? null);
   return {
     sql: `INSERT INTO event_attempts (event_id, account_scope, attempt, job_id, started_at, finished_at, outcome, reason, error, stack_line)
      VALUES ${rows.map(() => '(?, ?, ?, ?, ?, NOW(3), ?, ?, NULL, NULL)').join(', ')}`,
-    params: rows.flatMap((row) => [row.eventId, accountScope(row.accountId), row.attempt, row.jobId, row.startedAt, row.outcome, row.reason ?? null]),
+    params,
   };
 }
