@@ -15,7 +15,8 @@ import { queueSetup } from '../src/runtime/core-services.js';
 import { createProducerConnection } from '../src/redis/connections.js';
 import { createMetrics } from '../src/shared/metrics.js';
 import { currentContext } from '../src/shared/context.js';
-import { startTestService, type TestService } from './helpers/test-service.js';
+import { deleteKeys, startTestService, type TestService } from './helpers/test-service.js';
+import { REDIS_URL } from './helpers/test-database.js';
 import { auth, createInvoice, getInvoice } from './helpers/billing-client.js';
 import { paymentEvents } from './helpers/payment-events.js';
 import { signedDelivery, stripeEvent, uniqueId } from './helpers/stripe-events.js';
@@ -83,6 +84,8 @@ describe('batch jobs: the events of one inbox INSERT share one BullMQ job', () =
   after(async () => {
     await worker?.stop();
     await api.stop();
+    // The services share this prefix, which none of them made: it is the test's to clear.
+    await deleteKeys(REDIS_URL, `${prefix}:*`);
   });
 
   it('a burst is queued in batch jobs, each row naming its job; the relay leaves them be; the worker settles each event once', async () => {
@@ -263,6 +266,8 @@ describe('batch jobs: a stopping worker, Retry all, and events settled meanwhile
   after(async () => {
     await worker?.stop();
     await api.stop();
+    // The services share this prefix, which none of them made: it is the test's to clear.
+    await deleteKeys(REDIS_URL, `${prefix}:*`);
   });
 
   it('a worker that stops mid-batch hands the events it has not started to jobs of their own; the next worker applies each once', async () => {
