@@ -4,7 +4,7 @@ import type { Job } from 'bullmq';
 import type Stripe from 'stripe';
 import { createDataSource } from '../src/db/data-source.js';
 import { EventPublisher } from '../src/events/event-publisher.js';
-import { isBatchJob, type AnyEventJobData } from '../src/events/event-queue.js';
+import { eventsOfJob, isBatchJob, type AnyEventJobData } from '../src/events/event-queue.js';
 import { Ingestor } from '../src/events/ingest.js';
 import { createRedisHealth } from '../src/events/redis-health.js';
 import { parseEventEnvelope } from '../src/events/stripe-event-envelope.js';
@@ -29,10 +29,7 @@ type AnyJob = Job<AnyEventJobData>;
 function jobsByEvent(jobs: AnyJob[]): Map<string, string[]> {
   const holders = new Map<string, string[]>();
   const add = (eventId: string, jobId: string) => holders.set(eventId, [...(holders.get(eventId) ?? []), jobId]);
-  for (const job of jobs) {
-    if (isBatchJob(job.data)) for (const event of job.data.events) add(event.eventId, job.id!);
-    else add(job.data.eventId, job.id!);
-  }
+  for (const job of jobs) for (const event of eventsOfJob(job.data)) add(event.eventId, job.id!);
   return holders;
 }
 
@@ -67,37 +64,46 @@ async function storeAsOneBatch(config: TestService['config'], events: Stripe.Eve
   }
 }
 
+/** How many of these events are processed. */
+const processedCount = async (t: TestService, ids: string[]) =>
+  Number((await t.query<{ n: number }>("SELECT COUNT(*) AS n FROM stripe_events WHERE id IN (?) AND status = 'processed'", [ids]))[0]!.n);
+
+/**
+ * An API (no worker: jobs wait) on a queue prefix of the suite's own, which the suite's worker
+ * services join. The prefix is made by none of the services, so the suite clears it.
+ */
+function apiOnOwnPrefix() {
+  const services = { prefix: `billed-test-${randomBytes(4).toString('hex')}`, api: undefined as unknown as TestService, worker: undefined as TestService | undefined };
+  before(async () => {
+    services.api = await startTestService({ ROLE: 'api', QUEUE_PREFIX: services.prefix });
+  });
+  after(async () => {
+    await services.worker?.stop();
+    await services.api.stop();
+    await deleteKeys(REDIS_URL, `${services.prefix}:*`);
+  });
+  return services;
+}
+
 const post = (t: TestService, event: Stripe.Event) => {
   const payload = JSON.stringify(event);
   return t.http.post('/webhooks/stripe').set(signedDelivery(payload).headers).send(payload);
 };
 
 describe('batch jobs: the events of one inbox INSERT share one BullMQ job', () => {
-  let api: TestService;
-  let worker: TestService | undefined;
-  const prefix = `billed-test-${randomBytes(4).toString('hex')}`;
-
-  before(async () => {
-    // The API alone first: jobs stay waiting, to be read as the INSERTs left them.
-    api = await startTestService({ ROLE: 'api', QUEUE_PREFIX: prefix });
-  });
-  after(async () => {
-    await worker?.stop();
-    await api.stop();
-    // The services share this prefix, which none of them made: it is the test's to clear.
-    await deleteKeys(REDIS_URL, `${prefix}:*`);
-  });
+  // The API alone first: jobs stay waiting, to be read as the INSERTs left them.
+  const s = apiOnOwnPrefix();
 
   it('a burst is queued in batch jobs, each row naming its job; the relay leaves them be; the worker settles each event once', async () => {
-    const invoices = await Promise.all(Array.from({ length: 60 }, () => createInvoice(api, { amountDue: 1500 })));
+    const invoices = await Promise.all(Array.from({ length: 60 }, () => createInvoice(s.api, { amountDue: 1500 })));
     const events = invoices.map((invoice) => paymentEvents({ invoiceId: invoice.id, amount: 1500 }).paymentIntent('payment_intent.succeeded'));
-    const answers = await Promise.all(events.map((event) => post(api, event)));
+    const answers = await Promise.all(events.map((event) => post(s.api, event)));
     assert.deepEqual(answers.map((res) => res.status), events.map(() => 200));
 
     const ids = events.map((event) => event.id);
-    const rows = await api.query<{ id: string; queue_job: string | null }>('SELECT id, queue_job FROM stripe_events WHERE id IN (?)', [ids]);
+    const rows = await s.api.query<{ id: string; queue_job: string | null }>('SELECT id, queue_job FROM stripe_events WHERE id IN (?)', [ids]);
     // Only the jobs holding these events: the relay may add other tests' events here (they share the database, not this queue).
-    const jobs = ((await api.queue.getJobs(['waiting'])) as AnyJob[]).filter((job) => [...jobsByEvent([job]).keys()].some((id) => ids.includes(id)));
+    const jobs = ((await s.api.queue.getJobs(['waiting'])) as AnyJob[]).filter((job) => [...jobsByEvent([job]).keys()].some((id) => ids.includes(id)));
     const holders = jobsByEvent(jobs);
     for (const row of rows) {
       assert.equal(holders.get(row.id)?.length, 1, `event ${row.id} is in exactly one job`);
@@ -112,35 +118,34 @@ describe('batch jobs: the events of one inbox INSERT share one BullMQ job', () =
     // The relay (RELAY_AFTER_MS 300 ms here) finds the events still received, but queued in live batch jobs: it adds nothing.
     // (It may add other tests' events: they share the run's database, not this queue.)
     await new Promise((resolve) => setTimeout(resolve, 1200));
-    const later = jobsByEvent((await api.queue.getJobs(['waiting'])) as AnyJob[]);
+    const later = jobsByEvent((await s.api.queue.getJobs(['waiting'])) as AnyJob[]);
     for (const id of ids) assert.deepEqual(later.get(id), holders.get(id), `no other job for ${id} while its job waits`);
 
-    worker = await startTestService({ ROLE: 'worker', QUEUE_PREFIX: prefix });
+    s.worker = await startTestService({ ROLE: 'worker', QUEUE_PREFIX: s.prefix });
     await waitFor(
       'every event to be processed',
       async () => {
-        const [row] = await api.query<{ n: number }>("SELECT COUNT(*) AS n FROM stripe_events WHERE id IN (?) AND status = 'processed'", [ids]);
-        return Number(row!.n) === ids.length || undefined;
+        return (await processedCount(s.api, ids)) === ids.length || undefined;
       },
       30_000,
     );
     for (const invoice of invoices) {
-      const now = await getInvoice(api, invoice.id);
+      const now = await getInvoice(s.api, invoice.id);
       assert.equal(now.status, 'paid');
       assert.equal(now.amountPaid, 1500, `invoice ${invoice.id} paid once`);
     }
     // One try each, recorded under the job that ran it.
-    const history = await api.query<{ event_id: string; job_id: string; n: number }>(
+    const history = await s.api.query<{ event_id: string; job_id: string; n: number }>(
       'SELECT event_id, MIN(job_id) AS job_id, COUNT(*) AS n FROM event_attempts WHERE event_id IN (?) GROUP BY event_id',
       [ids],
     );
-    const holdersNow = jobsByEvent((await api.queue.getJobs(['completed'])) as AnyJob[]);
+    const holdersNow = jobsByEvent((await s.api.queue.getJobs(['completed'])) as AnyJob[]);
     for (const row of history) {
       assert.equal(Number(row.n), 1, `event ${row.event_id} tried once`);
       assert.ok(holdersNow.get(row.event_id)?.includes(row.job_id), `event ${row.event_id}'s try names its job`);
     }
     assert.equal(history.length, ids.length);
-    const completedBatch = (await api.queue.getJobs(['completed'])).find((job) => isBatchJob(job.data as AnyEventJobData))!;
+    const completedBatch = (await s.api.queue.getJobs(['completed'])).find((job) => isBatchJob(job.data as AnyEventJobData))!;
     assert.deepEqual(completedBatch.returnvalue, { settled: (completedBatch.data as { events: unknown[] }).events.length, handedOver: [] });
   });
 });
@@ -255,66 +260,55 @@ describe('batch jobs: a stopping worker, Retry all, and events settled meanwhile
     },
     { lockTarget: onPaymentIntent.lockTarget },
   );
-  const prefix = `billed-test-${randomBytes(4).toString('hex')}`;
-  let api: TestService;
-  let worker: TestService | undefined;
+  const s = apiOnOwnPrefix();
   /** The events this service's queue has seen (other tests share the database, not the queue). */
   const ours: string[] = [];
-  before(async () => {
-    api = await startTestService({ ROLE: 'api', QUEUE_PREFIX: prefix });
-  });
-  after(async () => {
-    await worker?.stop();
-    await api.stop();
-    // The services share this prefix, which none of them made: it is the test's to clear.
-    await deleteKeys(REDIS_URL, `${prefix}:*`);
-  });
 
   it('a worker that stops mid-batch hands the events it has not started to jobs of their own; the next worker applies each once', async () => {
-    const invoices = await Promise.all(Array.from({ length: 40 }, () => createInvoice(api, { amountDue: 900 })));
+    const invoices = await Promise.all(Array.from({ length: 40 }, () => createInvoice(s.api, { amountDue: 900 })));
     const events = invoices.map((invoice) => paymentEvents({ invoiceId: invoice.id, amount: 900 }).paymentIntent('payment_intent.succeeded'));
-    await storeAsOneBatch(api.config, events);
-    const batchId = (await api.query<{ queue_job: string }>('SELECT queue_job FROM stripe_events WHERE id = ?', [events[0]!.id]))[0]!.queue_job;
+    await storeAsOneBatch(s.api.config, events);
+    const batchId = (await s.api.query<{ queue_job: string }>('SELECT queue_job FROM stripe_events WHERE id = ?', [events[0]!.id]))[0]!.queue_job;
 
-    worker = await startTestService({ ROLE: 'worker', QUEUE_PREFIX: prefix, WORKER_BATCH_SIZE: '2' }, { registry: { ...eventHandlers, 'payment_intent.succeeded': slowPayments } });
+    s.worker = await startTestService({ ROLE: 'worker', QUEUE_PREFIX: s.prefix, WORKER_BATCH_SIZE: '2' }, { registry: { ...eventHandlers, 'payment_intent.succeeded': slowPayments } });
     const ids = events.map((event) => event.id);
-    const processed = async () => Number((await api.query<{ n: number }>("SELECT COUNT(*) AS n FROM stripe_events WHERE id IN (?) AND status = 'processed'", [ids]))[0]!.n);
+    const processed = () => processedCount(s.api, ids);
     await waitFor('a few events processed', async () => ((await processed()) >= 4) || undefined);
     const stoppedAt = Date.now();
-    await worker.stop();
-    worker = undefined;
+    await s.worker.stop();
+    s.worker = undefined;
     assert.ok(Date.now() - stoppedAt < 5000, 'the stop did not wait for the whole batch');
-    const done = (await api.queue.getJob(batchId))!;
+    const done = (await s.api.queue.getJob(batchId))!;
     assert.equal(await done.getState(), 'completed');
     const { settled, handedOver } = done.returnvalue as { settled: number; handedOver: string[] };
     assert.ok(handedOver.length > 0 && settled + handedOver.length === events.length, `settled ${settled}, handed over ${handedOver.length}`);
-    for (const id of handedOver) assert.equal(await api.queue.getJobState(id), 'waiting', `${id} waits in a job of its own`);
+    for (const id of handedOver) assert.equal(await s.api.queue.getJobState(id), 'waiting', `${id} waits in a job of its own`);
 
-    worker = await startTestService({ ROLE: 'worker', QUEUE_PREFIX: prefix });
+    s.worker = await startTestService({ ROLE: 'worker', QUEUE_PREFIX: s.prefix });
     await waitFor('every event processed', async () => ((await processed()) === events.length) || undefined, 20_000);
-    for (const invoice of invoices) assert.equal((await getInvoice(api, invoice.id)).amountPaid, 900);
-    const tries = await api.query<{ n: number }>('SELECT COUNT(*) AS n FROM event_attempts WHERE event_id IN (?)', [ids]);
+    for (const invoice of invoices) assert.equal((await getInvoice(s.api, invoice.id)).amountPaid, 900);
+    const tries = await s.api.query<{ n: number }>('SELECT COUNT(*) AS n FROM event_attempts WHERE event_id IN (?)', [ids]);
     assert.equal(Number(tries[0]!.n), events.length, 'one try each');
   });
 
   it('Retry all over batch jobs and jobs of their own replays each event once, counts events, and removes the batch jobs', async () => {
-    const invoices = await Promise.all(Array.from({ length: 4 }, () => createInvoice(api, { amountDue: 500 })));
+    const invoices = await Promise.all(Array.from({ length: 4 }, () => createInvoice(s.api, { amountDue: 500 })));
     const events = invoices.map((invoice) => paymentEvents({ invoiceId: invoice.id, amount: 500 }).paymentIntent('payment_intent.succeeded'));
-    await storeAsOneBatch(api.config, events.slice(0, 3));
+    await storeAsOneBatch(s.api.config, events.slice(0, 3));
     ours.push(...events.map((event) => event.id));
     const alone = events[3]!;
-    const delivered = await post(api, alone);
+    const delivered = await post(s.api, alone);
     assert.equal(delivered.status, 200);
     const ids = events.map((event) => event.id);
-    const processed = async () => Number((await api.query<{ n: number }>("SELECT COUNT(*) AS n FROM stripe_events WHERE id IN (?) AND status = 'processed'", [ids]))[0]!.n);
+    const processed = () => processedCount(s.api, ids);
     await waitFor('the four processed', async () => ((await processed()) === 4) || undefined, 20_000);
-    const batchId = (await api.query<{ queue_job: string }>('SELECT queue_job FROM stripe_events WHERE id = ?', [events[0]!.id]))[0]!.queue_job;
+    const batchId = (await s.api.query<{ queue_job: string }>('SELECT queue_job FROM stripe_events WHERE id = ?', [events[0]!.id]))[0]!.queue_job;
 
-    const before = new Set((await api.queue.getJobs(['completed'])).map((job) => job.id));
-    const res = await api.http.put('/ops/queues/api/queues/stripe-events/retry/completed').set(auth);
+    const before = new Set((await s.api.queue.getJobs(['completed'])).map((job) => job.id));
+    const res = await s.api.http.put('/ops/queues/api/queues/stripe-events/retry/completed').set(auth);
     assert.equal(res.status, 200, res.text);
     // Every event of the completed set once (the earlier test's events too: this service's queue), none twice.
-    const replays = await api.query<{ event_id: string; n: number }>('SELECT event_id, COUNT(*) AS n FROM event_replays WHERE event_id IN (?) GROUP BY event_id', [ours]);
+    const replays = await s.api.query<{ event_id: string; n: number }>('SELECT event_id, COUNT(*) AS n FROM event_replays WHERE event_id IN (?) GROUP BY event_id', [ours]);
     assert.ok(replays.every((row) => Number(row.n) === 1), `no event replayed twice: ${JSON.stringify(replays.filter((row) => Number(row.n) !== 1))}`);
     for (const id of ids) assert.ok(replays.some((row) => row.event_id === id), `${id} replayed`);
     assert.equal(replays.length, ours.length, 'each event of the set (the earlier test’s batch, partly handed over, included)');
@@ -322,13 +316,13 @@ describe('batch jobs: a stopping worker, Retry all, and events settled meanwhile
     assert.ok(res.body.retried >= ours.length, `retried ${res.body.retried}`);
     assert.equal(res.body.skipped, 0);
     assert.ok(before.has(batchId), 'the batch job was in the set');
-    assert.equal(await api.queue.getJob(batchId), undefined, 'and is removed');
+    assert.equal(await s.api.queue.getJob(batchId), undefined, 'and is removed');
     await waitFor('the replays run', async () => ((await processed()) === 4) || undefined, 20_000);
-    for (const invoice of invoices) assert.equal((await getInvoice(api, invoice.id)).amountPaid, 500, 'nothing applied twice');
+    for (const invoice of invoices) assert.equal((await getInvoice(s.api, invoice.id)).amountPaid, 500, 'nothing applied twice');
   });
 
   it('hands over only events still received: one settled meanwhile keeps its finished job', async () => {
-    const dataSource = createDataSource(api.config.DATABASE_URL, { poolSize: 1 });
+    const dataSource = createDataSource(s.api.config.DATABASE_URL, { poolSize: 1 });
     await dataSource.initialize();
     try {
       const open = uniqueId('evt');
