@@ -23,6 +23,12 @@
  * at the end; its redis-servers count in the Redis CPU); BENCH_QUEUE_SHARDS sets QUEUE_SHARDS.
  * The services run as `npm start` runs them: the compiled dist/src/main.js (built first when stale);
  * BENCH_SOURCE=1 runs src/main.ts through tsx instead, for comparison.
+ * Against another build in the same run: BENCH_BASELINE=<checkout> (any commit, `npm ci`-ed; its
+ * services started as its own `npm start` runs them) runs each layout on both, alternating, for
+ * BENCH_ROUNDS rounds (default 3 with a baseline, else 1), and prints each figure beside the
+ * baseline's. BENCH_E2E_WARMUP=<events> first posts and drains that many events over invoices of
+ * their own with the workers running, so the burst is timed on warm processes (V8 compiles the
+ * hot paths in the first seconds: a fixed cost that is a large share of a 10,000-event burst).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -62,9 +68,34 @@ const settings = {
   // BENCH_REDIS_CLUSTER=3: a cluster of 3 masters (and 3 replicas) of the bench's own instead of BENCH_REDIS_URL.
   redisClusterMasters: num('BENCH_REDIS_CLUSTER', 0),
   queueShards: num('BENCH_QUEUE_SHARDS', 1),
+  warmupEvents: num('BENCH_E2E_WARMUP', 0),
+  baseline: process.env.BENCH_BASELINE ? path.resolve(process.env.BENCH_BASELINE) : undefined,
+  rounds: num('BENCH_ROUNDS', process.env.BENCH_BASELINE ? 3 : 1),
 };
 // What production runs (`npm start`: dist/src/main.js, built first if stale); BENCH_SOURCE=1 runs src/main.ts through tsx instead.
 const serviceForm = process.env.BENCH_SOURCE === '1' ? 'source' : 'compiled';
+
+/** A checkout whose services the bench starts: this one, or BENCH_BASELINE's. */
+interface Build {
+  label: string;
+  root: string;
+  /** Node's arguments, run in `root`. */
+  args: string[];
+}
+
+const thisBuild: Build = { label: 'this build', root: repoRoot, args: startArgs(serviceForm) };
+
+/** Another checkout, started as its own package.json `start` runs it (flags and entry, without .env), built first if it builds. */
+function baselineBuild(root: string): Build {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [command, ...args] = pkg.scripts.start.trim().replace(/^exec\s+/, '').split(/\s+/);
+  if (command !== 'node') throw new Error(`BENCH_BASELINE: ${root}'s npm start runs ${command}, not node`);
+  if (existsSync(path.join(root, 'scripts/build.js')) && spawnSync(process.execPath, ['scripts/build.js', '--if-stale'], { cwd: root, stdio: 'inherit' }).status !== 0) {
+    throw new Error(`BENCH_BASELINE: ${root} did not build`);
+  }
+  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
+  return { label: `baseline ${commit || path.basename(root)}`, root, args: args.filter((arg) => !arg.startsWith('--env-file')) };
+}
 const ADMIN_TOKEN = randomBytes(24).toString('hex');
 const children = new Set<ChildProcess>();
 const cleanups: (() => Promise<void>)[] = [];
@@ -72,14 +103,14 @@ const cleanups: (() => Promise<void>)[] = [];
 const cleanupsAfter: (() => Promise<void>)[] = [];
 
 /** A service process (what `npm start` runs, without its .env); resolves once it logged `started` (and its port, for the API). */
-function spawnService(role: 'api' | 'worker', env: Record<string, string>): Promise<{ child: ChildProcess; port?: number }> {
+function spawnService(build: Build, role: 'api' | 'worker', env: Record<string, string>): Promise<{ child: ChildProcess; port?: number }> {
   // BENCH_WORKER_NICE: run workers at a lower CPU priority than the API (a one-host deployment choice).
   const nice = role === 'worker' && process.env.BENCH_WORKER_NICE ? ['nice', '-n', process.env.BENCH_WORKER_NICE] : [];
   // BENCH_NODE_FLAGS: extra node flags for the services, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them.
   const extraFlags = process.env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
-  const [command, ...args] = [...nice, process.execPath, ...extraFlags, ...startArgs(serviceForm)];
+  const [command, ...args] = [...nice, process.execPath, ...extraFlags, ...build.args];
   const child = spawn(command!, args, {
-    cwd: repoRoot,
+    cwd: build.root,
     env: { ...process.env, ...env, ROLE: role, PORT: '0', LOG_LEVEL: 'info', STRIPE_WEBHOOK_SECRET: TEST_WEBHOOK_SECRET, ADMIN_TOKEN },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -155,6 +186,7 @@ async function post(port: number, bodies: ReturnType<typeof signedBursts>, optio
 
 interface LayoutResult {
   layout: string;
+  build: string;
   eventsPerSec: number;
   seconds: number;
   /** When the last event was stored, from the start (the API's part of the burst; null draining a stored backlog). */
@@ -167,7 +199,37 @@ interface LayoutResult {
   steady?: { p50: number; p99: number; max: number; rate: number; non2xx: number };
 }
 
-async function runLayout(layout: { processes: number; concurrency: number }, withSteady: boolean): Promise<LayoutResult> {
+/** Creates `count` invoices through the API; returns their ids. */
+async function createInvoices(port: number, count: number, numberPrefix: string): Promise<string[]> {
+  const invoiceIds: string[] = [];
+  for (let i = 0; i < count; i += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, async (_, j) => {
+        const res = await fetch(`http://127.0.0.1:${port}/api/invoices`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+          body: JSON.stringify({ number: `${numberPrefix}-${i + j}`, currency: 'usd', amountDue: 99_999_999, customer: { name: 'Bench', email: 'bench@example.com' } }),
+        });
+        const body = (await res.json()) as { id?: string; error?: { code: string; message: string } };
+        if (!body.id) throw new Error(`creating an invoice failed: ${res.status} ${JSON.stringify(body)}`);
+        return body.id;
+      }),
+    );
+    invoiceIds.push(...batch);
+  }
+  return invoiceIds;
+}
+
+/** Until no event is left to process. Asks whether anything is left (one index probe), not how much: the poll must not cost MariaDB a scan of the backlog. */
+async function drained(db: mysql.Connection): Promise<void> {
+  for (;;) {
+    const [left] = await db.query<mysql.RowDataPacket[]>("SELECT 1 FROM stripe_events WHERE status = 'received' LIMIT 1");
+    if (left.length === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function runLayout(build: Build, layout: { processes: number; concurrency: number }, withSteady: boolean): Promise<LayoutResult> {
   const id = randomBytes(3).toString('hex');
   const database = `billed_bench_e2e_${id}`;
   const prefix = `billed-bench-e2e-${id}`;
@@ -192,31 +254,25 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
     redis.disconnect();
   });
 
-  const api = await spawnService('api', env);
+  const api = await spawnService(build, 'api', env);
   const db = await mysql.createConnection(env.DATABASE_URL);
   // The services write DATETIMEs in UTC (db/data-source.ts); read them back the same way.
   await db.query("SET time_zone = '+00:00'");
   try {
-    const invoiceIds: string[] = [];
-    for (let i = 0; i < settings.invoices; i += 50) {
-      const batch = await Promise.all(
-        Array.from({ length: Math.min(50, settings.invoices - i) }, async (_, j) => {
-          const res = await fetch(`http://127.0.0.1:${api.port}/api/invoices`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
-            body: JSON.stringify({ number: `E2E-${i + j}`, currency: 'usd', amountDue: 99_999_999, customer: { name: 'Bench', email: 'bench@example.com' } }),
-          });
-          const body = (await res.json()) as { id?: string; error?: { code: string; message: string } };
-          if (!body.id) throw new Error(`creating an invoice failed: ${res.status} ${JSON.stringify(body)}`);
-          return body.id;
-        }),
-      );
-      invoiceIds.push(...batch);
-    }
+    const invoiceIds = await createInvoices(api.port!, settings.invoices, 'E2E');
     const bodies = signedBursts(invoiceIds, settings.events, 0);
-    const startWorkers = () => Promise.all(Array.from({ length: layout.processes }, () => spawnService('worker', env)));
+    const startWorkers = () => Promise.all(Array.from({ length: layout.processes }, () => spawnService(build, 'worker', env)));
     const backlog = settings.drainOnly ? await post(api.port!, bodies, { connections: settings.connections }) : undefined;
     const workers = await startWorkers();
+    // Warm processes: a burst of their own over invoices of their own, drained before anything is timed (not with a stored backlog, which the workers start on).
+    let warmupPaid = 0;
+    if (settings.warmupEvents > 0 && !settings.drainOnly) {
+      const warmupBodies = signedBursts(await createInvoices(api.port!, 100, 'WARM'), settings.warmupEvents, settings.events);
+      const warmup = await post(api.port!, warmupBodies, { connections: settings.connections });
+      if (warmup['2xx'] !== warmupBodies.length) throw new Error(`warm-up: ${warmup['2xx']} of ${warmupBodies.length} acknowledged`);
+      await drained(db);
+      warmupPaid = warmupBodies.reduce((sum, b) => sum + b.amount, 0);
+    }
 
     const cpuGroups = {
       api: [api.child.pid!],
@@ -229,12 +285,7 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
     const cpuBefore = cpuNow();
     const started = Date.now();
     const burst = backlog ?? (await post(api.port!, bodies, { connections: settings.connections }));
-    // Asks whether anything is left (one index probe), not how much: the poll must not cost MariaDB a scan of the backlog.
-    for (;;) {
-      const [left] = await db.query<mysql.RowDataPacket[]>("SELECT 1 FROM stripe_events WHERE status = 'received' LIMIT 1");
-      if (left.length === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await drained(db);
     // The end is when the last event was applied (its transaction's clock), not when the poll saw it:
     // autocannon hands back control on its own once-a-second tick, which would add up to a second.
     // Draining a stored backlog, the start is the first event applied: the workers begin before their "started" line is read.
@@ -249,7 +300,7 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
     const [[totals]] = await db.query<mysql.RowDataPacket[]>(
       "SELECT (SELECT COALESCE(SUM(amount_paid), 0) FROM invoices) AS paid, (SELECT COUNT(*) FROM stripe_events WHERE status = 'failed') AS failed",
     );
-    const expectedPaid = bodies.reduce((sum, b) => sum + b.amount, 0);
+    const expectedPaid = warmupPaid + bodies.reduce((sum, b) => sum + b.amount, 0);
     if (Number(totals!.paid) !== expectedPaid || burst['2xx'] !== settings.events) {
       const [statuses] = await db.query('SELECT status, reason, COUNT(*) AS n FROM stripe_events GROUP BY status, reason');
       const [unmatched] = await db.query('SELECT unmatched_reason, COUNT(*) AS n FROM payments GROUP BY unmatched_reason');
@@ -258,6 +309,7 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
     }
     const result: LayoutResult = {
       layout: `${layout.processes}×${layout.concurrency}`,
+      build: build.label,
       eventsPerSec: Math.round(settings.events / seconds),
       seconds,
       storedSeconds: settings.drainOnly ? null : (Number(applied!.stored) - started) / 1000,
@@ -287,6 +339,33 @@ async function runLayout(layout: { processes: number; concurrency: number }, wit
   }
 }
 
+/** CPU per event of the service and its databases (API, workers, MariaDB, Redis), without the load generator: the issue's measure. */
+const serviceCpu = (c: LayoutResult['cpuUsPerEvent']) => c.api + c.workers + c.mariadb + c.redis;
+
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** Each round's figures of this build beside the baseline's, run just before it, and the medians of the ratios. */
+function printComparison(runs: LayoutResult[], builds: Build[]): void {
+  const [baseline, current] = builds as [Build, Build];
+  console.log(`\nAgainst ${baseline.label} (${baseline.root}), alternating, ${settings.events} events over ${settings.invoices} invoices${settings.warmupEvents > 0 && !settings.drainOnly ? `, after a warm-up of ${settings.warmupEvents}` : ', cold processes'}; CPU = API + workers + MariaDB + Redis, µs per event:\n`);
+  const rows: (string | number)[][] = [['layout', 'round', `${baseline.label} events/s`, 'this build events/s', 'rate ×', `${baseline.label} CPU`, 'this build CPU', 'CPU change']];
+  for (const layout of [...new Set(runs.map((r) => r.layout))]) {
+    const ofBuild = (build: Build) => runs.filter((r) => r.layout === layout && r.build === build.label);
+    const pairs = ofBuild(baseline).map((base, i) => [base, ofBuild(current)[i]!] as const);
+    const rates = pairs.map(([base, cur]) => cur.eventsPerSec / base.eventsPerSec);
+    const cpuChanges = pairs.map(([base, cur]) => serviceCpu(cur.cpuUsPerEvent) / serviceCpu(base.cpuUsPerEvent) - 1);
+    pairs.forEach(([base, cur], i) =>
+      rows.push([layout, i + 1, base.eventsPerSec, cur.eventsPerSec, rates[i]!.toFixed(2), serviceCpu(base.cpuUsPerEvent), serviceCpu(cur.cpuUsPerEvent), `${(cpuChanges[i]! * 100).toFixed(0)} %`]),
+    );
+    rows.push([layout, 'median', median(pairs.map(([base]) => base.eventsPerSec)), median(pairs.map(([, cur]) => cur.eventsPerSec)), median(rates).toFixed(2), median(pairs.map(([base]) => serviceCpu(base.cpuUsPerEvent))), median(pairs.map(([, cur]) => serviceCpu(cur.cpuUsPerEvent))), `${(median(cpuChanges) * 100).toFixed(0)} %`]);
+  }
+  console.log(table(rows));
+}
+
 function table(rows: (string | number)[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   const line = (r: (string | number)[]) => `| ${r.map((c, i) => String(c).padEnd(widths[i]!)).join(' | ')} |`;
@@ -301,15 +380,23 @@ async function main(): Promise<number> {
     // Last: the keys are deleted first, then the cluster goes (its nodes are killed on exit in any case).
     cleanupsAfter.push(() => cluster.stop());
   }
+  const builds = settings.baseline ? [baselineBuild(settings.baseline), thisBuild] : [thisBuild];
+  // This build's runs feed the summary tables; with a baseline, every run also feeds the comparison.
   const results: LayoutResult[] = [];
+  const runs: LayoutResult[] = [];
   for (const [i, layout] of settings.layouts.entries()) {
-    console.error(`end-to-end: ${layout.processes} worker process(es) × concurrency ${layout.concurrency}…`);
-    // BENCH_STEADY_SECONDS=0 leaves the steady phase out (e.g. to profile the burst alone).
-    const result = await runLayout(layout, i === 0 && settings.steadySeconds > 0);
-    console.error(
-      `  ${result.eventsPerSec} events/s (${result.seconds.toFixed(1)} s${result.storedSeconds === null ? '' : `; the last stored at ${result.storedSeconds.toFixed(1)} s`}), exact ${result.exact}, failed ${result.failed}`,
-    );
-    results.push(result);
+    for (let round = 1; round <= settings.rounds; round++) {
+      for (const build of builds) {
+        console.error(`end-to-end: ${build.label}, ${layout.processes} worker process(es) × concurrency ${layout.concurrency}${settings.rounds > 1 ? `, round ${round}` : ''}…`);
+        // BENCH_STEADY_SECONDS=0 leaves the steady phase out (e.g. to profile the burst alone).
+        const result = await runLayout(build, layout, i === 0 && settings.steadySeconds > 0);
+        console.error(
+          `  ${result.eventsPerSec} events/s (${result.seconds.toFixed(1)} s${result.storedSeconds === null ? '' : `; the last stored at ${result.storedSeconds.toFixed(1)} s`}), exact ${result.exact}, failed ${result.failed}, CPU ${serviceCpu(result.cpuUsPerEvent)} µs per event`,
+        );
+        runs.push(result);
+        if (build === thisBuild) results.push(result);
+      }
+    }
   }
   const ingestionFile = path.join(resultsDir, 'ingestion-latest.json');
   const ingestion = existsSync(ingestionFile) ? (JSON.parse(readFileSync(ingestionFile, 'utf8')) as { ratio: number; runs: { receiver: string; label: string; reqPerSec: number; latencyMs: { p50: number; p99: number } }[]; best: { straightLine: string; service: string } }) : undefined;
@@ -321,7 +408,7 @@ async function main(): Promise<number> {
   const maxRss = (xs: (number | null)[]) => Math.max(...xs.map((x) => x ?? 0));
 
   const cpus = os.cpus();
-  console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, services ${serviceForm === 'compiled' ? 'compiled (dist/)' : 'through tsx (src/)'}`);
+  console.log(`\nMachine: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}, services ${serviceForm === 'compiled' ? 'compiled (dist/)' : 'through tsx (src/)'}${settings.warmupEvents > 0 && !settings.drainOnly ? `, warmed up by ${settings.warmupEvents} events` : ''}`);
   console.log(`Redis: ${redisTarget(settings.redisUrl).address}, QUEUE_SHARDS=${settings.queueShards}\n`);
   console.log(
     table([
@@ -343,9 +430,10 @@ async function main(): Promise<number> {
       ...results.map((r) => [r.layout, r.cpuUsPerEvent.api, r.cpuUsPerEvent.workers, r.cpuUsPerEvent.mariadb, r.cpuUsPerEvent.redis, r.cpuUsPerEvent.loadgen, cpuTotal(r.cpuUsPerEvent)]),
     ]),
   );
+  if (settings.baseline) printComparison(runs, builds);
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(path.join(resultsDir, 'end-to-end-latest.json'), `${JSON.stringify({ at: new Date().toISOString(), settings, results }, null, 2)}\n`);
-  return results.every((r) => r.exact && r.failed === 0) ? 0 : 1;
+  writeFileSync(path.join(resultsDir, 'end-to-end-latest.json'), `${JSON.stringify({ at: new Date().toISOString(), settings, results: runs }, null, 2)}\n`);
+  return runs.every((r) => r.exact && r.failed === 0) ? 0 : 1;
 }
 
 main()
