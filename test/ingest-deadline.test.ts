@@ -18,8 +18,8 @@ const event = (id: string): IncomingEvent => ({
 
 describe('inbox group commit under a stuck INSERT', () => {
   it('answers a request queued behind it 503 storage_unavailable by its own deadline, not after another full wait', async () => {
-    // MySQL black-holed: the first INSERT never answers.
-    const dataSource = { query: () => new Promise(() => undefined) } as unknown as DataSource;
+    // MySQL black-holed: the first INSERT (a prepared statement on the driver's pool) never answers.
+    const dataSource = { driver: { pool: { execute: () => undefined } }, query: () => new Promise(() => undefined) } as unknown as DataSource;
     const publisher = { assignBatchJobs: <E>(events: readonly E[]) => [...events], publish: async () => undefined } as unknown as EventPublisher;
     const ingestor = new Ingestor({ dataSource, publisher, logger: createMemoryLogger().logger, metrics: createMetrics(), storeTimeoutMs: 300, maxInFlight: 1 });
 

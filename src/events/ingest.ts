@@ -4,6 +4,7 @@ import type { EventEnvelope } from './stripe-event-envelope.js';
 import type { EventPublisher } from './event-publisher.js';
 import { AppError, describeError } from '../shared/errors.js';
 import { withTimeout } from '../shared/with-timeout.js';
+import { executePrepared } from '../db/prepared-statement.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { accountScope } from '../shared/account-scope.js';
@@ -206,16 +207,15 @@ export class Ingestor {
 
   private async insertOnce(events: IncomingEvent[]): Promise<Set<string>> {
     const token = randomBytes(8).toString('hex');
+    const rowCount = paddedRowCount(events.length);
     const params: unknown[] = [];
-    for (const e of events) {
-      params.push(e.id, e.accountId, accountScope(e.accountId), e.type, e.livemode, e.created, e.apiVersion, e.objectId, e.payload, e.source ?? 'webhook', token, e.queueJob ?? null);
+    for (let i = 0; i < rowCount; i++) {
+      // The padding repeats the last row: INSERT IGNORE skips it as a duplicate of the row just stored.
+      const e = events[Math.min(i, events.length - 1)]!;
+      params.push(e.id, e.accountId, accountScope(e.accountId), e.type, e.livemode, e.created, e.apiVersion ?? null, e.objectId ?? null, e.payload, e.source ?? 'webhook', token, e.queueJob ?? null);
     }
-    const placeholders = events.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-    const result = await this.options.dataSource.query(
-      `INSERT IGNORE INTO stripe_events ${COLUMNS} VALUES ${placeholders}`,
-      params,
-    );
-    if (affectedRows(result) === events.length) return new Set(events.map(eventKey));
+    const result = await executePrepared(this.options.dataSource, insertStatement(rowCount), params);
+    if (result.affectedRows === events.length) return new Set(events.map(eventKey));
     const rows: { id: string; account_scope: string }[] = await this.options.dataSource.query(
       'SELECT id, account_scope FROM stripe_events WHERE ingest_batch = ? AND id IN (?)',
       [token, events.map((e) => e.id)],
@@ -248,7 +248,25 @@ function byPrimaryKey(idA: string, scopeA: string, idB: string, scopeB: string):
   return scopeA < scopeB ? -1 : scopeA > scopeB ? 1 : 0;
 }
 
-function affectedRows(result: unknown): number {
-  if (result && typeof result === 'object' && 'affectedRows' in result) return Number(result.affectedRows);
-  return -1;
+/**
+ * Rows in the prepared INSERT of `count` events: `count` up to 16, then rounded up to a multiple of 4
+ * up to 64 and of 16 beyond. Each row count is a statement prepared on every pool connection that
+ * ran it, so the inbox holds about 40 per connection (max_prepared_stmt_count is server-wide,
+ * 16,382 by default) instead of one per batch size seen, for at most 3 repeated rows in a burst's
+ * typical batch of 20–60.
+ */
+export function paddedRowCount(count: number): number {
+  if (count <= 16) return count;
+  const step = count <= 64 ? 4 : 16;
+  return Math.ceil(count / step) * step;
+}
+
+const insertStatements = new Map<number, string>();
+function insertStatement(rows: number): string {
+  let sql = insertStatements.get(rows);
+  if (sql === undefined) {
+    sql = `INSERT IGNORE INTO stripe_events ${COLUMNS} VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`;
+    insertStatements.set(rows, sql);
+  }
+  return sql;
 }
