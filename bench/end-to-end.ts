@@ -199,6 +199,17 @@ interface LayoutResult {
   steady?: { p50: number; p99: number; max: number; rate: number; non2xx: number };
 }
 
+/** Until MariaDB and Redis use under 3 % of a core over half a second (at most 20 s). */
+async function serversSettled(): Promise<void> {
+  const pids = [...pidsNamed('mariadbd'), ...pidsNamed('redis-server')];
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const before = groupCpuSeconds(pids);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    if (groupCpuSeconds(pids) - before < 0.015) return;
+  }
+}
+
 /** Creates `count` invoices through the API; returns their ids. */
 async function createInvoices(port: number, count: number, numberPrefix: string): Promise<string[]> {
   const invoiceIds: string[] = [];
@@ -240,7 +251,7 @@ async function runLayout(build: Build, layout: { processes: number; concurrency:
     QUEUE_SHARDS: String(settings.queueShards),
     WORKER_CONCURRENCY: String(layout.concurrency),
   };
-  cleanups.push(async () => {
+  const cleanup = async () => {
     const db = await mysql.createConnection(settings.mysqlRootUrl);
     await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
     await db.end();
@@ -252,7 +263,8 @@ async function runLayout(build: Build, layout: { processes: number; concurrency:
     // On a cluster each queue's keys start with its hash tag, {<prefix>:<queue>}.
     for (const pattern of [`${prefix}:*`, `{${prefix}:*`]) await deleteMatching(redis, pattern);
     redis.disconnect();
-  });
+  };
+  cleanups.push(cleanup);
 
   const api = await spawnService(build, 'api', env);
   const db = await mysql.createConnection(env.DATABASE_URL);
@@ -332,6 +344,11 @@ async function runLayout(build: Build, layout: { processes: number; concurrency:
     result.rssApiMb = peakRssMb(api.child);
     result.rssWorkerMb = workers.map((w) => peakRssMb(w.child));
     await Promise.all([stop(api.child), ...workers.map((w) => stop(w.child))]);
+    // Each run leaves the servers as it found them: its database dropped and MariaDB done with the
+    // work that follows (purge, page flushing), which would otherwise land in the next run's figures.
+    cleanups.splice(cleanups.indexOf(cleanup), 1);
+    await cleanup();
+    await serversSettled();
     return result;
   } finally {
     await db.end();
