@@ -136,8 +136,9 @@ function rowUpdatesStatement(rows: RowUpdate[]): Statement {
     return { sql: `UPDATE ${first.table} SET ${columns.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`, params: [...Object.values(first.set), first.id] };
   }
   const columns = Object.keys(first.set).sort();
-  const whens = rows.map(() => 'WHEN ? THEN ?').join(' ');
-  // Loops, not flatMap: V8's flatMap takes ~80 µs for a batch of 32 rows of 7 columns, these ~4.
+  const whens = `${'WHEN ? THEN ? '.repeat(rows.length - 1)}WHEN ? THEN ?`;
+  // Loops, not flatMap, every or map: V8's flatMap takes ~80 µs for a batch of 32 rows of 7 columns, these
+  // ~4; and each array shape a chained builtin meets makes V8 compile the function again.
   const params: unknown[] = [];
   const sets: string[] = [];
   for (const c of columns) {
@@ -145,7 +146,14 @@ function rowUpdatesStatement(rows: RowUpdate[]): Statement {
     // A column every row sets to the same value (a batch's payments: their currency, status, no unmatched
     // reason) is set once: every row the UPDATE reaches is in the CASE, so the CASE would give them all that
     // value. Fewer values for the client to escape and MariaDB to parse.
-    if (rows.every((row) => row.set[c] === value)) {
+    let alike = true;
+    for (const row of rows) {
+      if (row.set[c] !== value) {
+        alike = false;
+        break;
+      }
+    }
+    if (alike) {
       sets.push(`${c} = ?`);
       params.push(value);
       continue;
@@ -153,7 +161,9 @@ function rowUpdatesStatement(rows: RowUpdate[]): Statement {
     sets.push(`${c} = CASE id ${whens} ELSE ${c} END`);
     for (const row of rows) params.push(row.id, row.set[c]);
   }
-  params.push(rows.map((row) => row.id));
+  const ids: string[] = [];
+  for (const row of rows) ids.push(row.id);
+  params.push(ids);
   return { sql: `UPDATE ${first.table} SET ${sets.join(', ')} WHERE id IN (?)`, params };
 }
 
