@@ -2,6 +2,18 @@ import type { Queue } from 'bullmq';
 import { closeQueue } from '../runtime/graceful-close.js';
 import { batchJob, createEventQueue, eventJob, eventJobId, newBatchJobId, type AnyEventJobData, type EventQueueOptions } from './event-queue.js';
 
+type Job = ReturnType<typeof eventJob>;
+
+/**
+ * One job as a plain add (one script call), several as addBulk (a MULTI of them). A burst's
+ * INSERT is one batch job per shard, and an idle service queues one job per event: addBulk of
+ * one job cost the API ~115 µs of CPU against ~57 for add (BullMQ 6, measured alone).
+ */
+async function addJobs(queue: Queue<AnyEventJobData>, jobs: readonly Job[]): Promise<void> {
+  if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
+  else if (jobs.length > 1) await queue.addBulk([...jobs]);
+}
+
 /**
  * A stored event as the queue needs it: its key (id and account), its type (the job's name), and
  * what picks its shard (the payment it is about; see src/redis/queue-layout.ts). The relay and
@@ -99,7 +111,10 @@ export class EventPublisher {
         else if (batches.has(event.queueJob)) batches.get(event.queueJob)!.push(event);
         else batches.set(event.queueJob, [event]);
       }
-      return queue.addBulk([...[...batches].map(([id, batch]) => batchJob(id, batch)), ...own.map(eventJob)]);
+      const jobs: Job[] = [];
+      for (const [id, batch] of batches) jobs.push(batchJob(id, batch));
+      for (const event of own) jobs.push(eventJob(event));
+      return addJobs(queue, jobs);
     });
   }
 
@@ -113,7 +128,7 @@ export class EventPublisher {
     if (events.length === 0) return;
     await this.perShard(events, async (queue, group) => {
       await Promise.all(group.map((event) => queue.remove(jobIdOf(event))));
-      await queue.addBulk(group.map(eventJob));
+      await addJobs(queue, group.map(eventJob));
     });
   }
 
@@ -155,7 +170,7 @@ export class EventPublisher {
     const states = await Promise.all(events.map((event) => queue.getJobState(jobIdOf(event))));
     const finished = events.filter((_, i) => states[i] === 'failed' || states[i] === 'completed');
     await Promise.all(finished.map((event) => queue.remove(jobIdOf(event))));
-    await queue.addBulk(events.map(eventJob));
+    await addJobs(queue, events.map(eventJob));
     return finished.length;
   }
 
