@@ -6,7 +6,8 @@
  * - MySQL protocol: a client packet with sequence id 0 starts a command, i.e. one
  *   round trip (COM_QUERY, COM_PING, ...); a COM_QUERY's text is split into its
  *   statements (multipleStatements: the folded transactions send several at once)
- *   and each is counted by its first keyword.
+ *   and each is counted by its first keyword; a prepared statement's execution
+ *   (COM_STMT_EXECUTE) counts as its statement.
  * - Redis (RESP): every command the client sends, by name; a script call
  *   (EVALSHA/EVAL) by the script's name when `scriptNames` knows its SHA1.
  *   Client writes are counted as round trips (on loopback one write arrives as one
@@ -44,7 +45,8 @@ export function diffCounts(after: Counts, before: Counts): Counts {
 
 export const totalOf = (counts: Counts) => Object.values(counts.byKind).reduce((a, b) => a + b, 0);
 
-type Parser = (chunk: Buffer) => void;
+/** Reads what the client sends; `fromServer`, if there, what the server answers. */
+type Parser = ((chunk: Buffer) => void) & { fromServer?: (chunk: Buffer) => void };
 
 export class CountingProxy {
   readonly counts = emptyCounts();
@@ -73,6 +75,7 @@ export class CountingProxy {
       });
       upstream.on('data', (chunk: Buffer) => {
         counts.bytesIn += chunk.length;
+        parse.fromServer?.(chunk);
         client.write(chunk);
       });
       const end = () => {
@@ -101,10 +104,24 @@ export class CountingProxy {
 
 const bump = (counts: Counts, kind: string, n = 1) => (counts.byKind[kind] = (counts.byKind[kind] ?? 0) + n);
 
-/** Client → MariaDB: packets (3-byte length, sequence id); a command is a packet with sequence id 0. */
+const COM_QUERY = 0x03;
+const COM_STMT_PREPARE = 0x16;
+const COM_STMT_EXECUTE = 0x17;
+const COM_STMT_CLOSE = 0x19;
+
+/**
+ * Client → MariaDB: packets (3-byte length, sequence id); a command is a packet with sequence id 0.
+ * A prepared statement's executions count as its statement (the inbox INSERT), found by the id the
+ * server's answer to its preparation gave it; the preparation, once per connection, as `(prepare) …`.
+ */
 export function mysqlParser(counts: Counts): Parser {
   let buffered: Buffer = Buffer.alloc(0);
-  return (chunk) => {
+  /** This connection's prepared statements' kinds, by the id the server gave each. */
+  const prepared = new Map<number, string>();
+  /** The kind of a statement being prepared, until the server's answer gives its id. */
+  let preparing: string | undefined;
+  let answer: Buffer = Buffer.alloc(0);
+  const parse: Parser = (chunk) => {
     buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
     while (buffered.length >= 4) {
       const length = buffered.readUIntLE(0, 3);
@@ -114,12 +131,33 @@ export function mysqlParser(counts: Counts): Parser {
       buffered = buffered.subarray(4 + length);
       // The handshake response and any auth exchange carry sequence ids > 0; the first command after them is 0.
       if (sequence !== 0) continue;
-      counts.roundTrips += 1;
       const command = payload[0];
-      if (command === 0x03) for (const kind of statementKinds(payload.subarray(1).toString('utf8'))) bump(counts, kind);
-      else bump(counts, `(command 0x${command?.toString(16) ?? '?'})`);
+      // COM_STMT_CLOSE gets no answer: not a round trip.
+      if (command === COM_STMT_CLOSE) continue;
+      counts.roundTrips += 1;
+      if (command === COM_QUERY) for (const kind of statementKinds(payload.subarray(1).toString('utf8'))) bump(counts, kind);
+      else if (command === COM_STMT_PREPARE) {
+        preparing = statementKinds(payload.subarray(1).toString('utf8'))[0] ?? '?';
+        // The client waits for each answer before its next command (mysql2 does not pipeline), so the
+        // server's next packet is this one's answer.
+        answer = Buffer.alloc(0);
+        bump(counts, `(prepare) ${preparing}`);
+      } else if (command === COM_STMT_EXECUTE) {
+        bump(counts, prepared.get(payload.readUInt32LE(1)) ?? '(execute of an unknown statement)');
+      } else bump(counts, `(command 0x${command?.toString(16) ?? '?'})`);
     }
   };
+  // COM_STMT_PREPARE's answer starts with a packet: 0x00, the statement id (4 bytes), … (12 bytes); an error with 0xff.
+  parse.fromServer = (chunk) => {
+    if (preparing === undefined) return;
+    answer = answer.length ? Buffer.concat([answer, chunk]) : chunk;
+    if (answer.length < 4 || answer.length < 4 + answer.readUIntLE(0, 3)) return;
+    const payload = answer.subarray(4, 4 + answer.readUIntLE(0, 3));
+    if (payload[0] === 0x00 && payload.length >= 5) prepared.set(payload.readUInt32LE(1), preparing);
+    preparing = undefined;
+    answer = Buffer.alloc(0);
+  };
+  return parse;
 }
 
 /** The statements of a query text, by first keyword(s); `;` inside quotes and comments does not split. */
