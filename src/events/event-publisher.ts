@@ -2,14 +2,15 @@ import type { Queue } from 'bullmq';
 import { closeQueue } from '../runtime/graceful-close.js';
 import { batchJob, createEventQueue, eventJob, eventJobId, newBatchJobId, type AnyEventJobData, type EventQueueOptions } from './event-queue.js';
 
-type Job = ReturnType<typeof eventJob>;
+/** A job to add: its name, data and options (jobId). */
+type JobSpec = ReturnType<typeof eventJob>;
 
 /**
- * One job as a plain add (one script call), several as addBulk (a MULTI of them). A burst's
+ * One job as a plain add (one script call), several as addBulk (a pipeline of them). A burst's
  * INSERT is one batch job per shard, and an idle service queues one job per event: addBulk of
  * one job cost the API ~115 µs of CPU against ~57 for add (BullMQ 6, measured alone).
  */
-async function addJobs(queue: Queue<AnyEventJobData>, jobs: readonly Job[]): Promise<void> {
+async function addJobs(queue: Queue<AnyEventJobData>, jobs: readonly JobSpec[]): Promise<void> {
   if (jobs.length === 1) await queue.add(jobs[0]!.name, jobs[0]!.data, jobs[0]!.opts);
   else if (jobs.length > 1) await queue.addBulk([...jobs]);
 }
@@ -111,7 +112,7 @@ export class EventPublisher {
         else if (batches.has(event.queueJob)) batches.get(event.queueJob)!.push(event);
         else batches.set(event.queueJob, [event]);
       }
-      const jobs: Job[] = [];
+      const jobs: JobSpec[] = [];
       for (const [id, batch] of batches) jobs.push(batchJob(id, batch));
       for (const event of own) jobs.push(eventJob(event));
       return addJobs(queue, jobs);

@@ -12,7 +12,7 @@ export interface ReplayDeps {
   publisher: Pick<EventPublisher, 'requeue'>;
   audit: AuditLog;
   logger: Logger;
-  /** Events per keyset page: one SELECT, one UPDATE, one addBulk and one INSERT each. */
+  /** Events per keyset page: one SELECT, one UPDATE, one queue add per shard and one INSERT each. */
   batchSize?: number;
 }
 
