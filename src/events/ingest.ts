@@ -264,7 +264,7 @@ function byPrimaryKey(idA: string, scopeA: string, idB: string, scopeB: string):
  * Rows in the prepared INSERT of `count` events: `count` up to 16, then rounded up to a multiple of 4
  * up to 64 and of 16 beyond. Each row count is a statement prepared on every pool connection that
  * ran it, so the inbox holds about 40 per connection (max_prepared_stmt_count is server-wide,
- * 16,382 by default; executePrepared falls back to plain text past it) instead of one per batch
+ * 16,382 by default; past it insertOnce sends the INSERT as plain text) instead of one per batch
  * size seen, for at most 3 padding rows (the last row's key, nothing else) in a burst's typical
  * batch of 20–60.
  */
